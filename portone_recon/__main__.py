@@ -1,0 +1,5 @@
+import sys
+
+from portone_recon.cli import main
+
+sys.exit(main())

@@ -1,0 +1,105 @@
+"""Time helpers: PortOne unix seconds, Asia/Seoul business time, monthly billing periods."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+KST = ZoneInfo("Asia/Seoul")
+
+
+def from_unix(value: int | None) -> datetime | None:
+    """PortOne unix seconds to an aware datetime in Asia/Seoul; ``0``/None mean "not yet" -> None."""
+    if not value:
+        return None
+    return datetime.fromtimestamp(value, tz=KST)
+
+
+def to_unix(value: datetime | date | int) -> int:
+    """An aware datetime (or a KST calendar date, meaning its 00:00 KST) to unix seconds."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: give a timezone (PortOne instants are absolute)")
+        return int(value.timestamp())
+    return int(datetime(value.year, value.month, value.day, tzinfo=KST).timestamp())
+
+
+def now_kst() -> datetime:
+    return datetime.now(tz=KST)
+
+
+def ensure_aware(value: datetime, *, assume: ZoneInfo = KST) -> datetime:
+    """Attach ``assume`` (Asia/Seoul) to a naive datetime; convert aware ones to it."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=assume)
+    return value.astimezone(assume)
+
+
+def parse_instant(text: str | datetime | date) -> datetime:
+    """Parse ISO 8601 text (a date alone means 00:00 Asia/Seoul; no offset means Asia/Seoul)."""
+    if isinstance(text, datetime):
+        return ensure_aware(text)
+    if isinstance(text, date):
+        return datetime(text.year, text.month, text.day, tzinfo=KST)
+    s = text.strip()
+    if s.endswith("Z"):
+        s = s[:-1] + "+00:00"
+    try:
+        if len(s) == 10:
+            d = date.fromisoformat(s)
+            return datetime(d.year, d.month, d.day, tzinfo=KST)
+        return ensure_aware(datetime.fromisoformat(s))
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 date or instant: {text!r}") from None
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
+
+
+def parse_duration(text: str | timedelta | float) -> timedelta:
+    """'15min', '15m', '2h', '1d', '900s' or a number of seconds -> timedelta."""
+    if isinstance(text, timedelta):
+        return text
+    if isinstance(text, int | float):
+        return timedelta(seconds=float(text))
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 15min, 2h, 1d, 900s)")
+    n = float(m.group(1))
+    unit = m.group(2) or "s"
+    seconds = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}[unit]
+    return timedelta(seconds=n * seconds)
+
+
+def add_months(year: int, month: int, n: int) -> tuple[int, int]:
+    idx = year * 12 + (month - 1) + n
+    return idx // 12, idx % 12 + 1
+
+
+def anchored_date(year: int, month: int, anchor_day: int) -> date:
+    """The billing date of (year, month) for an anchor day, clamped at month end.
+
+    Always computed from the anchor, never by stepping from a previous clamped date:
+    anchor 31 gives 31 Jan, 28/29 Feb, 31 Mar.
+    """
+    last = calendar.monthrange(year, month)[1]
+    return date(year, month, min(anchor_day, last))
+
+
+def period_start(instant: datetime, anchor_day: int) -> date:
+    """Start date (KST) of the monthly billing period containing ``instant``."""
+    local = instant.astimezone(KST).date()
+    y, m = local.year, local.month
+    start = anchored_date(y, m, anchor_day)
+    if local < start:
+        y, m = add_months(y, m, -1)
+        start = anchored_date(y, m, anchor_day)
+    return start
+
+
+def utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)

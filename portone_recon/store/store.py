@@ -1,0 +1,220 @@
+"""The DuckDB store: open, migrate, lock policy, transactions.
+
+Each library operation opens the file for its own length and closes it (:meth:`Store.connect`), so an
+analyst's open notebook never holds the file and the 06:00 cron run is not locked out. Every connection
+runs ``SET TimeZone = 'Asia/Seoul'``: DuckDB buckets dates by the session time zone, and a 00:30 KST
+payment must land on its KST day.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from portone_recon.config import DEFAULT_DB, Settings
+from portone_recon.errors import MigrationError, StoreError, StoreLockedError
+
+_LOCK_PID = re.compile(r"\(PID (\d+)\)")
+MIGRATIONS_PACKAGE = "portone_recon.store.migrations"
+
+#: Data tables in the order a person reads them; used by the HTML summary.
+TABLES = (
+    "payments",
+    "payment_cancellations",
+    "schedules",
+    "billing_keys",
+    "orders",
+    "subscriptions",
+    "sync_state",
+    "recon_runs",
+    "findings",
+    "actions",
+)
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    found = []
+    for entry in resources.files(MIGRATIONS_PACKAGE).iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+class Store:
+    """A DuckDB file holding PortOne data, local orders, findings and the action journal.
+
+    Args:
+        path: the DuckDB file (created when missing).
+        lock_timeout: seconds to keep retrying while another process holds the file.
+    """
+
+    def __init__(self, path: str | Path = DEFAULT_DB, *, lock_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self._migrated = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        return cls(settings.db_path, lock_timeout=settings.lock_timeout)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # -- connections ---------------------------------------------------------------------------
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for one operation; closed (and the file released) on exit."""
+        if not read_only and not self._migrated:
+            self.migrate()
+        if read_only and not self.path.exists():
+            raise StoreError(f"{self.path}: no such store; run `portone-recon sync` or open_store() first")
+        con = self._open(read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A write connection inside BEGIN ... COMMIT; any exception rolls everything back."""
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def _open(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.05
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.Error as exc:
+                if not is_lock_error(exc):
+                    raise StoreError(f"{self.path}: cannot open the store: {exc}") from exc
+                if time.monotonic() >= deadline:
+                    m = _LOCK_PID.search(str(exc))
+                    pid = int(m.group(1)) if m else None
+                    holder = f"process {pid}" if pid else "another process"
+                    raise StoreLockedError(
+                        f"{self.path} is held by {holder} (waited {self.lock_timeout:g} s). "
+                        "Wait for that sync/apply to finish, or stop it"
+                        + (f" (kill {pid})" if pid else "")
+                        + "; an idle notebook does not hold the file, so look for a running job.",
+                        path=str(self.path),
+                        pid=pid,
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        con.execute("SET TimeZone = 'Asia/Seoul'")
+        return con
+
+    # -- schema --------------------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Apply every migration not applied yet, each in its own transaction. Returns the version."""
+        con = self._open(read_only=False)
+        try:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+            )
+            row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+            current = int(row[0]) if row else 0
+            known = _migrations()
+            latest = known[-1][0] if known else 0
+            if current > latest:
+                raise MigrationError(
+                    f"{self.path} is at schema version {current}, newer than this portone_recon "
+                    f"knows ({latest}): upgrade portone_recon"
+                )
+            for version, name, sql in known:
+                if version <= current:
+                    continue
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    con.execute(sql)
+                    con.execute(
+                        "INSERT INTO schema_version VALUES (?, ?, now())",
+                        [version, name],
+                    )
+                    con.execute("COMMIT")
+                except duckdb.Error as exc:
+                    con.execute("ROLLBACK")
+                    raise MigrationError(f"{self.path}: migration {name} failed: {exc}") from exc
+                current = version
+            self._migrated = True
+            return current
+        finally:
+            con.close()
+
+    @property
+    def schema_version(self) -> int:
+        with self.connect() as con:
+            row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    # -- reading for people ------------------------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run a read query and return a DataFrame (times in Asia/Seoul)."""
+        with self.connect() as con:
+            return con.execute(sql, params).df() if params is not None else con.sql(sql).df()
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A whole table as a DataFrame."""
+        if name not in TABLES:
+            raise StoreError(f"unknown table {name!r}; tables: {', '.join(TABLES)}")
+        return self.query(f"SELECT * FROM {name}")
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of every data table."""
+        with self.connect() as con:
+            parts = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in TABLES)
+            return {str(k): int(v) for k, v in con.execute(parts).fetchall()}
+
+    def checkpoint(self) -> None:
+        with self.connect() as con:
+            con.execute("CHECKPOINT")
+
+    def _repr_html_(self) -> str:
+        try:
+            counts = self.counts()
+        except Exception as exc:  # a repr must never raise
+            return f"<b>Store</b> {self.path}: <i>unavailable ({type(exc).__name__})</i>"
+        rows = "".join(f"<tr><td>{t}</td><td style='text-align:right'>{n:,}</td></tr>" for t, n in counts.items())
+        return f"<b>Store</b> <code>{self.path}</code><table><tr><th>table</th><th>rows</th></tr>{rows}</table>"
+
+
+def open_store(path: str | Path | None = None, *, settings: Settings | None = None, lock_timeout: float | None = None) -> Store:
+    """Open (creating and migrating when needed) the store at ``path``.
+
+    Without ``path``: ``settings.db_path`` (``PORTONE_RECON_DB``), else ``./portone_recon.duckdb``.
+    """
+    if settings is None:
+        settings = Settings.from_env()
+    store = Store(
+        path if path is not None else settings.db_path,
+        lock_timeout=settings.lock_timeout if lock_timeout is None else lock_timeout,
+    )
+    store.migrate()
+    return store
