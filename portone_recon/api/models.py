@@ -148,7 +148,9 @@ class CancelRecord:
     receipt_url: str | None
 
     @classmethod
-    def from_json(cls, data: Any, *, path: str = "response", endpoint: str = "", method: str = "GET") -> CancelRecord:
+    def from_json(
+        cls, data: Any, *, path: str = "response", endpoint: str = "", method: str = "GET"
+    ) -> CancelRecord:
         r = _reader(data, path, endpoint, method)
         return cls(
             pg_tid=r.opt_str("pg_tid"),
@@ -199,7 +201,9 @@ class Payment:
         return self.amount - self.cancel_amount
 
     @classmethod
-    def from_json(cls, data: Any, *, path: str = "response", endpoint: str = "", method: str = "GET") -> Payment:
+    def from_json(
+        cls, data: Any, *, path: str = "response", endpoint: str = "", method: str = "GET"
+    ) -> Payment:
         r = _reader(data, path, endpoint, method)
         history = tuple(
             CancelRecord.from_json(item, path=f"{path}.cancel_history[{i}]", endpoint=endpoint, method=method)
@@ -240,7 +244,10 @@ class Payment:
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """A payment schedule (``ScheduleResultAnnotation``). ``executed`` does not mean paid: read ``payment_status``."""
+    """A payment schedule (``ScheduleResultAnnotation``).
+
+    ``executed`` does not mean paid: read ``payment_status``.
+    """
 
     merchant_uid: str
     customer_uid: str
@@ -261,7 +268,9 @@ class Schedule:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_json(cls, data: Any, *, path: str = "response", endpoint: str = "", method: str = "GET") -> Schedule:
+    def from_json(
+        cls, data: Any, *, path: str = "response", endpoint: str = "", method: str = "GET"
+    ) -> Schedule:
         r = _reader(data, path, endpoint, method)
         schedule_status: Any = r.choice("schedule_status", SCHEDULE_STATUSES)
         payment_status: Any = r.opt_choice("payment_status", PAYMENT_STATUSES)
@@ -306,7 +315,9 @@ class BillingKey:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_json(cls, data: Any, *, path: str = "response", endpoint: str = "", method: str = "GET") -> BillingKey:
+    def from_json(
+        cls, data: Any, *, path: str = "response", endpoint: str = "", method: str = "GET"
+    ) -> BillingKey:
         r = _reader(data, path, endpoint, method)
         return cls(
             customer_uid=r.str_("customer_uid"),
