@@ -10,6 +10,7 @@ Amounts become ``int`` when integral (KRW always is) and :class:`~decimal.Decima
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -384,6 +385,25 @@ class MultiResult(Generic[T]):
 
     def __len__(self) -> int:
         return len(self.found)
+
+    def __repr__(self) -> str:
+        return f"MultiResult(found={len(self.found)}, missing={len(self.missing)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"found": [raw objects as received], "missing": [ids]}``."""
+        return {
+            "found": [dict(getattr(x, "raw", {}) or {}) for x in self.found],
+            "missing": list(self.missing),
+        }
+
+    def _repr_html_(self) -> str:
+        try:
+            shown = ", ".join(html.escape(str(m)) for m in self.missing[:20])
+            more = f" and {len(self.missing) - 20} more" if len(self.missing) > 20 else ""
+            tail = f"<br>missing: {shown}{more}" if self.missing else ""
+            return f"<div><b>{len(self.found)}</b> found, <b>{len(self.missing)}</b> missing{tail}</div>"
+        except Exception:  # a repr must never raise in a notebook
+            return "<div>MultiResult</div>"
 
 
 def parse_page_envelope(

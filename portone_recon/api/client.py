@@ -1,0 +1,1052 @@
+"""``PortOneClient``: a synchronous PortOne V1 client safe to call from a Jupyter cell.
+
+No asyncio: concurrency (listings' pages, multi-lookup chunks) uses a small thread pool over one
+thread-safe ``httpx.Client``. The access token is fetched once and shared by all threads (one lock,
+double-checked), cached until shortly before it expires by PortOne's own clock (``expired_at - now``),
+and re-fetched once when a business call answers 401.
+
+Retries follow :mod:`portone_recon.api.retry`: reads are retried on network errors, 429 and 5xx; a write
+is re-sent only when it provably never left this machine, and a write whose outcome is unknown (timeout
+after sending, dropped connection, 5xx) raises :class:`~portone_recon.errors.OutcomeUnknownError` carrying
+the request (credentials and card data redacted) so the caller can resolve it by reading.
+
+Time ranges are half-open ``[since, until)`` and split into the windows PortOne accepts
+(:mod:`portone_recon.api.windows`); records come window by window from ``since`` to ``until``, and within
+a window in PortOne's ``sorting`` order. The secret and the token never appear in a repr, log or error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from portone_recon.api.envelope import RawPage, decode_envelope
+from portone_recon.api.models import (
+    PAYMENT_STATUSES,
+    SCHEDULE_STATUSES,
+    SORTINGS,
+    BillingKey,
+    MultiResult,
+    Payment,
+    Schedule,
+    Token,
+    parse_page_envelope,
+)
+from portone_recon.api.retry import outcome_unknown, parse_retry_after, retry_decision
+from portone_recon.api.windows import Instant, payment_windows, schedule_windows, unix_floor
+from portone_recon.config import Secret, Settings
+from portone_recon.errors import (
+    APIError,
+    ConfigError,
+    MalformedResponseError,
+    NotFoundError,
+    OutcomeUnknownError,
+    PortOneHTTPError,
+    RequestInfo,
+    TransportError,
+)
+
+__all__ = ["LISTING_STATUSES", "MAX_IDS_PER_CALL", "MAX_LIMIT", "PortOneClient"]
+
+log = logging.getLogger("portone_recon.api")
+
+R = TypeVar("R")
+A = TypeVar("A")
+
+#: ``GET /payments/status/{payment_status}`` accepts these.
+LISTING_STATUSES = ("all", *PAYMENT_STATUSES)
+#: Multi-lookups take at most this many ids per call.
+MAX_IDS_PER_CALL = 100
+#: Largest ``limit`` of a paged listing.
+MAX_LIMIT = 1000
+#: Refresh the token this many seconds (by PortOne's clock) before it expires.
+TOKEN_REFRESH_MARGIN = 60.0
+
+_TOKEN_PATH = "/users/getToken"
+# Body fields never copied into an error's RequestInfo.
+_REDACTED_FIELDS = frozenset(
+    {"imp_secret", "card_number", "expiry", "birth", "pwd_2digit", "cvc", "refund_account"}
+)
+
+Params = Sequence[tuple[str, str]]
+
+
+def _seg(value: str, what: str) -> str:
+    """A URL path segment (percent-encoded; '/' included), refusing empty ids."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    return quote(value, safe="")
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _norm_params(params: Mapping[str, Any] | Params | None) -> tuple[tuple[str, str], ...]:
+    if params is None:
+        return ()
+    items = params.items() if isinstance(params, Mapping) else params
+    out: list[tuple[str, str]] = []
+    for key, value in items:
+        if value is None:
+            continue
+        if isinstance(value, list | tuple):
+            out.extend((key, _param(v)) for v in value)
+        else:
+            out.append((key, _param(value)))
+    return tuple(out)
+
+
+def _redact(body: Any) -> Any:
+    if isinstance(body, Mapping):
+        return {k: ("***" if k in _REDACTED_FIELDS else _redact(v)) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_redact(v) for v in body]
+    return body
+
+
+def _positive_amount(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{what} must be a positive integer amount in won, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{what} must be > 0, got {value}")
+    return value
+
+
+def _unix_arg(value: datetime | int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, datetime | int):
+        raise ValueError(f"{what} must be an aware datetime or unix seconds, got {value!r}")
+    try:
+        return unix_floor(value)
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}") from None
+
+
+def _unique(ids: Iterable[str], what: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for i in ids:
+        if not isinstance(i, str) or not i:
+            raise ValueError(f"{what} must hold non-empty strings, got {i!r}")
+        seen.setdefault(i, None)
+    return list(seen)
+
+
+def _chunks(ids: Sequence[str], size: int) -> list[list[str]]:
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+class _CachedToken:
+    """A token and the monotonic instant at which it must be refreshed. Never printed."""
+
+    __slots__ = ("refresh_at", "value")
+
+    def __init__(self, value: str, refresh_at: float) -> None:
+        self.value = value
+        self.refresh_at = refresh_at
+
+    def __repr__(self) -> str:
+        return f"_CachedToken(refresh_at={self.refresh_at:.0f})"
+
+
+class PortOneClient:
+    """Synchronous PortOne V1 client: typed records, token cache, retries, windows and paging.
+
+    Example:
+        >>> client = PortOneClient.from_env()  # doctest: +SKIP
+        >>> client.fetch_payment("imp_123456789012").status  # doctest: +SKIP
+        'paid'
+
+    Args:
+        settings: base settings (``Settings()`` defaults when None; use :meth:`from_env` for the env).
+        imp_key / imp_secret / api_base / concurrency / max_retries: override ``settings``.
+        transport: an httpx transport (tests, the in-process sandbox).
+        sleep: called with seconds to wait between retries (inject a fake in tests).
+        rng: jitter source for backoff.
+        clock: monotonic clock used for the token cache.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        imp_key: str | None = None,
+        imp_secret: str | Secret | None = None,
+        api_base: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        concurrency: int | None = None,
+        max_retries: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        base = settings if settings is not None else Settings()
+        changes: dict[str, Any] = {}
+        if imp_key is not None:
+            changes["imp_key"] = imp_key
+        if imp_secret is not None:
+            changes["imp_secret"] = imp_secret
+        if api_base is not None:
+            changes["api_base"] = api_base.rstrip("/")
+        if concurrency is not None:
+            changes["concurrency"] = concurrency
+        if max_retries is not None:
+            changes["max_retries"] = max_retries
+        self.settings = base.with_(**changes) if changes else base
+        try:
+            self.settings.require_credentials()
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{exc} (PortOneClient.from_env() reads the environment; or pass imp_key=/imp_secret=)"
+            ) from None
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._concurrency = self.settings.concurrency
+        self._max_retries = self.settings.max_retries
+        self._token: _CachedToken | None = None
+        self._token_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._api_calls = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._closed = False
+        timeout = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
+        limits = httpx.Limits(
+            max_connections=max(10, 2 * self._concurrency),
+            max_keepalive_connections=max(10, 2 * self._concurrency),
+        )
+        self._http = httpx.Client(
+            base_url=self.settings.api_base,
+            transport=transport,
+            timeout=timeout,
+            limits=limits,
+            headers={"Accept": "application/json", "User-Agent": "portone-recon"},
+        )
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> PortOneClient:
+        """A client from ``Settings.from_env()``; keyword arguments are passed to the constructor.
+
+        Raises:
+            ConfigError: ``PORTONE_IMP_KEY`` / ``PORTONE_IMP_SECRET`` missing (named), or a bad setting.
+        """
+        settings = Settings.from_env()
+        settings.require_credentials()
+        return cls(settings, **kwargs)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the HTTP connections and the page-fetching threads."""
+        self._closed = True
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._http.close()
+
+    def __enter__(self) -> PortOneClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"PortOneClient(api_base={self.settings.api_base!r}, imp_key={self.settings.imp_key!r}, "
+            f"api_calls={self._api_calls})"
+        )
+
+    @property
+    def api_calls(self) -> int:
+        """HTTP requests sent so far (getToken and retries included)."""
+        return self._api_calls
+
+    def reset_api_calls(self) -> None:
+        """Set :attr:`api_calls` back to 0."""
+        with self._count_lock:
+            self._api_calls = 0
+
+    # -- token -----------------------------------------------------------------------------------
+
+    def _valid_token(self, stale: str | None) -> str | None:
+        tok = self._token
+        if tok is not None and tok.value != stale and self._clock() < tok.refresh_at:
+            return tok.value
+        return None
+
+    def _access_token(self, stale: str | None = None) -> str:
+        """The cached token, fetching one when absent, near expiry, or equal to ``stale`` (it got a 401)."""
+        value = self._valid_token(stale)
+        if value is not None:
+            return value
+        with self._token_lock:
+            value = self._valid_token(stale)
+            if value is not None:
+                return value
+            started = self._clock()
+            token = self._fetch_token()
+            lifetime = float(token.lifetime)
+            margin = min(TOKEN_REFRESH_MARGIN, lifetime / 2.0)
+            self._token = _CachedToken(token.access_token, started + lifetime - margin)
+            return token.access_token
+
+    def _fetch_token(self) -> Token:
+        body = {"imp_key": self.settings.imp_key, "imp_secret": self.settings.imp_secret.reveal()}
+        resp = self._send("POST", _TOKEN_PATH, (), body, _TOKEN_PATH, auth=False, idempotent=True)
+        response = self._decode(resp, "POST", _TOKEN_PATH)
+        return Token.from_json(response, endpoint=_TOKEN_PATH, method="POST")
+
+    # -- transport -------------------------------------------------------------------------------
+
+    def _count(self) -> None:
+        with self._count_lock:
+            self._api_calls += 1
+
+    def _request_info(self, method: str, endpoint: str, params: Params, body: Any) -> RequestInfo:
+        return RequestInfo(method=method, endpoint=endpoint, params=tuple(params), json=_redact(body))
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Params,
+        body: Any,
+        endpoint: str,
+        *,
+        auth: bool = True,
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
+        """Send one logical request with retries and the 401 refresh; return the final response."""
+        if self._closed:
+            raise APIError("the client is closed", method=method, endpoint=endpoint)
+        attempt = 0
+        refreshed = False
+        token: str | None = None
+        while True:
+            headers: dict[str, str] = {}
+            if auth:
+                token = self._access_token()
+                headers["Authorization"] = f"Bearer {token}"
+            self._count()
+            started = time.perf_counter()
+            try:
+                resp = self._http.request(method, path, params=list(params), json=body, headers=headers)
+            except httpx.TransportError as exc:
+                wait = retry_decision(
+                    method,
+                    None,
+                    exc,
+                    attempt,
+                    None,
+                    max_retries=self._max_retries,
+                    idempotent=idempotent,
+                    rng=self._rng,
+                )
+                kind = type(exc).__name__
+                if wait is None:
+                    if outcome_unknown(method, None, exc, idempotent=idempotent):
+                        raise OutcomeUnknownError(
+                            f"{kind} after the request was sent: it may or may not have been applied; "
+                            "resolve it by reading before re-sending",
+                            request=self._request_info(method, endpoint, params, body),
+                        ) from exc
+                    raise TransportError(
+                        f"{kind} after {attempt + 1} attempt(s): {exc}", method=method, endpoint=endpoint
+                    ) from exc
+                log.info("%s %s: %s, retry %d in %.2fs", method, endpoint, kind, attempt + 1, wait)
+                self._sleep(wait)
+                attempt += 1
+                continue
+            status = resp.status_code
+            log.debug("%s %s -> %d (%.3fs)", method, endpoint, status, time.perf_counter() - started)
+            if status == 401 and auth and not refreshed:
+                # The token may have expired between our check and PortOne's: fetch once, retry once.
+                refreshed = True
+                log.info("%s %s: 401, refreshing the token and retrying once", method, endpoint)
+                self._access_token(stale=token)
+                continue
+            if status == 429 or status >= 500:
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                wait = retry_decision(
+                    method,
+                    status,
+                    None,
+                    attempt,
+                    retry_after,
+                    max_retries=self._max_retries,
+                    idempotent=idempotent,
+                    rng=self._rng,
+                )
+                if wait is not None:
+                    log.info("%s %s: HTTP %d, retry %d in %.2fs", method, endpoint, status, attempt + 1, wait)
+                    self._sleep(wait)
+                    attempt += 1
+                    continue
+                if outcome_unknown(method, status, None, idempotent=idempotent):
+                    try:
+                        self._decode(resp, method, endpoint)
+                    except PortOneHTTPError as answer:
+                        raise OutcomeUnknownError(
+                            f"HTTP {status} to a write: PortOne may have applied it before failing "
+                            f"(code {answer.code}: {answer.message}); resolve it by reading before "
+                            "re-sending",
+                            request=self._request_info(method, endpoint, params, body),
+                        ) from answer
+            return resp
+
+    def _decode(self, resp: httpx.Response, method: str, endpoint: str) -> Any:
+        retry_after = parse_retry_after(resp.headers.get("Retry-After")) if resp.status_code == 429 else None
+        return decode_envelope(
+            resp.status_code, resp.content, method=method, endpoint=endpoint, retry_after=retry_after
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | Params | None = None,
+        json: Any = None,
+        endpoint: str | None = None,
+    ) -> Any:
+        """Call any endpoint and return the envelope's ``response``.
+
+        Args:
+            method: HTTP method.
+            path: the path to call (ids already in it).
+            params: query parameters; list values become repeated keys (``imp_uid[]=a&imp_uid[]=b``).
+            json: JSON body.
+            endpoint: path template used in errors (defaults to ``path``).
+
+        Raises:
+            BusinessError, BadRequestError, UnauthorizedError, NotFoundError, RateLimitError,
+            ServerError, MalformedResponseError, TransportError, OutcomeUnknownError.
+        """
+        method = method.upper()
+        where = endpoint or path
+        resp = self._send(method, path, _norm_params(params), json, where)
+        return self._decode(resp, method, where)
+
+    # -- concurrency helpers -----------------------------------------------------------------------
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self._concurrency, thread_name_prefix="portone-recon-api"
+                )
+            return self._pool
+
+    def _ordered_map(self, fn: Callable[[A], R], args: Iterable[A]) -> Generator[R, None, None]:
+        """``map`` with at most ``concurrency`` calls in flight, results in argument order."""
+        it = iter(args)
+        if self._concurrency <= 1:
+            for a in it:
+                yield fn(a)
+            return
+        pool = self._executor()
+        pending: deque[Future[R]] = deque(pool.submit(fn, a) for a in itertools.islice(it, self._concurrency))
+        try:
+            while pending:
+                result = pending.popleft().result()
+                for a in itertools.islice(it, 1):
+                    pending.append(pool.submit(fn, a))
+                yield result
+        finally:
+            for fut in pending:
+                fut.cancel()
+
+    # -- paging ------------------------------------------------------------------------------------
+
+    def _fetch_page(self, path: str, endpoint: str, base: Params, page: int) -> RawPage:
+        params = (*base, ("page", str(page)))
+        resp = self._send("GET", path, params, None, endpoint)
+        response = self._decode(resp, "GET", endpoint)
+        total, previous, nxt, items = parse_page_envelope(response, endpoint=endpoint)
+        return RawPage(
+            endpoint=endpoint,
+            params=params,
+            total=total,
+            next=nxt,
+            items=items,
+            body=resp.content,
+            page=page,
+            previous=previous,
+        )
+
+    def _pages(self, path: str, endpoint: str, base: Params, *, concurrent: bool) -> Iterator[RawPage]:
+        """Pages 1, 2, ... until ``next == 0``; with ``concurrent``, pages 2..N are fetched ahead."""
+        first = self._fetch_page(path, endpoint, base, 1)
+        yield first
+        nxt = first.next
+        if nxt and concurrent and first.items:
+            last = max(nxt, math.ceil(first.total / len(first.items)))
+            fetched = self._ordered_map(
+                lambda p: self._fetch_page(path, endpoint, base, p), range(nxt, last + 1)
+            )
+            try:
+                for page in fetched:
+                    self._check_next(page, endpoint)
+                    yield page
+                    nxt = page.next
+                    if nxt == 0:
+                        return
+            finally:
+                fetched.close()
+            # The listing grew while we paged: follow ``next`` one page at a time.
+        while nxt:
+            page = self._fetch_page(path, endpoint, base, nxt)
+            self._check_next(page, endpoint)
+            yield page
+            nxt = page.next
+
+    def _window_pages(
+        self, path: str, endpoint: str, bases: list[tuple[tuple[str, str], ...]], *, concurrent: bool
+    ) -> Iterator[RawPage]:
+        """Pages of every window in turn (arguments are validated before this generator starts)."""
+        for base in bases:
+            yield from self._pages(path, endpoint, base, concurrent=concurrent)
+
+    @staticmethod
+    def _check_next(page: RawPage, endpoint: str) -> None:
+        if page.next and page.next <= page.page:
+            raise MalformedResponseError(
+                f"page {page.page} says next page is {page.next}: refusing to loop",
+                method="GET",
+                endpoint=endpoint,
+                field="response.next",
+            )
+
+    @staticmethod
+    def _items(pages: Iterable[RawPage], parse: Callable[..., R]) -> Iterator[R]:
+        for page in pages:
+            for i, item in enumerate(page.items):
+                yield parse(item, path=f"response.list[{i}]", endpoint=page.endpoint, method="GET")
+
+    @staticmethod
+    def _check_limit(limit: int) -> None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
+
+    @staticmethod
+    def _check_sorting(sorting: str | None) -> None:
+        if sorting is not None and sorting not in SORTINGS:
+            raise ValueError(f"sorting must be one of {list(SORTINGS)}, got {sorting!r}")
+
+    @staticmethod
+    def _check_schedule_status(status: str | None) -> None:
+        if status is not None and status not in SCHEDULE_STATUSES:
+            raise ValueError(f"schedule status must be one of {list(SCHEDULE_STATUSES)}, got {status!r}")
+
+    @staticmethod
+    def _payment_status_path(merchant_uid: str, status: str | None) -> tuple[str, str]:
+        if status is None:
+            return f"/{_seg(merchant_uid, 'merchant_uid')}", ""
+        if status not in PAYMENT_STATUSES:
+            raise ValueError(f"payment status must be one of {list(PAYMENT_STATUSES)}, got {status!r}")
+        return f"/{_seg(merchant_uid, 'merchant_uid')}/{status}", "/{payment_status}"
+
+    # -- payments ----------------------------------------------------------------------------------
+
+    def fetch_payment(self, imp_uid: str, *, include_sandbox: bool = False) -> Payment:
+        """``GET /payments/{imp_uid}``: one payment (test-channel payments only with ``include_sandbox``)."""
+        endpoint = "/payments/{imp_uid}"
+        params = {"include_sandbox": True} if include_sandbox else None
+        response = self.request(
+            "GET", f"/payments/{_seg(imp_uid, 'imp_uid')}", params=params, endpoint=endpoint
+        )
+        return Payment.from_json(response, endpoint=endpoint)
+
+    def fetch_payments(
+        self, *, imp_uids: Sequence[str] = (), merchant_uids: Sequence[str] = ()
+    ) -> MultiResult[Payment]:
+        """``GET /payments?imp_uid[]=..&merchant_uid[]=..``, 100 ids per call, chunks fetched concurrently.
+
+        Returns every payment found (each ``imp_uid`` once, in request order) and, in ``missing``, the
+        requested ids PortOne did not return (HTTP 207 partial, or 404 none).
+        """
+        imp = _unique(imp_uids, "imp_uids")
+        mer = _unique(merchant_uids, "merchant_uids")
+        jobs = [("imp_uid[]", c) for c in _chunks(imp, MAX_IDS_PER_CALL)]
+        jobs += [("merchant_uid[]", c) for c in _chunks(mer, MAX_IDS_PER_CALL)]
+        endpoint = "/payments"
+
+        def one(job: tuple[str, list[str]]) -> list[Payment]:
+            key, ids = job
+            try:
+                response = self.request("GET", "/payments", params=[(key, i) for i in ids], endpoint=endpoint)
+            except NotFoundError:
+                return []
+            if not isinstance(response, list):
+                raise MalformedResponseError(
+                    f"expected an array, got {type(response).__name__}",
+                    method="GET",
+                    endpoint=endpoint,
+                    field="response",
+                )
+            return [
+                Payment.from_json(item, path=f"response[{i}]", endpoint=endpoint)
+                for i, item in enumerate(response)
+            ]
+
+        found: dict[str, Payment] = {}
+        for batch in self._ordered_map(one, jobs):
+            for p in batch:
+                found.setdefault(p.imp_uid, p)
+        got_imp = set(found)
+        got_mer = {p.merchant_uid for p in found.values()}
+        missing = [i for i in imp if i not in got_imp] + [m for m in mer if m not in got_mer]
+        return MultiResult(found=list(found.values()), missing=missing)
+
+    def find_payment(
+        self, merchant_uid: str, status: str | None = None, *, sorting: str | None = None
+    ) -> Payment:
+        """``GET /payments/find/{merchant_uid}[/{status}]``: the first payment of an order by ``sorting``.
+
+        Several attempts may share a merchant_uid; use :meth:`iter_payments_by_merchant_uid` for all.
+        """
+        self._check_sorting(sorting)
+        tail, tmpl = self._payment_status_path(merchant_uid, status)
+        endpoint = "/payments/find/{merchant_uid}" + tmpl
+        response = self.request(
+            "GET", f"/payments/find{tail}", params={"sorting": sorting}, endpoint=endpoint
+        )
+        return Payment.from_json(response, endpoint=endpoint)
+
+    def iter_payments_by_merchant_uid(
+        self,
+        merchant_uid: str,
+        status: str | None = None,
+        *,
+        sorting: str | None = None,
+        limit: int = MAX_LIMIT,
+    ) -> Iterator[Payment]:
+        """``GET /payments/findAll/{merchant_uid}[/{status}]``: every attempt of an order (paged)."""
+        self._check_sorting(sorting)
+        self._check_limit(limit)
+        tail, tmpl = self._payment_status_path(merchant_uid, status)
+        endpoint = "/payments/findAll/{merchant_uid}" + tmpl
+        base = _norm_params({"limit": limit, "sorting": sorting})
+        pages = self._pages(f"/payments/findAll{tail}", endpoint, base, concurrent=True)
+        return self._items(pages, Payment.from_json)
+
+    def iter_payment_pages(
+        self,
+        status: str,
+        since: Instant,
+        until: Instant,
+        *,
+        limit: int = MAX_LIMIT,
+        sorting: str | None = None,
+    ) -> Iterator[RawPage]:
+        """``GET /payments/status/{status}`` pages over ``[since, until)``, in windows of at most 90 days.
+
+        PortOne filters each payment by the timestamp of its *current* status (ready: started_at,
+        paid: paid_at, failed: failed_at, cancelled: cancelled_at). Windows are walked from ``since``
+        to ``until``; inside a window, pages 2.. are fetched ``concurrency`` at a time and yielded in
+        order. Items are not parsed (see :meth:`iter_payments_by_status` for records).
+        """
+        if status not in LISTING_STATUSES:
+            raise ValueError(f"status must be one of {list(LISTING_STATUSES)}, got {status!r}")
+        self._check_limit(limit)
+        self._check_sorting(sorting)
+        bases = [
+            _norm_params({"from": lo, "to": hi, "limit": limit, "sorting": sorting})
+            for lo, hi in payment_windows(since, until)
+        ]
+        path = f"/payments/status/{status}"
+        return self._window_pages(path, "/payments/status/{payment_status}", bases, concurrent=True)
+
+    def iter_payments_by_status(
+        self,
+        status: str,
+        since: Instant,
+        until: Instant,
+        *,
+        limit: int = MAX_LIMIT,
+        sorting: str | None = None,
+    ) -> Iterator[Payment]:
+        """Payments in ``status`` (all/ready/paid/failed/cancelled) over ``[since, until)``, as records."""
+        return self._items(
+            self.iter_payment_pages(status, since, until, limit=limit, sorting=sorting), Payment.from_json
+        )
+
+    def cancel_payment(
+        self,
+        *,
+        imp_uid: str | None = None,
+        merchant_uid: str | None = None,
+        amount: int | None = None,
+        full: bool = False,
+        reason: str | None = None,
+        checksum: int | None = None,
+        enable_webhook: bool = False,
+        **extra: Any,
+    ) -> Payment:
+        """``POST /payments/cancel``: refund ``amount`` won, or everything left when ``full=True``.
+
+        Exactly one of ``imp_uid``/``merchant_uid`` and exactly one of ``amount``/``full`` must be given:
+        an omitted amount means "cancel the full remaining amount" to PortOne, so it is never sent by
+        accident. ``checksum`` is the refundable balance you believe remains (PortOne refuses the cancel
+        when it differs). ``extra`` passes other documented fields (``tax_free``, ``vat_amount``, ...).
+
+        Raises:
+            ValueError: bad arguments (nothing sent).
+            BusinessError: PortOne refused (e.g. code 1 "이미 전액취소된 주문입니다.").
+            OutcomeUnknownError: no answer after sending; read the payment before trying again.
+        """
+        if (imp_uid is None) == (merchant_uid is None):
+            raise ValueError("give exactly one of imp_uid= or merchant_uid=")
+        if full and amount is not None:
+            raise ValueError("give either amount= (partial) or full=True, not both")
+        if not full and amount is None:
+            raise ValueError(
+                "give amount= (a positive number of won), or full=True to cancel everything left"
+            )
+        body: dict[str, Any] = {}
+        if imp_uid is not None:
+            body["imp_uid"] = imp_uid
+        else:
+            body["merchant_uid"] = merchant_uid
+        if amount is not None:
+            body["amount"] = _positive_amount(amount, "amount")
+        if checksum is not None:
+            if isinstance(checksum, bool) or not isinstance(checksum, int) or checksum < 0:
+                raise ValueError(f"checksum must be an integer >= 0 (won), got {checksum!r}")
+            body["checksum"] = checksum
+        if reason is not None:
+            body["reason"] = reason
+        body["enable_webhook"] = bool(enable_webhook)
+        body.update(extra)
+        endpoint = "/payments/cancel"
+        response = self.request("POST", endpoint, json=body)
+        return Payment.from_json(response, endpoint=endpoint, method="POST")
+
+    # -- billing keys --------------------------------------------------------------------------------
+
+    def fetch_billing_key(self, customer_uid: str) -> BillingKey:
+        """``GET /subscribe/customers/{customer_uid}``."""
+        endpoint = "/subscribe/customers/{customer_uid}"
+        response = self.request(
+            "GET", f"/subscribe/customers/{_seg(customer_uid, 'customer_uid')}", endpoint=endpoint
+        )
+        return BillingKey.from_json(response, endpoint=endpoint)
+
+    def fetch_billing_keys(self, customer_uids: Sequence[str]) -> MultiResult[BillingKey]:
+        """``GET /subscribe/customers?customer_uid[]=..``, 100 per call; ``missing`` from 207/404."""
+        ids = _unique(customer_uids, "customer_uids")
+        endpoint = "/subscribe/customers"
+
+        def one(chunk: list[str]) -> list[BillingKey]:
+            try:
+                response = self.request(
+                    "GET", endpoint, params=[("customer_uid[]", c) for c in chunk], endpoint=endpoint
+                )
+            except NotFoundError:
+                return []
+            if not isinstance(response, list):
+                raise MalformedResponseError(
+                    f"expected an array, got {type(response).__name__}",
+                    method="GET",
+                    endpoint=endpoint,
+                    field="response",
+                )
+            return [
+                BillingKey.from_json(item, path=f"response[{i}]", endpoint=endpoint)
+                for i, item in enumerate(response)
+            ]
+
+        found: dict[str, BillingKey] = {}
+        for batch in self._ordered_map(one, _chunks(ids, MAX_IDS_PER_CALL)):
+            for key in batch:
+                found.setdefault(key.customer_uid, key)
+        return MultiResult(found=list(found.values()), missing=[c for c in ids if c not in found])
+
+    def issue_billing_key(
+        self,
+        customer_uid: str,
+        *,
+        card_number: str,
+        expiry: str,
+        birth: str | None = None,
+        pwd_2digit: str | None = None,
+        pg: str | None = None,
+        customer_name: str | None = None,
+        customer_email: str | None = None,
+        customer_tel: str | None = None,
+        **extra: Any,
+    ) -> BillingKey:
+        """``POST /subscribe/customers/{customer_uid}``: issue (or replace) a billing key from card data.
+
+        Card data is sent once and never kept in errors (``OutcomeUnknownError.request`` redacts it).
+        """
+        body: dict[str, Any] = {"card_number": card_number, "expiry": expiry}
+        optional = {
+            "birth": birth,
+            "pwd_2digit": pwd_2digit,
+            "pg": pg,
+            "customer_name": customer_name,
+            "customer_email": customer_email,
+            "customer_tel": customer_tel,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        body.update(extra)
+        endpoint = "/subscribe/customers/{customer_uid}"
+        response = self.request(
+            "POST", f"/subscribe/customers/{_seg(customer_uid, 'customer_uid')}", json=body, endpoint=endpoint
+        )
+        return BillingKey.from_json(response, endpoint=endpoint, method="POST")
+
+    def delete_billing_key(self, customer_uid: str, *, reason: str | None = None) -> BillingKey:
+        """``DELETE /subscribe/customers/{customer_uid}`` (irreversible; unschedule its schedules first)."""
+        endpoint = "/subscribe/customers/{customer_uid}"
+        response = self.request(
+            "DELETE",
+            f"/subscribe/customers/{_seg(customer_uid, 'customer_uid')}",
+            params={"reason": reason},
+            endpoint=endpoint,
+        )
+        return BillingKey.from_json(response, endpoint=endpoint, method="DELETE")
+
+    def iter_billing_key_payments(self, customer_uid: str) -> Iterator[Payment]:
+        """``GET /subscribe/customers/{customer_uid}/payments``: every payment made with the key (paged)."""
+        endpoint = "/subscribe/customers/{customer_uid}/payments"
+        path = f"/subscribe/customers/{_seg(customer_uid, 'customer_uid')}/payments"
+        return self._items(self._pages(path, endpoint, (), concurrent=False), Payment.from_json)
+
+    def _customer_schedules(
+        self, path: str, endpoint: str, since: Instant, until: Instant, status: str | None
+    ) -> Iterator[Schedule]:
+        self._check_schedule_status(status)
+        bases = [
+            _norm_params({"from": lo, "to": hi, "schedule-status": status})
+            for lo, hi in schedule_windows(since, until)
+        ]
+        return self._items(self._window_pages(path, endpoint, bases, concurrent=False), Schedule.from_json)
+
+    def iter_billing_key_schedules(
+        self, customer_uid: str, since: Instant, until: Instant, *, status: str | None = None
+    ) -> Iterator[Schedule]:
+        """``GET /subscribe/customers/{customer_uid}/schedules`` over ``[since, until)`` (3-month windows)."""
+        return self._customer_schedules(
+            f"/subscribe/customers/{_seg(customer_uid, 'customer_uid')}/schedules",
+            "/subscribe/customers/{customer_uid}/schedules",
+            since,
+            until,
+            status,
+        )
+
+    def pay_again(
+        self, *, customer_uid: str, merchant_uid: str, amount: int, name: str, **extra: Any
+    ) -> Payment:
+        """``POST /subscribe/payments/again``: charge a billing key now.
+
+        ``code == 0`` is not success: check the returned payment's ``status == "paid"`` (a declined card
+        comes back as ``status == "failed"`` with ``fail_reason``). On OutcomeUnknownError look the
+        order up with :meth:`find_payment` before charging again.
+        """
+        body: dict[str, Any] = {
+            "customer_uid": customer_uid,
+            "merchant_uid": merchant_uid,
+            "amount": _positive_amount(amount, "amount"),
+            "name": name,
+        }
+        body.update(extra)
+        endpoint = "/subscribe/payments/again"
+        response = self.request("POST", endpoint, json=body)
+        return Payment.from_json(response, endpoint=endpoint, method="POST")
+
+    # -- schedules -------------------------------------------------------------------------------------
+
+    def create_schedules(
+        self, customer_uid: str, schedules: Sequence[Mapping[str, Any]], **extra: Any
+    ) -> list[Schedule]:
+        """``POST /subscribe/payments/schedule``: book charges on a billing key.
+
+        Each entry needs ``merchant_uid`` (unique), ``schedule_at`` (aware datetime or unix seconds) and
+        ``amount`` (won, > 0); ``name``, ``currency``, ``notice_url``, ``custom_data``, buyer_* ... pass
+        through. ``extra`` adds top-level fields (``customer_id``, ``channel_key``, ...).
+        Returns the created schedules in request order.
+        """
+        _seg(customer_uid, "customer_uid")
+        if not schedules:
+            raise ValueError("schedules is empty: nothing to book")
+        entries: list[dict[str, Any]] = []
+        for i, entry in enumerate(schedules):
+            item = dict(entry)
+            for key in ("merchant_uid", "schedule_at", "amount"):
+                if key not in item:
+                    raise ValueError(f"schedules[{i}]: missing {key!r}")
+            _seg(item["merchant_uid"], f"schedules[{i}].merchant_uid")
+            item["schedule_at"] = _unix_arg(item["schedule_at"], f"schedules[{i}].schedule_at")
+            item["amount"] = _positive_amount(item["amount"], f"schedules[{i}].amount")
+            entries.append(item)
+        body: dict[str, Any] = {"customer_uid": customer_uid, **extra, "schedules": entries}
+        endpoint = "/subscribe/payments/schedule"
+        response = self.request("POST", endpoint, json=body)
+        return self._schedule_list(response, endpoint, "POST")
+
+    @staticmethod
+    def _schedule_list(response: Any, endpoint: str, method: str) -> list[Schedule]:
+        if not isinstance(response, list):
+            raise MalformedResponseError(
+                f"expected an array, got {type(response).__name__}",
+                method=method,
+                endpoint=endpoint,
+                field="response",
+            )
+        return [
+            Schedule.from_json(item, path=f"response[{i}]", endpoint=endpoint, method=method)
+            for i, item in enumerate(response)
+        ]
+
+    def unschedule(
+        self, *, customer_uid: str | None = None, merchant_uids: Sequence[str] | None = None
+    ) -> list[Schedule]:
+        """``POST /subscribe/payments/unschedule``: revoke pending schedules; returns those revoked.
+
+        With only ``customer_uid``, PortOne revokes **every** pending schedule of that key.
+        """
+        if customer_uid is None and merchant_uids is None:
+            raise ValueError("give customer_uid= and/or merchant_uids=")
+        body: dict[str, Any] = {}
+        if customer_uid is not None:
+            _seg(customer_uid, "customer_uid")
+            body["customer_uid"] = customer_uid
+        if merchant_uids is not None:
+            if isinstance(merchant_uids, str):
+                raise ValueError("merchant_uids must be a list of merchant_uid strings, not one string")
+            ids = _unique(merchant_uids, "merchant_uids")
+            if not ids:
+                raise ValueError(
+                    "merchant_uids is empty (with a customer_uid that would revoke all its schedules)"
+                )
+            body["merchant_uid"] = ids
+        endpoint = "/subscribe/payments/unschedule"
+        response = self.request("POST", endpoint, json=body)
+        return self._schedule_list(response, endpoint, "POST")
+
+    def fetch_schedule(self, merchant_uid: str) -> Schedule:
+        """``GET /subscribe/payments/schedule/{merchant_uid}``."""
+        endpoint = "/subscribe/payments/schedule/{merchant_uid}"
+        response = self.request(
+            "GET", f"/subscribe/payments/schedule/{_seg(merchant_uid, 'merchant_uid')}", endpoint=endpoint
+        )
+        return Schedule.from_json(response, endpoint=endpoint)
+
+    def iter_schedule_pages(
+        self,
+        since: Instant,
+        until: Instant,
+        *,
+        status: str | None = None,
+        limit: int = MAX_LIMIT,
+        sorting: str | None = None,
+    ) -> Iterator[RawPage]:
+        """``GET /subscribe/payments/schedule`` pages with ``schedule_at`` in ``[since, until)``.
+
+        Windows of at most 3 calendar months (KST), walked from ``since`` to ``until``; pages of a
+        window fetched ``concurrency`` at a time, yielded in order; items not parsed.
+        """
+        self._check_schedule_status(status)
+        self._check_limit(limit)
+        endpoint = "/subscribe/payments/schedule"
+        bases = [
+            _norm_params(
+                {
+                    "schedule_from": lo,
+                    "schedule_to": hi,
+                    "schedule_status": status,
+                    "limit": limit,
+                    "sorting": sorting,
+                }
+            )
+            for lo, hi in schedule_windows(since, until)
+        ]
+        return self._window_pages(endpoint, endpoint, bases, concurrent=True)
+
+    def iter_schedules(
+        self,
+        since: Instant,
+        until: Instant,
+        *,
+        status: str | None = None,
+        limit: int = MAX_LIMIT,
+        sorting: str | None = None,
+    ) -> Iterator[Schedule]:
+        """Schedules with ``schedule_at`` in ``[since, until)`` (status: scheduled/executed/revoked)."""
+        pages = self.iter_schedule_pages(since, until, status=status, limit=limit, sorting=sorting)
+        return self._items(pages, Schedule.from_json)
+
+    def iter_customer_schedules(
+        self, customer_uid: str, since: Instant, until: Instant, *, status: str | None = None
+    ) -> Iterator[Schedule]:
+        """``GET /subscribe/payments/schedule/customers/{customer_uid}`` over ``[since, until)``.
+
+        Sends the spec's parameter names ``from``, ``to``, ``schedule-status`` and ``page``.
+        """
+        return self._customer_schedules(
+            f"/subscribe/payments/schedule/customers/{_seg(customer_uid, 'customer_uid')}",
+            "/subscribe/payments/schedule/customers/{customer_uid}",
+            since,
+            until,
+            status,
+        )
+
+    def update_schedule(self, merchant_uid: str, schedule_at: datetime | int) -> Schedule:
+        """``PUT /subscribe/payments/schedule/{merchant_uid}``: move a still-scheduled entry."""
+        endpoint = "/subscribe/payments/schedule/{merchant_uid}"
+        body = {"schedule_at": _unix_arg(schedule_at, "schedule_at")}
+        response = self.request(
+            "PUT",
+            f"/subscribe/payments/schedule/{_seg(merchant_uid, 'merchant_uid')}",
+            json=body,
+            endpoint=endpoint,
+        )
+        return Schedule.from_json(response, endpoint=endpoint, method="PUT")
+
+    def reschedule(self, merchant_uid: str, schedule_at: datetime | int) -> Schedule:
+        """``POST /subscribe/payments/schedule/{merchant_uid}/reschedule``: re-arm a failed/revoked entry."""
+        endpoint = "/subscribe/payments/schedule/{merchant_uid}/reschedule"
+        body = {"schedule_at": _unix_arg(schedule_at, "schedule_at")}
+        response = self.request(
+            "POST",
+            f"/subscribe/payments/schedule/{_seg(merchant_uid, 'merchant_uid')}/reschedule",
+            json=body,
+            endpoint=endpoint,
+        )
+        return Schedule.from_json(response, endpoint=endpoint, method="POST")
+
+    def retry_schedule(self, merchant_uid: str) -> Payment:
+        """``POST /subscribe/payments/schedule/{merchant_uid}/retry``: charge a failed/revoked entry now.
+
+        Returns the payment attempt: check ``status == "paid"``.
+        """
+        endpoint = "/subscribe/payments/schedule/{merchant_uid}/retry"
+        response = self.request(
+            "POST",
+            f"/subscribe/payments/schedule/{_seg(merchant_uid, 'merchant_uid')}/retry",
+            endpoint=endpoint,
+        )
+        return Payment.from_json(response, endpoint=endpoint, method="POST")
