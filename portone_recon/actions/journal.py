@@ -1,0 +1,257 @@
+"""The action journal (the ``actions`` table), the one-apply-at-a-time lock, and stored findings.
+
+Journal life cycle of one action (each step committed on its own, before and after the call)::
+
+    planned -> sending -> succeeded | failed | skipped | unknown
+                 \\______ a crash here leaves 'sending': the next apply resolves it by reading
+
+``result`` (JSON) keeps ``pre`` (what was read right before sending, e.g. the payment attempts already on
+a merchant_uid), ``sent_at`` and the response or evidence. Statuses ``succeeded``/``failed``/``skipped`` are
+final: applying the same plan again never repeats them. ``sending``/``unknown`` are resolved by a read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import duckdb
+import pandas as pd
+
+from portone_recon._time import KST
+from portone_recon.actions.plan import Action
+from portone_recon.errors import ActionError, ApplyInProgressError
+from portone_recon.store import Store
+
+FINAL = frozenset({"succeeded", "failed", "skipped"})
+UNRESOLVED = frozenset({"sending", "unknown"})
+STATUSES = ("planned", "sending", "succeeded", "failed", "skipped", "unknown")
+
+
+def _now() -> datetime:
+    return datetime.now(tz=KST)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    """One row of the ``actions`` table."""
+
+    action_id: str
+    kind: str
+    status: str
+    attempts: int
+    result: Mapping[str, Any]
+    message: str | None
+
+
+def _row(values: Sequence[Any]) -> JournalRow:
+    action_id, kind, status, attempts, result, message = values
+    parsed: Any = json.loads(result) if isinstance(result, str) and result else {}
+    return JournalRow(
+        str(action_id),
+        str(kind),
+        str(status),
+        int(attempts),
+        parsed if isinstance(parsed, dict) else {},
+        message,
+    )
+
+
+def ensure_planned(store: Store, actions: Sequence[Action]) -> dict[str, JournalRow]:
+    """Journal every action not journaled yet as ``planned`` (one transaction); return all their rows."""
+    if not actions:
+        return {}
+    now = _now()
+    frame = pd.DataFrame(
+        {
+            "action_id": [a.action_id for a in actions],
+            "kind": [a.kind for a in actions],
+            "finding_id": [a.finding_id for a in actions],
+            "target": [_dumps(dict(a.target)) for a in actions],
+            "request": [_dumps(dict(a.request)) for a in actions],
+            "amount": pd.array([a.amount for a in actions], dtype="Int64"),
+        }
+    )
+    with store.transaction() as con:
+        con.register("_plan_actions", frame)
+        con.execute(
+            """
+            INSERT INTO actions (action_id, kind, status, finding_id, target, request, amount, attempts,
+                                 result, message, created_at, updated_at)
+            SELECT p.action_id, p.kind, 'planned', p.finding_id, p.target::JSON, p.request::JSON, p.amount, 0,
+                   NULL, NULL, $now, $now
+            FROM _plan_actions p
+            WHERE p.action_id NOT IN (SELECT action_id FROM actions)
+            """,
+            {"now": now},
+        )
+        con.unregister("_plan_actions")
+        return _read(con, [a.action_id for a in actions])
+
+
+def _read(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> dict[str, JournalRow]:
+    rows = con.execute(
+        "SELECT action_id, kind, status, attempts, result::VARCHAR, message FROM actions "
+        "WHERE list_contains($ids, action_id)",
+        {"ids": list(ids)},
+    ).fetchall()
+    return {str(r[0]): _row(r) for r in rows}
+
+
+def read_rows(store: Store, ids: Sequence[str]) -> dict[str, JournalRow]:
+    """Journal rows of these action ids (missing ids are absent); empty when the store has no file yet."""
+    if not ids or not store.path.exists():
+        return {}
+    with store.connect() as con:
+        return _read(con, ids)
+
+
+def update(
+    store: Store,
+    action_id: str,
+    status: str,
+    *,
+    message: str | None = None,
+    result: Mapping[str, Any] | None = None,
+    attempt: bool = False,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> None:
+    """Set an action's status (and message/result), committed at once unless ``con`` is given."""
+    if status not in STATUSES:
+        raise ActionError(f"unknown journal status {status!r}")
+    sql = (
+        "UPDATE actions SET status = $status, message = $message, "
+        "result = coalesce($result::JSON, result), attempts = attempts + $inc, updated_at = $now "
+        "WHERE action_id = $id"
+    )
+    params = {
+        "status": status,
+        "message": message,
+        "result": _dumps(dict(result)) if result is not None else None,
+        "inc": 1 if attempt else 0,
+        "now": _now(),
+        "id": action_id,
+    }
+    if con is not None:
+        con.execute(sql, params)
+        return
+    with store.transaction() as c:
+        c.execute(sql, params)
+
+
+def journal_frame(store: Store, *, status: str | None = None) -> pd.DataFrame:
+    """The journal as a DataFrame (newest first), optionally one status."""
+    where = "WHERE status = $status" if status else ""
+    sql = (
+        "SELECT action_id, kind, status, finding_id, target::VARCHAR AS target, amount, attempts, message, "
+        f"result::VARCHAR AS result, created_at, updated_at FROM actions {where} ORDER BY updated_at DESC"
+    )
+    with store.connect() as con:
+        return con.execute(sql, {"status": status} if status else {}).df()
+
+
+# -- one apply at a time ---------------------------------------------------------------------------
+
+
+def lock_path_for(store: Store) -> Path:
+    """The apply lock file beside the DB: ``<db>.apply.lock``."""
+    return store.path.with_name(store.path.name + ".apply.lock")
+
+
+@contextlib.contextmanager
+def apply_lock(path: Path) -> Iterator[dict[str, Any]]:
+    """Hold an exclusive ``fcntl`` lock on ``path`` for one apply; fail at once if another holds it.
+
+    The file records the holder (pid, host, start time) so the error can name it. The kernel releases
+    the lock when the holder dies, even by SIGKILL, so a crashed apply never blocks the next one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh: IO[str] = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip()
+            try:
+                info = json.loads(holder)
+                who = (
+                    f"pid {info.get('pid')} on host {info.get('host')} since {info.get('started_at')}"
+                    if isinstance(info, dict)
+                    else holder
+                )
+            except json.JSONDecodeError:
+                who = holder or "an unknown process"
+            raise ApplyInProgressError(
+                f"another apply is running on this store ({who}); lock file {path}. "
+                "Wait for it to finish (only one apply at a time per store)."
+            ) from None
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": _now().isoformat()}
+        fh.seek(0)
+        fh.truncate()
+        fh.write(json.dumps(info))
+        fh.flush()
+        try:
+            yield info
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fh.flush()
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    finally:
+        fh.close()
+
+
+# -- findings stored by reconcile -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredRecon:
+    """The findings of one stored reconciliation run (what ``fix plan`` plans from)."""
+
+    run_id: str
+    as_of: datetime
+    findings: pd.DataFrame
+
+    def __repr__(self) -> str:
+        return (
+            f"StoredRecon(run {self.run_id}, as_of {self.as_of.isoformat()}, {len(self.findings)} findings)"
+        )
+
+
+def load_recon(store: Store, run_id: str | None = None) -> StoredRecon:
+    """Rebuild a run's findings frame from the store (the latest run by default)."""
+    with store.connect() as con:
+        if run_id is None:
+            row = con.execute(
+                "SELECT run_id, as_of FROM recon_runs ORDER BY started_at DESC, as_of DESC LIMIT 1"
+            ).fetchone()
+        else:
+            row = con.execute("SELECT run_id, as_of FROM recon_runs WHERE run_id = ?", [run_id]).fetchone()
+        if row is None:
+            what = f"reconciliation run {run_id!r} is" if run_id else "reconciliation run is"
+            raise ActionError(f"{store.path}: no {what} stored; run `portone-recon reconcile` first")
+        rid, as_of = str(row[0]), row[1]
+        findings = con.execute(
+            "SELECT * FROM findings WHERE run_id = ? ORDER BY kind, finding_id", [rid]
+        ).df()
+    as_of_dt = as_of if isinstance(as_of, datetime) else pd.Timestamp(as_of).to_pydatetime()
+    return StoredRecon(rid, as_of_dt.astimezone(KST), findings)
+
+
+def load_subscriptions_frame(store: Store) -> pd.DataFrame:
+    """The store's subscriptions table (empty frame when none loaded)."""
+    with store.connect() as con:
+        return con.execute("SELECT customer_uid, status, amount, anchor_day FROM subscriptions").df()
