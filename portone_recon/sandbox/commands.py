@@ -1,0 +1,96 @@
+"""``portone-recon sandbox serve``: the simulator on 127.0.0.1 for any HTTP client."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from portone_recon._time import parse_instant
+from portone_recon.errors import SandboxError
+
+DEFAULT_START = "2026-11-27T06:00:00+09:00"
+
+
+def register(subparsers: Any) -> None:
+    """Add ``sandbox serve`` to the CLI."""
+    sandbox = subparsers.add_parser("sandbox", help="run the PortOne V1 simulator")
+    sub = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND")
+    sub.required = True
+    serve = sub.add_parser(
+        "serve",
+        help="serve the simulator on 127.0.0.1",
+        description=(
+            "Serve a PortOne V1 sandbox on 127.0.0.1. Prints one JSON line "
+            '{"base_url", "imp_key", "imp_secret"} and serves until SIGINT/SIGTERM. Control it under '
+            "/__sandbox/ (POST advance, POST faults, GET outbox, GET requests, GET state)."
+        ),
+    )
+    serve.add_argument("--port", type=int, default=8099, help="TCP port (0 picks a free one; default 8099)")
+    serve.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    serve.add_argument("--subscribers", type=int, default=None, help="build a scenario with K subscribers")
+    serve.add_argument("--months", type=int, default=None, help="months of scenario history")
+    serve.add_argument(
+        "--start", default=None, help=f"clock start for an empty world (default {DEFAULT_START})"
+    )
+    serve.add_argument(
+        "--deliver-webhooks",
+        action="store_true",
+        help="POST webhooks to their notice_url (default: keep them in the outbox only)",
+    )
+    serve.set_defaults(func=run_serve)
+
+
+def build_world(args: argparse.Namespace) -> Any:
+    """The world to serve: a generated scenario's, or an empty one."""
+    if (args.subscribers is None) != (args.months is None):
+        raise SandboxError("give both --subscribers and --months, or neither")
+    if args.subscribers is not None:
+        import importlib
+
+        scenario = importlib.import_module("portone_recon.sandbox.scenario")  # lazily: a separate module
+        return scenario.generate_merchant(
+            subscribers=args.subscribers, months=args.months, seed=args.seed
+        ).world
+    from portone_recon.sandbox.world import SandboxWorld
+
+    try:
+        start: datetime = parse_instant(args.start or DEFAULT_START)
+    except ValueError as exc:
+        raise SandboxError(f"--start: {exc}") from None
+    return SandboxWorld(start=start, seed=args.seed)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM; returns 0."""
+    from portone_recon.sandbox.server import SandboxServer
+
+    world = build_world(args)
+    if args.deliver_webhooks and world.webhook_sink is None:
+        import httpx
+
+        world.webhook_sink = httpx.HTTPTransport()
+    try:
+        server = SandboxServer(world, port=args.port)
+    except OSError as exc:
+        raise SandboxError(f"cannot listen on 127.0.0.1:{args.port}: {exc}") from None
+    line = {"base_url": server.base_url, "imp_key": world.imp_key, "imp_secret": world.imp_secret}
+    sys.stdout.write(orjson.dumps(line).decode() + "\n")
+    sys.stdout.flush()
+
+    def stop(_signum: int, _frame: Any) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.serve_forever()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        server.server_close()
+    return 0
