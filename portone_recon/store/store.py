@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -41,12 +41,21 @@ TABLES = (
 
 
 def _migrations() -> list[tuple[int, str, str]]:
+    """Every ``NNNN_name.sql`` in the migrations package, in version order (numbers must be unique)."""
     found = []
     for entry in resources.files(MIGRATIONS_PACKAGE).iterdir():
         name = entry.name
         if name.endswith(".sql") and name[:4].isdigit():
             found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
-    return sorted(found)
+    found.sort()
+    seen: dict[int, str] = {}
+    for version, name, _ in found:
+        if version in seen:
+            raise MigrationError(
+                f"two migrations share number {version:04d}: {seen[version]} and {name}; renumber one"
+            )
+        seen[version] = name
+    return found
 
 
 def is_lock_error(exc: BaseException) -> bool:
@@ -89,16 +98,27 @@ class Store:
             con.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A write connection inside BEGIN ... COMMIT; any exception rolls everything back."""
+    def transaction(self, *, checkpoint: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A write connection inside BEGIN ... COMMIT; any exception rolls everything back.
+
+        DuckDB 2.x auto-commits each statement of a batch, so every multi-statement write goes through
+        here. With ``checkpoint=True`` a ``CHECKPOINT`` follows a successful commit (end of a run), so the
+        write-ahead log is folded into the file before it is released.
+        """
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                with suppress(duckdb.Error):  # already aborted: keep the first error
+                    con.execute("ROLLBACK")
                 raise
-            con.execute("COMMIT")
+            try:
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                raise StoreError(f"{self.path}: commit failed, nothing was written: {exc}") from exc
+            if checkpoint:
+                con.execute("CHECKPOINT")
 
     def _open(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.lock_timeout
@@ -119,7 +139,9 @@ class Store:
                         f"{self.path} is held by {holder} (waited {self.lock_timeout:g} s). "
                         "Wait for that sync/apply to finish, or stop it"
                         + (f" (kill {pid})" if pid else "")
-                        + "; an idle notebook does not hold the file, so look for a running job.",
+                        + "; portone_recon never keeps the file open between operations, so look for a "
+                        "running job, or a notebook that called duckdb.connect() on it directly (close that "
+                        "connection). To wait longer, set PORTONE_LOCK_TIMEOUT (seconds).",
                         path=str(self.path),
                         pid=pid,
                     ) from None
@@ -175,9 +197,21 @@ class Store:
 
     # -- reading for people ------------------------------------------------------------------
 
-    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
-        """Run a read query and return a DataFrame (times in Asia/Seoul)."""
-        with self.connect() as con:
+    def query(
+        self,
+        sql: str,
+        params: Sequence[Any] | dict[str, Any] | None = None,
+        *,
+        read_only: bool = False,
+    ) -> pd.DataFrame:
+        """Run a read query and return a DataFrame (times in Asia/Seoul).
+
+        Args:
+            sql: the query; bind values with ``?`` or ``$name`` and pass ``params``.
+            params: the bound values.
+            read_only: open the file read-only (shared with other readers; reports use this).
+        """
+        with self.connect(read_only=read_only) as con:
             return con.execute(sql, params).df() if params is not None else con.sql(sql).df()
 
     def table(self, name: str) -> pd.DataFrame:
@@ -193,6 +227,7 @@ class Store:
             return {str(k): int(v) for k, v in con.execute(parts).fetchall()}
 
     def checkpoint(self) -> None:
+        """Fold the write-ahead log into the file (run at the end of a successful run)."""
         with self.connect() as con:
             con.execute("CHECKPOINT")
 
@@ -201,11 +236,17 @@ class Store:
             counts = self.counts()
         except Exception as exc:  # a repr must never raise
             return f"<b>Store</b> {self.path}: <i>unavailable ({type(exc).__name__})</i>"
-        rows = "".join(f"<tr><td>{t}</td><td style='text-align:right'>{n:,}</td></tr>" for t, n in counts.items())
-        return f"<b>Store</b> <code>{self.path}</code><table><tr><th>table</th><th>rows</th></tr>{rows}</table>"
+        rows = "".join(
+            f"<tr><td>{t}</td><td style='text-align:right'>{n:,}</td></tr>" for t, n in counts.items()
+        )
+        return (
+            f"<b>Store</b> <code>{self.path}</code><table><tr><th>table</th><th>rows</th></tr>{rows}</table>"
+        )
 
 
-def open_store(path: str | Path | None = None, *, settings: Settings | None = None, lock_timeout: float | None = None) -> Store:
+def open_store(
+    path: str | Path | None = None, *, settings: Settings | None = None, lock_timeout: float | None = None
+) -> Store:
     """Open (creating and migrating when needed) the store at ``path``.
 
     Without ``path``: ``settings.db_path`` (``PORTONE_RECON_DB``), else ``./portone_recon.duckdb``.

@@ -1,0 +1,275 @@
+"""The store: migrations, time zone, transactions, and the lock policy across processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from portone_recon.errors import MigrationError, StoreError, StoreLockedError
+from portone_recon.store import TABLES, Store, open_store
+from portone_recon.store import store as store_module
+
+# A process that opens the file (write or read-only), says "ready", and holds it until told to close.
+_HOLDER = textwrap.dedent(
+    """
+    import sys, duckdb
+    con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "ro")
+    print("ready", flush=True)
+    sys.stdin.readline()
+    con.close()
+    print("closed", flush=True)
+    sys.stdin.readline()
+    """
+)
+
+
+class Holder:
+    """Another process holding the store file."""
+
+    def __init__(self, path: Path, mode: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _HOLDER, str(path), mode],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        assert line == "ready", line
+        self.pid = self.proc.pid
+
+    def release(self) -> None:
+        """Close the holder's connection and wait until it says so (the process stays alive)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "closed"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def holder_factory() -> Iterator[type[Holder]]:
+    started: list[Holder] = []
+
+    class _Tracked(Holder):
+        def __init__(self, path: Path, mode: str) -> None:
+            super().__init__(path, mode)
+            started.append(self)
+
+    yield _Tracked
+    for h in started:
+        h.stop()
+
+
+# -- migrations ------------------------------------------------------------------------------------
+
+
+def test_migrate_creates_every_table_and_records_versions(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.duckdb")
+    version = store.migrate()
+    known = [v for v, _, _ in store_module._migrations()]
+    assert version == max(known) >= 2
+    versions = store.query("SELECT version, name FROM schema_version ORDER BY version")
+    assert versions["version"].tolist() == known
+    assert versions["name"].iloc[0] == "0001_initial.sql"
+    assert set(store.counts()) == set(TABLES)
+    cols = set(
+        store.query("SELECT column_name FROM duckdb_columns() WHERE table_name = 'source_loads'")[
+            "column_name"
+        ]
+    )
+    assert {"kind", "location", "table_name", "query", "mapping"} <= cols
+
+
+def test_migrate_twice_changes_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.duckdb")
+    first = store.migrate()
+    again = Store(tmp_path / "s.duckdb").migrate()
+    assert first == again
+    assert len(store.query("SELECT * FROM schema_version")) == first
+
+
+def test_store_newer_than_code_is_refused(store: Store) -> None:
+    with store.transaction() as con:
+        con.execute("INSERT INTO schema_version VALUES (999, '0999_future.sql', now())")
+    with pytest.raises(MigrationError, match="newer than this portone_recon knows"):
+        Store(store.path).migrate()
+
+
+def test_failed_migration_rolls_back_whole_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = store_module._migrations()
+    broken = (*real, (98, "0098_half.sql", "CREATE TABLE half_done (x INTEGER); CREATE TABLE broken ("))
+    monkeypatch.setattr(store_module, "_migrations", lambda: list(broken))
+    store = Store(tmp_path / "s.duckdb")
+    with pytest.raises(MigrationError, match=r"0098_half\.sql"):
+        store.migrate()
+    monkeypatch.setattr(store_module, "_migrations", lambda: real)
+    assert store.migrate() == real[-1][0]
+    tables = set(store.query("SELECT table_name FROM duckdb_tables()")["table_name"])
+    assert "half_done" not in tables
+    assert "payments" in tables
+
+
+def test_duplicate_migration_numbers_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pkg = tmp_path / "fake_migrations_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "0001_a.sql").write_text("CREATE TABLE a (x INTEGER);")
+    (pkg / "0001_b.sql").write_text("CREATE TABLE b (x INTEGER);")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(store_module, "MIGRATIONS_PACKAGE", "fake_migrations_pkg")
+    with pytest.raises(MigrationError, match=r"0001_a\.sql and 0001_b\.sql"):
+        Store(tmp_path / "s.duckdb").migrate()
+
+
+# -- time zone and transactions ------------------------------------------------------------------
+
+
+def test_every_connection_is_in_asia_seoul(store: Store) -> None:
+    for read_only in (False, True):
+        with store.connect(read_only=read_only) as con:
+            row = con.execute("SELECT current_setting('TimeZone')").fetchone()
+            assert row is not None and row[0] == "Asia/Seoul"
+
+
+def test_0030_kst_instant_lands_on_its_kst_day(store: Store) -> None:
+    day = store.query("SELECT (TIMESTAMPTZ '2026-10-31 15:30:00+00')::DATE AS d")["d"].iloc[0]
+    assert day.date() == date(2026, 11, 1)
+
+
+def test_transaction_rolls_back_every_statement(store: Store) -> None:
+    def write_then_fail() -> None:
+        with store.transaction() as con:
+            con.execute("INSERT INTO sync_state (stream) VALUES ('a')")
+            con.execute("INSERT INTO sync_state (stream) VALUES ('b')")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        write_then_fail()
+    assert store.counts()["sync_state"] == 0
+
+
+def test_transaction_commits_and_checkpoints(store: Store) -> None:
+    with store.transaction(checkpoint=True) as con:
+        con.execute("INSERT INTO sync_state (stream) VALUES ('a'), ('b')")
+    assert store.counts()["sync_state"] == 2
+    assert not Path(str(store.path) + ".wal").exists()
+
+
+def test_failed_statement_inside_transaction_keeps_first_error(store: Store) -> None:
+    def write_twice() -> None:
+        with store.transaction() as con:
+            con.execute("INSERT INTO sync_state (stream) VALUES ('a')")
+            con.execute("INSERT INTO sync_state (stream) VALUES ('a')")  # primary key violation
+
+    with pytest.raises(duckdb.Error, match="duplicate key"):
+        write_twice()
+    assert store.counts()["sync_state"] == 0
+
+
+def test_read_only_on_a_missing_file_says_so(tmp_path: Path) -> None:
+    with (
+        pytest.raises(StoreError, match="no such store"),
+        Store(tmp_path / "none.duckdb").connect(read_only=True),
+    ):
+        pass
+
+
+def test_a_file_that_is_not_duckdb_is_a_store_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.duckdb"
+    bad.write_bytes(b"this is not a database" * 1000)
+    with pytest.raises(StoreError, match="cannot open the store") as info:
+        Store(bad, lock_timeout=0.2).migrate()
+    assert not isinstance(info.value, StoreLockedError)
+
+
+def test_open_store_uses_settings_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORTONE_RECON_DB", str(tmp_path / "env.duckdb"))
+    monkeypatch.setenv("PORTONE_LOCK_TIMEOUT", "7")
+    monkeypatch.chdir(tmp_path)
+    store = open_store()
+    assert store.path == tmp_path / "env.duckdb"
+    assert store.lock_timeout == 7.0
+    assert store.schema_version >= 2
+
+
+# -- locks across processes ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_writer_in_another_process_gives_clear_lock_error(store: Store, holder_factory: type[Holder]) -> None:
+    holder = holder_factory(store.path, "rw")
+    blocked = Store(store.path, lock_timeout=0.3)
+    for read_only in (False, True):
+        with pytest.raises(StoreLockedError) as info, blocked.connect(read_only=read_only):
+            pass
+        err = info.value
+        assert err.path == str(store.path)
+        assert err.pid == holder.pid
+        text = str(err)
+        assert str(store.path) in text
+        assert f"kill {holder.pid}" in text
+        assert "waited 0.3 s" in text
+        assert "PORTONE_LOCK_TIMEOUT" in text
+    holder.release()
+    assert blocked.counts()["orders"] == 0  # free again
+
+
+@pytest.mark.slow
+def test_lock_is_retried_until_the_holder_lets_go(
+    store: Store, holder_factory: type[Holder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    holder = holder_factory(store.path, "rw")
+    real_connect = duckdb.connect
+    attempts: list[str] = []
+
+    def connect(*args: object, **kwargs: object) -> duckdb.DuckDBPyConnection:
+        try:
+            return real_connect(*args, **kwargs)  # type: ignore[arg-type]
+        except duckdb.IOException:
+            attempts.append("locked")
+            if len(attempts) == 2:
+                holder.release()  # let go during the wait: the next retry must succeed
+            raise
+
+    monkeypatch.setattr(duckdb, "connect", connect)
+    waiting = Store(store.path, lock_timeout=60)
+    with waiting.transaction() as con:
+        con.execute("INSERT INTO sync_state (stream) VALUES ('after-wait')")
+    assert attempts == ["locked", "locked"]
+    monkeypatch.setattr(duckdb, "connect", real_connect)
+    assert waiting.counts()["sync_state"] == 1
+
+
+@pytest.mark.slow
+def test_readers_share_the_file_when_nobody_writes(store: Store, holder_factory: type[Holder]) -> None:
+    with store.transaction() as con:
+        con.execute("INSERT INTO sync_state (stream) VALUES ('x')")
+    holder_factory(store.path, "ro")
+    reader = Store(store.path, lock_timeout=0.3)
+    assert reader.query("SELECT count(*) AS n FROM sync_state", read_only=True)["n"].iloc[0] == 1
+    with pytest.raises(StoreLockedError), reader.connect():
+        pass
+
+
+@pytest.mark.slow
+def test_an_operation_releases_the_file_when_it_returns(store: Store) -> None:
+    store.query("SELECT count(*) FROM orders")
+    store.counts()
+    # Another process can now take the write lock: nothing in this process still holds the file.
+    code = subprocess.run(
+        [sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1]).close()", str(store.path)],
+        timeout=60,
+    ).returncode
+    assert code == 0
