@@ -1,0 +1,48 @@
+-- duplicate_charge (critical): a customer has more than one net-paid charge (reached `paid`, not fully
+-- refunded) of the subscription's amount in one billing period. The earliest is the renewal; every later
+-- one is reported. Failed attempts (including PortOne's automatic recovery retries of a failed schedule)
+-- are never charges, and add-on purchases of other amounts are not renewals.
+-- Suggested action: manual refund review. amount_at_risk: the extra charge's net amount.
+WITH c AS (
+    SELECT
+        c.imp_uid, c.merchant_uid, c.customer_uid, c.amount, c.cancel_amount, c.currency, c.status, c.paid_at,
+        u.amount AS sub_amount,
+        recon_period(c.paid_at, u.anchor_day, u.interval_months, u.base_mi) AS period
+    FROM _recon_charges c
+    JOIN _recon_subs u USING (customer_uid)
+    WHERE c.amount = u.amount AND c.cancel_amount < c.amount
+),
+dup AS (
+    SELECT customer_uid, period FROM c GROUP BY customer_uid, period HAVING count(*) > 1
+),
+ranked AS (
+    SELECT
+        c.*,
+        row_number() OVER w AS rn,
+        first_value(c.imp_uid) OVER w AS first_imp_uid,
+        first_value(c.merchant_uid) OVER w AS first_merchant_uid
+    FROM c
+    SEMI JOIN dup USING (customer_uid, period)
+    WINDOW w AS (PARTITION BY c.customer_uid, c.period ORDER BY c.paid_at, c.imp_uid)
+)
+SELECT
+    'duplicate_charge' AS kind,
+    'critical' AS severity,
+    r.imp_uid AS match_key,
+    r.customer_uid,
+    r.merchant_uid,
+    r.imp_uid,
+    CAST(NULL AS VARCHAR) AS schedule_merchant_uid,
+    r.status AS portone_status,
+    o.status AS local_status,
+    r.amount AS portone_amount,
+    r.sub_amount AS local_amount,
+    r.amount - r.cancel_amount AS amount_at_risk,
+    r.paid_at AS event_at,
+    'refund_review' AS suggested_action,
+    'second charge of ' || recon_money(r.amount, r.currency) || ' in one billing period: ' || r.imp_uid
+        || ' (' || r.merchant_uid || ', ' || recon_kst(r.paid_at) || ') after ' || r.first_imp_uid
+        || ' (' || r.first_merchant_uid || ')' AS detail
+FROM ranked r
+LEFT JOIN orders o ON o.merchant_uid = r.merchant_uid
+WHERE r.rn > 1

@@ -1,0 +1,43 @@
+-- duplicate_schedule (high): a customer has more than one future `scheduled` schedule (schedule_at > as_of)
+-- in one billing period. One is kept — the one whose amount equals the subscription's, then the earliest
+-- schedule_at, then the smallest merchant_uid — and every other one is reported.
+-- Suggested action: unschedule the extra. amount_at_risk: the extra schedule's amount.
+WITH fut AS (
+    SELECT
+        s.merchant_uid, s.customer_uid, s.schedule_at, s.amount, s.currency, u.amount AS sub_amount,
+        recon_period(s.schedule_at, u.anchor_day, u.interval_months, u.base_mi) AS period
+    FROM schedules s
+    JOIN _recon_subs u USING (customer_uid)
+    WHERE s.schedule_status = 'scheduled' AND s.schedule_at > $as_of
+),
+ranked AS (
+    SELECT
+        *,
+        count(*) OVER w AS n,
+        row_number() OVER (w ORDER BY coalesce(amount = sub_amount, false) DESC, schedule_at, merchant_uid)
+            AS rn,
+        first_value(merchant_uid)
+            OVER (w ORDER BY coalesce(amount = sub_amount, false) DESC, schedule_at, merchant_uid) AS keep_mu
+    FROM fut
+    WINDOW w AS (PARTITION BY customer_uid, period)
+)
+SELECT
+    'duplicate_schedule' AS kind,
+    'high' AS severity,
+    r.merchant_uid AS match_key,
+    r.customer_uid,
+    r.merchant_uid,
+    CAST(NULL AS VARCHAR) AS imp_uid,
+    r.merchant_uid AS schedule_merchant_uid,
+    'scheduled' AS portone_status,
+    o.status AS local_status,
+    r.amount AS portone_amount,
+    r.sub_amount AS local_amount,
+    r.amount AS amount_at_risk,
+    r.schedule_at AS event_at,
+    'unschedule' AS suggested_action,
+    r.n || ' schedules booked in one billing period; keep ' || r.keep_mu || ', revoke this one ('
+        || recon_kst(r.schedule_at) || ', ' || recon_money(r.amount, r.currency) || ')' AS detail
+FROM ranked r
+LEFT JOIN orders o ON o.merchant_uid = r.merchant_uid
+WHERE r.n > 1 AND r.rn > 1

@@ -1,0 +1,29 @@
+-- missed_webhook (high): PortOne charged order M (an attempt for M reached `paid` at least `grace` before
+-- as_of, for exactly the order's amount and currency), yet the local order M is still pending or failed:
+-- the webhook was lost or its handler failed. Suggested action: reverify, then mark the order paid.
+-- amount_at_risk: the amount PortOne charged.
+SELECT
+    'missed_webhook' AS kind,
+    'high' AS severity,
+    o.merchant_uid AS match_key,
+    coalesce(o.customer_uid, m.customer_uid) AS customer_uid,
+    o.merchant_uid,
+    m.paid_imp_uid AS imp_uid,
+    CAST(NULL AS VARCHAR) AS schedule_merchant_uid,
+    'paid' AS portone_status,
+    o.status AS local_status,
+    m.paid_amount AS portone_amount,
+    o.amount AS local_amount,
+    m.paid_amount AS amount_at_risk,
+    m.first_paid_at AS event_at,
+    'reverify' AS suggested_action,
+    'PortOne charged ' || recon_money(m.paid_amount, m.paid_currency) || ' at ' || recon_kst(m.first_paid_at)
+        || ' (' || m.paid_imp_uid || ', ' || m.attempts || ' attempt(s)); local order is ' || o.status
+        AS detail
+FROM orders o
+JOIN _recon_mu m USING (merchant_uid)
+WHERE m.reached_paid
+  AND m.first_paid_at + $grace <= $as_of
+  AND m.paid_amount_min = o.amount AND m.paid_amount_max = o.amount
+  AND m.paid_currency_min = o.currency AND m.paid_currency_max = o.currency
+  AND o.status IN ('pending', 'failed')

@@ -1,0 +1,32 @@
+-- schedule_amount_mismatch (medium): a future `scheduled` schedule (schedule_at > as_of) will charge an
+-- amount different from the subscription's current amount (e.g. the plan price changed and the booked
+-- schedule was not touched). Without subscriptions, the expected amount is the local order booked for that
+-- schedule. Suggested action: unschedule + rebook. amount_at_risk: |schedule amount - expected amount|.
+WITH x AS (
+    SELECT
+        s.merchant_uid, s.customer_uid, s.schedule_at, s.amount, s.currency, o.status AS local_status,
+        CASE WHEN u.has_subscription THEN u.amount WHEN u.inferred THEN o.amount END AS expected
+    FROM schedules s
+    JOIN _recon_subs u USING (customer_uid)
+    LEFT JOIN orders o ON o.merchant_uid = s.merchant_uid
+    WHERE s.schedule_status = 'scheduled' AND s.schedule_at > $as_of
+)
+SELECT
+    'schedule_amount_mismatch' AS kind,
+    'medium' AS severity,
+    x.merchant_uid AS match_key,
+    x.customer_uid,
+    x.merchant_uid,
+    CAST(NULL AS VARCHAR) AS imp_uid,
+    x.merchant_uid AS schedule_merchant_uid,
+    'scheduled' AS portone_status,
+    x.local_status,
+    x.amount AS portone_amount,
+    x.expected AS local_amount,
+    abs(x.amount - x.expected) AS amount_at_risk,
+    x.schedule_at AS event_at,
+    'unschedule_rebook' AS suggested_action,
+    'schedule for ' || recon_kst(x.schedule_at) || ' will charge ' || recon_money(x.amount, x.currency)
+        || ' but the subscription costs ' || recon_money(x.expected, x.currency) AS detail
+FROM x
+WHERE x.expected IS NOT NULL AND x.amount <> x.expected

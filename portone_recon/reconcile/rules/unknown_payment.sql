@@ -1,0 +1,26 @@
+-- unknown_payment (medium): a PortOne payment reached `paid` (by as_of) for a merchant_uid that has no
+-- local order at all. Suggested action: manual review (create the order, or refund).
+-- amount_at_risk: the payment's net amount (amount - cancel_amount).
+SELECT
+    'unknown_payment' AS kind,
+    'medium' AS severity,
+    p.imp_uid AS match_key,
+    p.customer_uid,
+    p.merchant_uid,
+    p.imp_uid,
+    CAST(NULL AS VARCHAR) AS schedule_merchant_uid,
+    p.status AS portone_status,
+    CAST(NULL AS VARCHAR) AS local_status,
+    p.amount AS portone_amount,
+    CAST(NULL AS BIGINT) AS local_amount,
+    p.amount - p.cancel_amount AS amount_at_risk,
+    coalesce(p.paid_at, p.started_at) AS event_at,
+    'manual_review' AS suggested_action,
+    'PortOne charged ' || recon_money(p.amount, p.currency) || ' at ' || recon_kst(coalesce(p.paid_at, p.started_at))
+        || ' for merchant_uid ' || p.merchant_uid || ', which has no local order'
+        || CASE WHEN p.cancel_amount > 0 THEN ' (' || recon_money(p.cancel_amount, p.currency) || ' refunded)'
+                ELSE '' END AS detail
+FROM payments p
+ANTI JOIN orders o USING (merchant_uid)
+WHERE (p.status = 'paid' OR (p.status = 'cancelled' AND p.paid_at IS NOT NULL))
+  AND coalesce(p.paid_at, p.started_at, $as_of) <= $as_of

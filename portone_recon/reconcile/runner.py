@@ -1,0 +1,350 @@
+"""Run every reconciliation rule in one read snapshot and record the run.
+
+One write transaction does everything: DuckDB transactions are snapshot-isolated, so every rule sees the
+same data even while a sync commits next door, and the ``recon_runs`` row and its ``findings`` are written
+all or nothing. The rules write into a TEMP table with ``INSERT ... SELECT``; nothing row-by-row.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from portone_recon._time import KST, now_kst, parse_duration, parse_instant
+from portone_recon.errors import PortOneReconError, ReconcileError
+from portone_recon.reconcile.kinds import FINDING_KINDS, KIND_SEVERITY, SEVERITIES
+from portone_recon.reconcile.result import FINDING_COLUMNS, ReconResult
+from portone_recon.reconcile.rules import RULE_COLUMNS, bind, load_rule, load_support, split_statements
+from portone_recon.store import Store, open_store
+
+_FOUND_DDL = """
+CREATE OR REPLACE TEMP TABLE _recon_found (
+    kind VARCHAR, severity VARCHAR, match_key VARCHAR, customer_uid VARCHAR, merchant_uid VARCHAR,
+    imp_uid VARCHAR, schedule_merchant_uid VARCHAR, portone_status VARCHAR, local_status VARCHAR,
+    portone_amount BIGINT, local_amount BIGINT, amount_at_risk BIGINT, event_at TIMESTAMPTZ,
+    suggested_action VARCHAR, detail VARCHAR
+)
+"""
+
+_INSERT_FINDINGS = """
+INSERT INTO findings (
+    run_id, finding_id, kind, severity, customer_uid, merchant_uid, imp_uid, schedule_merchant_uid,
+    portone_status, local_status, portone_amount, local_amount, amount_at_risk, event_at,
+    suggested_action, detail, first_seen
+)
+SELECT
+    $run_id, f.finding_id, f.kind, f.severity, f.customer_uid, f.merchant_uid, f.imp_uid,
+    f.schedule_merchant_uid, f.portone_status, f.local_status, f.portone_amount, f.local_amount,
+    coalesce(f.amount_at_risk, 0), f.event_at, f.suggested_action, f.detail,
+    coalesce(p.first_seen, $as_of)
+FROM (SELECT *, recon_finding_id(kind, match_key) AS finding_id FROM _recon_found) f
+LEFT JOIN (SELECT finding_id, first_seen FROM findings WHERE run_id = $prev_run_id) p USING (finding_id)
+"""
+
+_SELECT_FINDINGS = """
+SELECT
+    kind, severity, customer_uid, merchant_uid, imp_uid, schedule_merchant_uid, portone_status, local_status,
+    portone_amount, local_amount, amount_at_risk, event_at, CAST($as_of - event_at AS INTERVAL) AS age,
+    suggested_action, detail, finding_id, first_seen
+FROM findings
+WHERE run_id = $run_id {extra}
+ORDER BY list_position($severities, severity) DESC, list_position($kinds, kind), event_at, finding_id
+"""
+
+
+def reconcile(
+    store: Store | str | Path | None = None,
+    as_of: datetime | date | str | None = None,
+    grace: str | timedelta | float = "15min",
+    *,
+    kinds: Iterable[str] | None = None,
+    progress: bool | None = None,
+) -> ReconResult:
+    """Run the reconciliation rules, record the run and its findings, and compare with the previous run.
+
+    Args:
+        store: a :class:`~portone_recon.store.Store`, a path to the DuckDB file, or None for the default
+            (``PORTONE_RECON_DB`` or ``./portone_recon.duckdb``).
+        as_of: the instant to reconcile at (ISO 8601 text, a date meaning 00:00 KST, or an aware datetime;
+            naive means Asia/Seoul). Default: now.
+        grace: how long a fresh event may go unreflected before it is a finding ("15min", "2h", seconds).
+        kinds: run only these kinds (default: all); "resolved" then only considers these kinds.
+        progress: show a tqdm.auto bar (default: only when attached to a terminal or notebook).
+
+    Returns:
+        The :class:`ReconResult` (also stored in ``recon_runs`` / ``findings``).
+
+    Raises:
+        ReconcileError: a rule failed, or the arguments are invalid.
+        StoreError: the store cannot be opened (e.g. held by another process).
+    """
+    started = time.perf_counter()
+    st = _as_store(store)
+    try:
+        at = now_kst() if as_of is None else parse_instant(as_of)
+        grace_td = parse_duration(grace)
+    except ValueError as exc:
+        raise ReconcileError(str(exc)) from None
+    if grace_td < timedelta(0):
+        raise ReconcileError(f"grace must not be negative (got {grace!r})")
+    at = at.astimezone(KST).replace(microsecond=0) if as_of is None else at.astimezone(KST)
+    selected = _select_kinds(kinds)
+    run_id = f"run-{at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    params: dict[str, Any] = {"as_of": at, "grace": grace_td, "run_id": run_id}
+
+    with st.transaction() as con, _converted("reconcile"):
+        n_subs = _scalar(con, "SELECT count(*) FROM subscriptions")
+        params["inferred"] = n_subs == 0
+        prev = con.execute(
+            "SELECT run_id FROM recon_runs ORDER BY started_at DESC, run_id DESC LIMIT 1"
+        ).fetchone()
+        params["prev_run_id"] = prev[0] if prev else None
+
+        _run_script(con, load_support("_macros"), params, "_macros")
+        _run_script(con, load_support("_prepare"), params, "_prepare")
+        con.execute(_FOUND_DDL)
+        for kind in _progress(selected, progress):
+            sql = load_rule(kind).strip().rstrip(";")
+            with _converted(f"rule {kind}"):
+                con.execute(
+                    f"INSERT INTO _recon_found BY NAME SELECT {', '.join(RULE_COLUMNS)} FROM ({sql}\n)",
+                    bind(sql, params),
+                )
+        _check_found(con, selected)
+        con.execute(_INSERT_FINDINGS, bind(_INSERT_FINDINGS, params))
+
+        findings = _fetch(con, params, "")
+        if params["prev_run_id"] is not None:
+            new = _fetch(
+                con,
+                params,
+                "AND finding_id NOT IN (SELECT finding_id FROM findings WHERE run_id = $prev_run_id)",
+            )
+            resolved = _fetch_resolved(con, params, selected)
+        else:
+            new = findings.copy()
+            resolved = findings.iloc[0:0].copy()
+
+        counts = {k: int((findings["kind"] == k).sum()) for k in selected}
+        at_risk = int(findings["amount_at_risk"].sum()) if len(findings) else 0
+        duration = time.perf_counter() - started
+        run_params = {
+            "kinds": list(selected),
+            "grace": str(grace),
+            "previous_run_id": params["prev_run_id"],
+            "new": len(new),
+            "resolved": len(resolved),
+        }
+        con.execute(
+            "INSERT INTO recon_runs (run_id, as_of, grace_seconds, params, subscriptions_inferred,"
+            " started_at, duration_s, finding_count, amount_at_risk, counts)"
+            " VALUES (?, ?, ?, ?, ?, now(), ?, ?, ?, ?)",
+            [
+                run_id,
+                at,
+                int(grace_td.total_seconds()),
+                json.dumps(run_params),
+                params["inferred"],
+                duration,
+                len(findings),
+                at_risk,
+                json.dumps(counts),
+            ],
+        )
+    return ReconResult(
+        run_id=run_id,
+        as_of=at,
+        grace=grace_td,
+        subscriptions_inferred=bool(params["inferred"]),
+        duration_s=duration,
+        findings=findings,
+        new=new,
+        resolved=resolved,
+        previous_run_id=params["prev_run_id"],
+        kinds=selected,
+    )
+
+
+def load_result(store: Store | str | Path | None = None, run_id: str | None = None) -> ReconResult:
+    """Rebuild the :class:`ReconResult` of a stored run (default: the latest) without re-running rules.
+
+    Raises:
+        ReconcileError: no such run (or no run at all).
+    """
+    st = _as_store(store)
+    with st.connect(read_only=True) as con, _converted("load_result"):
+        if run_id is None:
+            row = con.execute(
+                "SELECT run_id FROM recon_runs ORDER BY started_at DESC, run_id DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                raise ReconcileError(f"{st.path}: no reconciliation run yet; run `portone-recon reconcile`")
+            run_id = str(row[0])
+        run = con.execute(
+            "SELECT as_of, grace_seconds, subscriptions_inferred, duration_s, params, started_at "
+            "FROM recon_runs WHERE run_id = ?",
+            [run_id],
+        ).fetchone()
+        if run is None:
+            raise ReconcileError(f"{st.path}: no reconciliation run {run_id!r}")
+        as_of, grace_s, inferred, duration, raw_params, started_at = run
+        run_params = json.loads(raw_params) if raw_params else {}
+        selected = tuple(k for k in run_params.get("kinds", FINDING_KINDS) if k in FINDING_KINDS)
+        prev = con.execute(
+            "SELECT run_id FROM recon_runs WHERE started_at < ? OR (started_at = ? AND run_id < ?) "
+            "ORDER BY started_at DESC, run_id DESC LIMIT 1",
+            [started_at, started_at, run_id],
+        ).fetchone()
+        params: dict[str, Any] = {"as_of": as_of, "run_id": run_id, "prev_run_id": prev[0] if prev else None}
+        findings = _fetch(con, params, "")
+        if params["prev_run_id"] is not None:
+            new = _fetch(
+                con,
+                params,
+                "AND finding_id NOT IN (SELECT finding_id FROM findings WHERE run_id = $prev_run_id)",
+            )
+            resolved = _fetch_resolved(con, params, selected)
+        else:
+            new, resolved = findings.copy(), findings.iloc[0:0].copy()
+    return ReconResult(
+        run_id=run_id,
+        as_of=as_of.astimezone(KST),
+        grace=timedelta(seconds=int(grace_s)),
+        subscriptions_inferred=bool(inferred),
+        duration_s=float(duration or 0.0),
+        findings=findings,
+        new=new,
+        resolved=resolved,
+        previous_run_id=params["prev_run_id"],
+        kinds=selected,
+    )
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+
+
+def _as_store(store: Store | str | Path | None) -> Store:
+    if isinstance(store, Store):
+        return store
+    return open_store(store)
+
+
+def _select_kinds(kinds: Iterable[str] | None) -> tuple[str, ...]:
+    if kinds is None:
+        return FINDING_KINDS
+    wanted = [kinds] if isinstance(kinds, str) else list(kinds)
+    unknown = [k for k in wanted if k not in FINDING_KINDS]
+    if unknown:
+        raise ReconcileError(
+            f"unknown finding kind(s) {', '.join(unknown)}; kinds: {', '.join(FINDING_KINDS)}"
+        )
+    return tuple(k for k in FINDING_KINDS if k in wanted)
+
+
+@contextmanager
+def _converted(what: str) -> Iterator[None]:
+    """Turn DuckDB errors into ReconcileError naming what failed."""
+    try:
+        yield
+    except PortOneReconError:
+        raise
+    except duckdb.Error as exc:
+        raise ReconcileError(f"{what} failed: {exc}") from exc
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    row = con.execute(sql).fetchone()
+    return row[0] if row else None
+
+
+def _run_script(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], name: str) -> None:
+    for i, statement in enumerate(split_statements(sql), start=1):
+        with _converted(f"{name}.sql statement {i}"):
+            used = bind(statement, params)
+            if used:
+                con.execute(statement, used)
+            else:
+                con.execute(statement)
+
+
+def _check_found(con: duckdb.DuckDBPyConnection, selected: tuple[str, ...]) -> None:
+    """Every finding has a known kind/severity and a unique key within its kind."""
+    bad = con.execute(
+        "SELECT kind, severity, count(*) FROM _recon_found WHERE match_key IS NULL "
+        "OR NOT list_contains($kinds, kind) OR NOT list_contains($severities, severity) GROUP BY ALL LIMIT 1",
+        {"kinds": list(selected), "severities": list(SEVERITIES)},
+    ).fetchone()
+    if bad:
+        raise ReconcileError(f"rule {bad[0]} produced {bad[2]} finding(s) with a bad kind/severity/key")
+    wrong = [
+        (k, s)
+        for k, s in con.execute("SELECT DISTINCT kind, severity FROM _recon_found").fetchall()
+        if KIND_SEVERITY[k] != s
+    ]
+    if wrong:
+        raise ReconcileError(
+            f"rule {wrong[0][0]} reports severity {wrong[0][1]}, expected {KIND_SEVERITY[wrong[0][0]]}"
+        )
+    dup = con.execute(
+        "SELECT kind, match_key, count(*) FROM _recon_found"
+        " GROUP BY kind, match_key HAVING count(*) > 1 LIMIT 1"
+    ).fetchone()
+    if dup:
+        raise ReconcileError(
+            f"rule {dup[0]} reported {dup[1]!r} {dup[2]} times (a finding key must be unique)"
+        )
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, params: dict[str, Any], extra: str) -> pd.DataFrame:
+    sql = _SELECT_FINDINGS.format(extra=extra)
+    full = {**params, "severities": list(SEVERITIES), "kinds": list(FINDING_KINDS)}
+    df = con.execute(sql, bind(sql, full)).df()
+    return _normalise(df)
+
+
+def _fetch_resolved(
+    con: duckdb.DuckDBPyConnection, params: dict[str, Any], selected: tuple[str, ...]
+) -> pd.DataFrame:
+    """Findings of the previous run (of the kinds run now) that this run no longer reports."""
+    sql = _SELECT_FINDINGS.format(
+        extra="AND list_contains($selected, kind) "
+        "AND finding_id NOT IN (SELECT finding_id FROM findings WHERE run_id = $this_run_id)"
+    ).replace("WHERE run_id = $run_id", "WHERE run_id = $prev_run_id")
+    full = {
+        **params,
+        "this_run_id": params["run_id"],
+        "selected": list(selected),
+        "severities": list(SEVERITIES),
+        "kinds": list(FINDING_KINDS),
+    }
+    return _normalise(con.execute(sql, bind(sql, full)).df())
+
+
+def _normalise(df: pd.DataFrame) -> pd.DataFrame:
+    """Column order of FINDING_COLUMNS, times in Asia/Seoul, nullable integer amounts."""
+    for col in ("portone_amount", "local_amount", "amount_at_risk"):
+        df[col] = df[col].astype("Int64")
+    for col in ("event_at", "first_seen"):
+        if isinstance(df[col].dtype, pd.DatetimeTZDtype):
+            df[col] = df[col].dt.tz_convert(KST)
+    return df[list(FINDING_COLUMNS)].reset_index(drop=True)
+
+
+def _progress(kinds: tuple[str, ...], progress: bool | None) -> Iterable[str]:
+    if progress is False:
+        return kinds
+    from tqdm.auto import tqdm
+
+    bar: Iterable[str] = tqdm(
+        kinds, desc="reconcile", unit="rule", disable=None if progress is None else not progress
+    )
+    return bar
