@@ -3,6 +3,7 @@
 
 from portone_recon.sandbox.clock import SandboxClock, kst
 from portone_recon.sandbox.faults import Faults
+from portone_recon.sandbox.scenario import CAUSES, FINDING_KINDS, Scenario, generate_merchant
 from portone_recon.sandbox.world import (
     FAIL_REASONS,
     TEST_CARDS,
@@ -16,7 +17,9 @@ from portone_recon.sandbox.world import (
 )
 
 __all__ = [
+    "CAUSES",
     "FAIL_REASONS",
+    "FINDING_KINDS",
     "TEST_CARDS",
     "CardBehaviour",
     "Faults",
@@ -26,6 +29,8 @@ __all__ = [
     "SandboxRefusal",
     "SandboxUnauthorized",
     "SandboxWorld",
+    "Scenario",
     "Webhook",
+    "generate_merchant",
     "kst",
 ]

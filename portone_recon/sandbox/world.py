@@ -727,11 +727,10 @@ class SandboxWorld:
             dropped = self._webhook_rng.random() < self.webhook_loss_rate
         hook = Webhook(url=url or self.default_notice_url, body=body, at=self.now, dropped=dropped)
         self.outbox.append(hook)
-        pending = getattr(self._tl, "pending", None)
-        if pending is None:  # called outside _locked (should not happen): deliver right away
+        if getattr(self._tl, "depth", 0) == 0:  # called outside _locked: deliver right away
             self._deliver(hook)
         else:
-            pending.append(hook)
+            self._tl.pending.append(hook)
         return hook
 
     def _deliver(self, hook: Webhook) -> None:
