@@ -1,0 +1,565 @@
+"""Fast ingest: page bodies -> NDJSON spool -> one DuckDB ``read_json`` -> validated staging -> upsert.
+
+No Python loop touches individual items on the way in: each page body is appended to a spool file as
+one line ``{"n": <page number>, "b": <the response body>}``; DuckDB reads the whole spool at once,
+unnests ``b.response.list`` into one JSON value per item (keeping the page number and the index in the
+page), checks every field's JSON type in SQL (so ``"amount": "8900"`` is refused, not cast), extracts
+typed columns, and merges into the target table by key.
+
+The SQL here is generated from the column specs below (constants, never user input), so the type
+checks, the extraction and the merge can never drift apart. Values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import duckdb
+import orjson
+
+from portone_recon.errors import MalformedResponseError
+from portone_recon.sync.report import TableCounts
+
+Kind = Literal[
+    "str", "req_str", "enum", "opt_enum", "amount", "opt_amount", "time", "req_time", "int", "bool"
+]
+
+
+class PageLike(Protocol):
+    """What the ingest needs of a page (the client's ``RawPage`` fits)."""
+
+    @property
+    def endpoint(self) -> str: ...
+
+    @property
+    def items(self) -> list[Any]: ...
+
+    @property
+    def body(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Col:
+    """One field of a PortOne object and the column it lands in."""
+
+    name: str
+    kind: Kind
+    allowed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A PortOne object type, its target table and key."""
+
+    table: str
+    key: tuple[str, ...]
+    cols: tuple[Col, ...]
+
+
+def _s(*names: str) -> tuple[Col, ...]:
+    return tuple(Col(n, "str") for n in names)
+
+
+PAYMENT_STATUSES = ("ready", "paid", "failed", "cancelled")
+
+PAYMENTS = Entity(
+    table="payments",
+    key=("imp_uid",),
+    cols=(
+        Col("imp_uid", "req_str"),
+        Col("merchant_uid", "req_str"),
+        *_s("customer_uid", "customer_uid_usage"),
+        Col("status", "enum", PAYMENT_STATUSES),
+        Col("amount", "amount"),
+        Col("cancel_amount", "opt_amount"),
+        *_s("currency", "pay_method", "channel", "pg_provider", "pg_tid", "name", "card_name", "card_number"),
+        *_s("buyer_name", "buyer_email", "buyer_tel", "custom_data", "fail_reason", "cancel_reason"),
+        Col("started_at", "time"),
+        Col("paid_at", "time"),
+        Col("failed_at", "time"),
+        Col("cancelled_at", "time"),
+        Col("sandbox", "bool"),
+    ),
+)
+
+CANCELLATIONS = Entity(
+    table="payment_cancellations",
+    key=("imp_uid", "cancellation_id"),
+    cols=(
+        *_s("pg_tid", "cancellation_id", "reason", "receipt_url"),
+        Col("amount", "amount"),
+        Col("cancelled_at", "time"),
+    ),
+)
+
+SCHEDULES = Entity(
+    table="schedules",
+    key=("merchant_uid",),
+    cols=(
+        Col("merchant_uid", "req_str"),
+        Col("customer_uid", "req_str"),
+        Col("schedule_status", "enum", ("scheduled", "executed", "revoked")),
+        Col("payment_status", "opt_enum", PAYMENT_STATUSES),
+        Col("imp_uid", "str"),
+        Col("schedule_at", "req_time"),
+        Col("executed_at", "time"),
+        Col("revoked_at", "time"),
+        Col("amount", "amount"),
+        *_s("currency", "name", "fail_reason", "custom_data", "buyer_name", "buyer_email", "buyer_tel"),
+    ),
+)
+
+BILLING_KEYS = Entity(
+    table="billing_keys",
+    key=("customer_uid",),
+    cols=(
+        Col("customer_uid", "req_str"),
+        *_s("pg_provider", "pg_id", "card_name", "card_code", "card_number"),
+        Col("card_type", "int"),
+        *_s("customer_name", "customer_email", "customer_tel"),
+        Col("inserted", "time"),
+        Col("updated", "time"),
+    ),
+)
+
+_EXPECTED: dict[Kind, str] = {
+    "str": "a string or null",
+    "req_str": "a non-empty string",
+    "enum": "one of {allowed}",
+    "opt_enum": "null or one of {allowed}",
+    "amount": "an integral number (KRW)",
+    "opt_amount": "an integral number (KRW)",
+    "time": "unix seconds (an integer >= 0)",
+    "req_time": "unix seconds (an integer > 0)",
+    "int": "an integer or null",
+    "bool": "a boolean or null",
+}
+
+_INT_TYPES = "('BIGINT', 'UBIGINT')"
+
+#: PortOne's "updated" of a payment: its latest event (the sandbox sorts ``-updated`` by the same rule).
+_UPDATED_SQL = (
+    ", greatest(coalesce(t.started_at, 0), coalesce(t.paid_at, 0), coalesce(t.failed_at, 0), "
+    "coalesce(t.cancelled_at, 0), coalesce(list_max(list_transform("
+    "CAST(item -> '$.cancel_history' AS JSON[]), lambda x: TRY_CAST(x ->> 'cancelled_at' AS BIGINT))), 0)) "
+    "AS updated_unix"
+)
+
+
+def _sql_list(values: Sequence[str]) -> str:
+    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+
+
+def _bad_condition(col: Col, i: int) -> str:
+    """SQL that is true when field ``col`` (JSON type ``ty[i]``, text ``vs[i]``) is invalid."""
+    t, v = f"ty[{i}]", f"vs[{i}]"
+    absent = f"({t} IS NULL OR {t} = 'NULL')"
+    dbl = f"TRY_CAST({v} AS DOUBLE)"
+    integral = f"({t} IN {_INT_TYPES} OR ({t} = 'DOUBLE' AND {dbl} = floor({dbl})))"
+    if col.kind == "str":
+        return f"NOT {absent} AND {t} <> 'VARCHAR'"
+    if col.kind == "req_str":
+        return f"{t} IS DISTINCT FROM 'VARCHAR' OR {v} = ''"
+    if col.kind == "enum":
+        return f"{t} IS DISTINCT FROM 'VARCHAR' OR {v} NOT IN {_sql_list(col.allowed)}"
+    if col.kind == "opt_enum":
+        return f"NOT {absent} AND ({t} <> 'VARCHAR' OR {v} NOT IN {_sql_list(col.allowed)})"
+    if col.kind == "amount":
+        return f"NOT coalesce({integral}, false)"
+    if col.kind in ("opt_amount", "int"):
+        return f"NOT {absent} AND NOT coalesce({integral}, false)"
+    if col.kind == "time":
+        return f"NOT {absent} AND NOT coalesce({integral} AND TRY_CAST({v} AS DOUBLE) >= 0, false)"
+    if col.kind == "req_time":
+        return f"NOT coalesce({integral} AND TRY_CAST({v} AS DOUBLE) > 0, false)"
+    if col.kind == "bool":
+        return f"NOT {absent} AND {t} <> 'BOOLEAN'"
+    raise AssertionError(col.kind)  # pragma: no cover
+
+
+def _json_type(col: Col) -> str:
+    if col.kind in ("amount", "opt_amount", "time", "req_time", "int"):
+        return "BIGINT"
+    if col.kind == "bool":
+        return "BOOLEAN"
+    return "VARCHAR"
+
+
+def _typed_expr(col: Col, src: str = "t") -> str:
+    """SQL turning the transformed field into its column value."""
+    ref = f"{src}.{col.name}"
+    if col.kind in ("time", "req_time"):
+        return f"CASE WHEN {ref} > 0 THEN to_timestamp({ref}) END"
+    if col.kind == "opt_amount":
+        return f"coalesce({ref}, 0)"
+    if col.kind == "bool":
+        return f"coalesce({ref}, false)"
+    if col.name == "currency":
+        return f"coalesce({ref}, 'KRW')"
+    return ref
+
+
+def _transform_spec(cols: Iterable[Col], extra: dict[str, str] | None = None) -> str:
+    spec = {c.name: _json_type(c) for c in cols}
+    spec.update(extra or {})
+    return orjson.dumps(spec).decode()
+
+
+# -- the spool --------------------------------------------------------------------------------
+
+
+class Spool:
+    """An NDJSON file of page bodies, one line per page, with the page's endpoint remembered.
+
+    Args:
+        directory: where the file goes (a temporary folder owned by the caller).
+        name: file name stem.
+    """
+
+    def __init__(self, directory: Path, name: str) -> None:
+        self.path = directory / f"{name}.ndjson"
+        self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
+        self.endpoints: list[str] = []
+        self.items = 0
+
+    def add_page(self, page: PageLike) -> None:
+        """Append one page (its raw body when it has one, else its items)."""
+        items = page.items
+        if not isinstance(items, list):
+            raise MalformedResponseError(
+                f"expected an array, got {type(items).__name__}",
+                method="GET",
+                endpoint=page.endpoint,
+                field="response.list",
+            )
+        body = page.body
+        if not body:
+            self.add_items(page.endpoint, items)
+            return
+        if b"\n" in body or b"\r" in body:
+            # JSON never has raw newlines inside strings, so this keeps the document identical.
+            body = body.replace(b"\r", b" ").replace(b"\n", b" ")
+        self._write(body)
+        self.endpoints.append(page.endpoint)
+        self.items += len(items)
+
+    def add_items(self, endpoint: str, items: list[Any]) -> None:
+        """Append already-parsed items (single lookups, multi-lookups) as one synthetic page."""
+        self._write(orjson.dumps({"response": {"list": items}}))
+        self.endpoints.append(endpoint)
+        self.items += len(items)
+
+    def _write(self, body: bytes) -> None:
+        self._file.write(b'{"n":%d,"b":' % len(self.endpoints))
+        self._file.write(body)
+        self._file.write(b"}\n")
+
+    @property
+    def pages(self) -> int:
+        return len(self.endpoints)
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def remove(self) -> None:
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+# -- staging and validation -------------------------------------------------------------------
+
+
+def stage_items(con: duckdb.DuckDBPyConnection, spool: Spool, name: str) -> int:
+    """Read the spool into TEMP table ``name`` (n, idx, item JSON); returns the item count."""
+    spool.close()
+    con.execute(f"DROP TABLE IF EXISTS {name}")
+    if spool.pages == 0:
+        con.execute(f"CREATE TEMP TABLE {name} (n BIGINT, idx BIGINT, item JSON)")
+        return 0
+    con.execute(
+        f"CREATE TEMP TABLE {name} AS "
+        "SELECT n, generate_subscripts(b.response.list, 1) - 1 AS idx, unnest(b.response.list) AS item "
+        "FROM read_json(?, format = 'newline_delimited', maximum_object_size = 536870912, "
+        "columns = {'n': 'BIGINT', 'b': 'STRUCT(response STRUCT(list JSON[]))'})",
+        [str(spool.path)],
+    )
+    row = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def validate(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    entity_cols: Sequence[Col],
+    endpoints: Sequence[str],
+    *,
+    item: str = "item",
+    path: str = "response.list[{idx}]",
+    extra_cols: str = "",
+) -> None:
+    """Raise :class:`MalformedResponseError` for the first item (page order) with a bad field.
+
+    ``source`` is a table or subquery with columns n, idx, ``item`` (and for nested lists ``cidx``).
+    """
+    paths = "[" + ", ".join(f"'$.{c.name}'" for c in entity_cols) + "]"
+    # Materialise the per-field JSON types and texts once (one JSON parse per item): DuckDB would
+    # re-evaluate the list expressions once per reference in the checks below.
+    con.execute("DROP TABLE IF EXISTS _sync_check")
+    con.execute(
+        f"CREATE TEMP TABLE _sync_check AS SELECT n, idx{extra_cols}, json_type({item}) AS it, "
+        f"json_type({item}, {paths}) AS ty, json_extract_string({item}, {paths}) AS vs FROM {source}"
+    )
+    conds = ["WHEN it IS DISTINCT FROM 'OBJECT' THEN 0"]
+    conds += [f"WHEN {_bad_condition(c, i + 1)} THEN {i + 1}" for i, c in enumerate(entity_cols)]
+    sql = (
+        f"SELECT n, idx{extra_cols}, bad, it, ty, vs FROM ("
+        f"SELECT *, CASE {' '.join(conds)} END AS bad FROM _sync_check) "
+        f"WHERE bad IS NOT NULL ORDER BY n, idx{extra_cols} LIMIT 1"
+    )
+    row = con.execute(sql).fetchone()
+    if row is None:
+        return
+    n, idx = int(row[0]), int(row[1])
+    extra_vals = row[2 : 2 + (extra_cols.count(",") if extra_cols else 0)]
+    bad, item_type, types, values = row[-4], row[-3], row[-2], row[-1]
+    where = path.format(idx=idx, **{f"x{i}": int(v) for i, v in enumerate(extra_vals)})
+    endpoint = endpoints[n] if 0 <= n < len(endpoints) else ""
+    if bad == 0:
+        raise MalformedResponseError(
+            f"expected an object, got {item_type}", method="GET", endpoint=endpoint, field=where
+        )
+    col = entity_cols[bad - 1]
+    got_type = types[bad - 1] if types else None
+    got = "missing" if got_type is None else f"{got_type} {values[bad - 1]!r:.60}"
+    expected = _EXPECTED[col.kind].format(allowed=list(col.allowed))
+    raise MalformedResponseError(
+        f"expected {expected}, got {got}", method="GET", endpoint=endpoint, field=f"{where}.{col.name}"
+    )
+
+
+# -- typed staging and merge --------------------------------------------------------------------
+
+
+def build_typed(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    items_table: str,
+    typed_table: str,
+    *,
+    extra_select: str = "",
+    order_by: str = "n DESC, idx DESC",
+) -> None:
+    """TEMP table ``typed_table``: one typed row per key (the newest when a key came twice)."""
+    spec = _transform_spec(entity.cols)
+    cols = ", ".join(f"{_typed_expr(c)} AS {c.name}" for c in entity.cols)
+    key = ", ".join(entity.key)
+    con.execute(f"DROP TABLE IF EXISTS {typed_table}")
+    con.execute(
+        f"CREATE TEMP TABLE {typed_table} AS SELECT * EXCLUDE (t) FROM ("
+        f"SELECT n, idx, {cols}, item::VARCHAR AS raw{extra_select}, t FROM ("
+        f"SELECT n, idx, item, json_transform(item, '{spec}') AS t FROM {items_table})) "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order_by}) = 1"
+    )
+
+
+def merge(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    typed_table: str,
+    synced_at: datetime,
+    *,
+    changed: str = "t.raw::VARCHAR IS DISTINCT FROM s.raw",
+    extra_set: dict[str, str] | None = None,
+    columns: Sequence[str] | None = None,
+    with_raw: bool = True,
+) -> TableCounts:
+    """Insert new keys, update rows whose content changed; untouched rows keep their ``synced_at``."""
+    names = list(columns) if columns is not None else [c.name for c in entity.cols]
+    extra = dict(extra_set or {})
+    target = entity.table
+    join = " AND ".join(f"t.{k} = s.{k}" for k in entity.key)
+    row = con.execute(
+        f"SELECT count(*) FILTER (WHERE t.{entity.key[0]} IS NULL), "
+        f"count(*) FILTER (WHERE t.{entity.key[0]} IS NOT NULL AND ({changed})) "
+        f"FROM {typed_table} s LEFT JOIN {target} t ON {join}"
+    ).fetchone()
+    new, updated = (int(row[0]), int(row[1])) if row else (0, 0)
+    set_cols = [n for n in names if n not in entity.key]
+    has_raw = with_raw and "raw" not in extra
+    assignments = [f"{n} = s.{n}" for n in set_cols]
+    if has_raw:
+        assignments.append("raw = s.raw")
+    assignments += [f"{k} = {v}" for k, v in extra.items()]
+    assignments.append("synced_at = $synced_at")
+    if updated:
+        con.execute(
+            f"UPDATE {target} AS t SET {', '.join(assignments)} FROM {typed_table} s "
+            f"WHERE {join} AND ({changed})",
+            {"synced_at": synced_at},
+        )
+    if new:
+        insert_cols = [*names, *(["raw"] if has_raw else []), *extra.keys(), "synced_at"]
+        values = [f"s.{n}" for n in names] + (["s.raw"] if has_raw else []) + list(extra.values())
+        values.append("$synced_at")
+        con.execute(
+            f"INSERT INTO {target} ({', '.join(insert_cols)}) "
+            f"SELECT {', '.join(values)} FROM {typed_table} s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {join})",
+            {"synced_at": synced_at},
+        )
+    return TableCounts(new, updated)
+
+
+# -- per-entity pipelines ------------------------------------------------------------------------
+
+
+def ingest_payments(
+    con: duckdb.DuckDBPyConnection, spool: Spool, synced_at: datetime
+) -> dict[str, TableCounts]:
+    """Stage, validate and merge a spool of payment pages (and their cancel_history)."""
+    stage_items(con, spool, "_sync_items")
+    validate(con, "_sync_items", PAYMENTS.cols, spool.endpoints)
+    # cancel_history must be an array (or null/missing) before it is unnested.
+    _validate_history_type(con, spool.endpoints)
+    con.execute("DROP TABLE IF EXISTS _sync_hist")
+    con.execute(
+        "CREATE TEMP TABLE _sync_hist AS SELECT n, idx, "
+        "generate_subscripts(h, 1) - 1 AS cidx, unnest(h) AS item, imp_uid FROM ("
+        "SELECT n, idx, json_extract_string(item, '$.imp_uid') AS imp_uid, "
+        "CAST(item -> '$.cancel_history' AS JSON[]) AS h FROM _sync_items "
+        "WHERE json_type(item, '$.cancel_history') = 'ARRAY')"
+    )
+    validate(
+        con,
+        "_sync_hist",
+        CANCELLATIONS.cols,
+        spool.endpoints,
+        path="response.list[{idx}].cancel_history[{x0}]",
+        extra_cols=", cidx",
+    )
+    build_typed(
+        con,
+        PAYMENTS,
+        "_sync_items",
+        "_sync_payments",
+        extra_select=_UPDATED_SQL,
+        order_by="updated_unix DESC, n DESC, idx DESC",
+    )
+    counts = {"payments": merge(con, PAYMENTS, "_sync_payments", synced_at)}
+    counts["payment_cancellations"] = _merge_cancellations(con, synced_at)
+    return counts
+
+
+def _validate_history_type(con: duckdb.DuckDBPyConnection, endpoints: Sequence[str]) -> None:
+    row = con.execute(
+        "SELECT n, idx, json_type(item, '$.cancel_history') FROM _sync_items "
+        "WHERE json_type(item, '$.cancel_history') NOT IN ('ARRAY', 'NULL') ORDER BY n, idx LIMIT 1"
+    ).fetchone()
+    if row is not None:
+        n, idx = int(row[0]), int(row[1])
+        raise MalformedResponseError(
+            f"expected an array or null, got {row[2]}",
+            method="GET",
+            endpoint=endpoints[n] if 0 <= n < len(endpoints) else "",
+            field=f"response.list[{idx}].cancel_history",
+        )
+
+
+def _merge_cancellations(con: duckdb.DuckDBPyConnection, synced_at: datetime) -> TableCounts:
+    spec = _transform_spec(CANCELLATIONS.cols)
+    # Only the newest copy of each payment counts (the same imp_uid may have come twice).
+    con.execute("DROP TABLE IF EXISTS _sync_cancels")
+    con.execute(
+        "CREATE TEMP TABLE _sync_cancels AS SELECT h.imp_uid, "
+        "coalesce(t.cancellation_id, coalesce(t.pg_tid, '') || '@' || coalesce(t.cancelled_at, 0)::VARCHAR) "
+        "AS cancellation_id, t.pg_tid, t.amount, "
+        "CASE WHEN t.cancelled_at > 0 THEN to_timestamp(t.cancelled_at) END AS cancelled_at, "
+        "t.reason, t.receipt_url FROM ("
+        f"SELECT h.*, json_transform(h.item, '{spec}') AS t FROM _sync_hist h "
+        "JOIN _sync_payments p ON p.n = h.n AND p.idx = h.idx) h "
+        "QUALIFY row_number() OVER (PARTITION BY h.imp_uid, cancellation_id ORDER BY h.cidx DESC) = 1"
+    )
+    names = ["imp_uid", "cancellation_id", "pg_tid", "amount", "cancelled_at", "reason", "receipt_url"]
+    changed = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in names[2:])
+    counts = merge(
+        con,
+        CANCELLATIONS,
+        "_sync_cancels",
+        synced_at,
+        changed=changed,
+        columns=names,
+        with_raw=False,
+    )
+    # Cancel records never disappear at PortOne; drop any stored one the newest copy no longer lists.
+    con.execute(
+        "DELETE FROM payment_cancellations AS c WHERE c.imp_uid IN (SELECT imp_uid FROM _sync_payments) "
+        "AND NOT EXISTS (SELECT 1 FROM _sync_cancels s WHERE s.imp_uid = c.imp_uid "
+        "AND s.cancellation_id = c.cancellation_id)"
+    )
+    return counts
+
+
+def ingest_schedules(con: duckdb.DuckDBPyConnection, spool: Spool, synced_at: datetime) -> TableCounts:
+    """Stage, validate and merge a spool of schedule pages."""
+    stage_items(con, spool, "_sync_items")
+    validate(con, "_sync_items", SCHEDULES.cols, spool.endpoints)
+    build_typed(con, SCHEDULES, "_sync_items", "_sync_schedules")
+    return merge(con, SCHEDULES, "_sync_schedules", synced_at)
+
+
+def ingest_billing_keys(
+    con: duckdb.DuckDBPyConnection,
+    spool: Spool,
+    missing: Sequence[str],
+    synced_at: datetime,
+    seen_at: datetime | None = None,
+) -> TableCounts:
+    """Merge found billing keys (un-deleting re-issued ones) and mark ``missing`` ones deleted.
+
+    ``deleted_seen_at`` is ``seen_at`` (PortOne's clock at the run; default ``synced_at``), set once.
+    """
+    seen = seen_at if seen_at is not None else synced_at
+    stage_items(con, spool, "_sync_items")
+    validate(con, "_sync_items", BILLING_KEYS.cols, spool.endpoints)
+    build_typed(con, BILLING_KEYS, "_sync_items", "_sync_keys")
+    counts = merge(
+        con,
+        BILLING_KEYS,
+        "_sync_keys",
+        synced_at,
+        changed="t.raw::VARCHAR IS DISTINCT FROM s.raw OR t.deleted",
+        extra_set={"raw": "s.raw", "deleted": "false", "deleted_seen_at": "NULL"},
+    )
+    if not missing:
+        return counts
+    con.execute("DROP TABLE IF EXISTS _sync_missing")
+    con.execute("CREATE TEMP TABLE _sync_missing (customer_uid VARCHAR)")
+    con.execute(
+        "INSERT INTO _sync_missing SELECT DISTINCT unnest(?::VARCHAR[])",
+        [list(missing)],
+    )
+    row = con.execute(
+        "SELECT count(*) FILTER (WHERE b.customer_uid IS NULL), count(*) FILTER (WHERE NOT b.deleted) "
+        "FROM _sync_missing m LEFT JOIN billing_keys b USING (customer_uid)"
+    ).fetchone()
+    new, updated = (int(row[0]), int(row[1])) if row else (0, 0)
+    con.execute(
+        "UPDATE billing_keys SET deleted = true, deleted_seen_at = $seen, synced_at = $at "
+        "WHERE NOT deleted AND customer_uid IN (SELECT customer_uid FROM _sync_missing)",
+        {"at": synced_at, "seen": seen},
+    )
+    con.execute(
+        "INSERT INTO billing_keys (customer_uid, deleted, deleted_seen_at, synced_at) "
+        "SELECT customer_uid, true, $seen, $at FROM _sync_missing m "
+        "WHERE NOT EXISTS (SELECT 1 FROM billing_keys b WHERE b.customer_uid = m.customer_uid)",
+        {"at": synced_at, "seen": seen},
+    )
+    return counts + TableCounts(new, updated)

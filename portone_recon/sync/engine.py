@@ -1,0 +1,657 @@
+"""Pull PortOne V1 payments, cancellations, schedules and billing keys into the DuckDB store.
+
+Streams, run in this order, each committed in ONE transaction together with its ``sync_state`` cursor
+(a run killed anywhere leaves every stream either fully before or fully after; a rerun converges):
+
+``payments:ready`` / ``payments:paid`` / ``payments:failed`` / ``payments:cancelled``
+    ``GET /payments/status/{status}`` on that status's own time axis (ready: started_at, paid: paid_at,
+    failed: failed_at, cancelled: cancelled_at), windows of at most 90 days, ``limit`` 1000, pages
+    fetched ``concurrency`` at a time by the client. Range: ``[cursor - overlap, until)``; first run
+    ``[until - lookback, until)`` (``lookback`` default 400 days). Status changes are caught because the
+    payment re-appears under its new status at its new timestamp (ready->paid at paid_at, paid->cancelled
+    at cancelled_at, failed->paid at paid_at). Offset paging can skip a row that slides onto an
+    already-read page when another row leaves the listing mid-walk; a window whose distinct imp_uids
+    fall short of its ``total`` is listed once more.
+``payments:updated``
+    A partial refund does not change ``status`` nor ``paid_at``, so the ``paid`` stream cannot see it.
+    This stream reads ``GET /payments/status/paid`` over the refund window (default 90 days back from
+    ``until``: one window) with ``sorting=-updated`` one page at a time, and stops at the first page
+    holding a payment not updated since ``cursor - overlap`` (PortOne's "updated": the latest of
+    started/paid/failed/cancelled_at and the cancel_history times). Cost: one call per window plus one
+    per 1000 changed payments. Decision: sequential requests here (not the concurrent page iterator), so
+    an early stop never leaves pages in flight. Partial refunds of payments paid before the refund
+    window are not seen (raise ``refund_window`` to cover them: +1 call per 90 days).
+    First run: no scan (the status streams have just read the current state); the cursor is set.
+``schedules``
+    ``GET /subscribe/payments/schedule`` by ``schedule_at`` in windows of at most 3 months over
+    ``[cursor - overlap, until + horizon)`` (first run ``[until - lookback, ...)``, ``horizon`` default
+    400 days). The API has no change feed for schedules, so the whole future is re-read every run (one
+    call per 3-month window plus one per 1000 pending schedules): creations, revocations and
+    reschedules all land there. Past schedules that may still change are re-fetched one by one
+    (``GET /subscribe/payments/schedule/{merchant_uid}``): those still ``scheduled`` before the range
+    (stuck), and those whose payment (same merchant_uid) was written since the last schedules run and
+    disagrees with the stored schedule (a retry, a refund).
+``billing_keys``
+    ``GET /subscribe/customers?customer_uid[]=`` (100 per call) for every customer_uid seen in payments
+    or schedules that is new, or whose payments/schedules changed since the last billing-key run
+    (``full_billing_keys=True`` re-reads all). Requested ids missing from the answer are marked
+    ``deleted = true`` (``deleted_seen_at`` set once); a re-issued key is un-deleted.
+
+Cursors: ``until`` of the run (PortOne's clock, learned from ``POST /users/getToken``'s ``now`` when
+``now`` is not given and the client has no ``server_now()``: the sandbox's clock is not the wall clock;
+everything before the cursor on that stream's axis is in the tables). Overlap default 1 hour (rows
+committed late at PortOne). ``deleted_seen_at`` of billing keys is PortOne's clock too, so a rerun or a
+killed-and-rerun sync writes the same value as an uninterrupted one. One store connection is held for
+the run (one operation), with one transaction per stream; ``CHECKPOINT`` at the end of a good run. A backfill
+(``since``/``until``) writes rows but moves a cursor only forwards and only when its range starts at or
+before the cursor (no gap); it never moves a cursor backwards.
+
+Rows are written only when their content changed (compared on the raw JSON), so a rerun changes
+nothing and ``synced_at`` says when the row last changed here. ``raw`` keeps each item's JSON text.
+Ingest goes through an NDJSON spool and one DuckDB ``read_json`` per stream (see ``_ingest``).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import orjson
+from tqdm.auto import tqdm
+
+from portone_recon._time import from_unix, parse_instant
+from portone_recon.api.models import BillingKey, MultiResult, Schedule, Token, parse_page_envelope
+from portone_recon.api.windows import payment_windows
+from portone_recon.errors import (
+    MalformedResponseError,
+    NotFoundError,
+    PortOneReconError,
+    StoreError,
+    SyncError,
+)
+from portone_recon.store.store import Store
+from portone_recon.sync import _ingest
+from portone_recon.sync._ingest import PageLike, Spool
+from portone_recon.sync.report import SYNC_TABLES, StreamResult, SyncReport, TableCounts
+
+PAYMENT_STREAM_STATUSES = ("ready", "paid", "failed", "cancelled")
+STATUS_ENDPOINT = "/payments/status/{payment_status}"
+DEFAULT_LOOKBACK = timedelta(days=400)
+DEFAULT_HORIZON = timedelta(days=400)
+DEFAULT_OVERLAP = timedelta(hours=1)
+DEFAULT_REFUND_WINDOW = timedelta(days=90)
+PAGE_LIMIT = 1000
+
+Instant = datetime | date | str
+
+
+class SyncClient(Protocol):
+    """What the sync needs of :class:`~portone_recon.api.client.PortOneClient`."""
+
+    @property
+    def api_calls(self) -> int: ...
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        endpoint: str | None = None,
+    ) -> Any: ...
+
+    def iter_payment_pages(
+        self, status: str, since: Any, until: Any, *, limit: int = ..., sorting: str | None = ...
+    ) -> Iterator[Any]: ...
+
+    def iter_schedule_pages(
+        self,
+        since: Any,
+        until: Any,
+        *,
+        status: str | None = ...,
+        limit: int = ...,
+        sorting: str | None = ...,
+    ) -> Iterator[Any]: ...
+
+    def fetch_schedule(self, merchant_uid: str) -> Schedule: ...
+
+    def fetch_billing_keys(self, customer_uids: Sequence[str]) -> MultiResult[BillingKey]: ...
+
+
+@dataclass(frozen=True)
+class _State:
+    cursor: datetime | None
+    last_success: datetime | None
+
+
+def sync(
+    client: SyncClient,
+    store: Store,
+    since: Instant | None = None,
+    until: Instant | None = None,
+    *,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+    horizon: timedelta = DEFAULT_HORIZON,
+    overlap: timedelta = DEFAULT_OVERLAP,
+    refund_window: timedelta = DEFAULT_REFUND_WINDOW,
+    full_billing_keys: bool = False,
+    now: datetime | None = None,
+    progress: bool | None = None,
+) -> SyncReport:
+    """Pull PortOne into ``store``: payments, cancellations, schedules, billing keys.
+
+    Incremental by default (each stream from its cursor); ``since``/``until`` backfill a range.
+
+    Args:
+        client: a :class:`~portone_recon.api.client.PortOneClient` (or anything with its methods).
+        store: the DuckDB store.
+        since: start of a backfill (a date means 00:00 Asia/Seoul); None = incremental.
+        until: end of the range (exclusive); None = PortOne's ``now``.
+        lookback: how far back the first run reads when the store is empty and no ``since``.
+        horizon: how far past ``until`` schedules are read (future charges).
+        overlap: re-read this much before each cursor (late-committed rows).
+        refund_window: how old a paid payment may be for its partial refunds to be caught.
+        full_billing_keys: re-read every known billing key, not only those of changed customers.
+        now: PortOne's current time; None asks PortOne (``getToken``'s ``now``).
+        progress: True shows a bar, False hides it, None shows it only on a terminal / in Jupyter.
+
+    Returns:
+        A :class:`SyncReport` (rows new/updated per table, API calls, seconds, streams).
+
+    Raises:
+        APIError: a PortOne call failed (the failing stream's rows and cursor are unchanged; streams
+            before it are committed). MalformedResponseError names the endpoint and field.
+        SyncError: writing a stream failed.
+    """
+    started = time.perf_counter()
+    calls_before = client.api_calls
+    server_now = now if now is not None else portone_now(client)
+    since_dt = parse_instant(since) if since is not None else None
+    until_dt = parse_instant(until) if until is not None else server_now
+    if since_dt is not None and since_dt >= until_dt:
+        raise ValueError(f"since ({since_dt.isoformat()}) must be before until ({until_dt.isoformat()})")
+    run = _Run(
+        client=client,
+        store=store,
+        since=since_dt,
+        until=until_dt,
+        schedule_until=until_dt + horizon if until is None else until_dt,
+        lookback=lookback,
+        overlap=overlap,
+        refund_window=refund_window,
+        full_billing_keys=full_billing_keys,
+        synced_at=datetime.now(tz=UTC),
+        now=server_now,
+        progress=progress,
+    )
+    results = run.run_all()
+    tables = {t: TableCounts() for t in SYNC_TABLES}
+    for r in results:
+        for t, c in r.tables.items():
+            tables[t] = tables[t] + c
+    return SyncReport(
+        tables=tables,
+        api_calls=client.api_calls - calls_before,
+        seconds=time.perf_counter() - started,
+        streams=tuple(results),
+        since=since_dt,
+        until=until_dt,
+        now=server_now,
+    )
+
+
+def portone_now(client: SyncClient) -> datetime:
+    """PortOne's clock: ``client.server_now()`` when the client has it, else ``getToken``'s ``now``.
+
+    The secret goes into the request body only (never into a message); the token is not kept.
+    """
+    server_now: Callable[[], datetime] | None = getattr(client, "server_now", None)
+    if callable(server_now):
+        return server_now()
+    settings: Any = getattr(client, "settings", None)
+    if settings is None:
+        return datetime.now(tz=UTC)
+    endpoint = "/users/getToken"
+    response = client.request(
+        "POST",
+        endpoint,
+        json={"imp_key": settings.imp_key, "imp_secret": settings.imp_secret.reveal()},
+        endpoint=endpoint,
+    )
+    token = Token.from_json(response, endpoint=endpoint)
+    moment = from_unix(token.now)
+    if moment is None:
+        raise MalformedResponseError(
+            "expected unix seconds > 0", method="POST", endpoint=endpoint, field="response.now"
+        )
+    return moment
+
+
+def _auto_progress() -> bool:
+    """A bar in Jupyter (its stderr is no TTY, so tqdm's own check would hide it), a line on a terminal."""
+    ipython = sys.modules.get("IPython")
+    if ipython is not None:
+        try:
+            shell = ipython.get_ipython()
+            if shell is not None and "IPKernelApp" in getattr(shell, "config", {}):
+                return True
+        except Exception:  # any oddity of the host: fall back to the terminal check
+            pass
+    return sys.stderr.isatty()
+
+
+def _advance(old: datetime | None, lo: datetime, hi: datetime) -> datetime | None:
+    """The new cursor after reading ``[lo, hi)``: forwards only, and only without a gap."""
+    if old is None:
+        return hi
+    if lo <= old < hi:
+        return hi
+    return old
+
+
+def _unix(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def _item_updated(item: Any) -> int:
+    """PortOne's "updated" of a payment JSON (0 when unreadable: validation reports it later)."""
+    if not isinstance(item, Mapping):
+        return 0
+    best = 0
+    for name in ("started_at", "paid_at", "failed_at", "cancelled_at"):
+        v = item.get(name)
+        if isinstance(v, int) and not isinstance(v, bool):
+            best = max(best, v)
+    history = item.get("cancel_history")
+    if isinstance(history, list):
+        for entry in history:
+            v = entry.get("cancelled_at") if isinstance(entry, Mapping) else None
+            if isinstance(v, int) and not isinstance(v, bool):
+                best = max(best, v)
+    return best
+
+
+@dataclass
+class _Run:
+    client: SyncClient
+    store: Store
+    since: datetime | None
+    until: datetime
+    schedule_until: datetime
+    lookback: timedelta
+    overlap: timedelta
+    refund_window: timedelta
+    full_billing_keys: bool
+    synced_at: datetime
+    now: datetime
+    progress: bool | None
+    con: duckdb.DuckDBPyConnection | None = None
+
+    def run_all(self) -> list[StreamResult]:
+        with self.store.connect() as con:
+            self.con = con
+            try:
+                results = self._run_streams()
+                con.execute("CHECKPOINT")
+                return results
+            finally:
+                self.con = None
+
+    def _run_streams(self) -> list[StreamResult]:
+        states = self._states()
+        results: list[StreamResult] = []
+        with tempfile.TemporaryDirectory(prefix="portone-recon-sync-") as tmp, self._bar() as bar:
+            folder = Path(tmp)
+            for status in PAYMENT_STREAM_STATUSES:
+                results.append(self._payments_guarded(status, states, folder, bar))
+            name = "payments:updated"
+            results.append(self._guard(name, lambda: self._updated(states.get(name), folder, bar)))
+            results.append(
+                self._guard("schedules", lambda: self._schedules(states.get("schedules"), folder, bar))
+            )
+            results.append(
+                self._guard(
+                    "billing_keys", lambda: self._billing_keys(states.get("billing_keys"), folder, bar)
+                )
+            )
+        return results
+
+    def _payments_guarded(
+        self, status: str, states: dict[str, _State], folder: Path, bar: Any
+    ) -> StreamResult:
+        name = f"payments:{status}"
+        return self._guard(name, lambda: self._payments(status, states.get(name), folder, bar))
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _bar(self) -> Iterator[Any]:
+        show = _auto_progress() if self.progress is None else self.progress
+        bar = tqdm(desc="sync", unit=" items", disable=not show, leave=True)
+        try:
+            yield bar
+        finally:
+            bar.close()
+
+    @property
+    def _con(self) -> duckdb.DuckDBPyConnection:
+        if self.con is None:  # pragma: no cover - only inside run_all
+            raise SyncError("the sync's store connection is closed")
+        return self.con
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """BEGIN ... COMMIT on the run's connection; any exception rolls back and propagates."""
+        con = self._con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            with suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+        try:
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            raise StoreError(f"{self.store.path}: commit failed, nothing was written: {exc}") from exc
+
+    def _states(self) -> dict[str, _State]:
+        rows = self._con.execute("SELECT stream, cursor, last_success FROM sync_state").fetchall()
+        return {str(s): _State(cursor=c, last_success=ls) for s, c, ls in rows}
+
+    def _guard(self, stream: str, fn: Callable[[], StreamResult]) -> StreamResult:
+        try:
+            return fn()
+        except PortOneReconError as exc:
+            self._record_error(stream, exc)
+            raise
+        except duckdb.Error as exc:
+            self._record_error(stream, exc)
+            raise SyncError(f"stream {stream}: writing to {self.store.path} failed: {exc}") from exc
+
+    def _record_error(self, stream: str, exc: BaseException) -> None:
+        """Note the failure in sync_state (cursor untouched); never masks the original error."""
+        text = f"{type(exc).__name__}: {exc}"[:2000]
+        try:
+            with self._transaction() as con:
+                con.execute(
+                    "INSERT INTO sync_state (stream, last_error) VALUES (?, ?) "
+                    "ON CONFLICT (stream) DO UPDATE SET last_error = excluded.last_error",
+                    [stream, text],
+                )
+        except (duckdb.Error, PortOneReconError):
+            pass
+
+    def _commit(
+        self,
+        stream: str,
+        write: Callable[[duckdb.DuckDBPyConnection], dict[str, TableCounts]],
+        *,
+        cursor: datetime | None,
+        detail: dict[str, Any],
+    ) -> dict[str, TableCounts]:
+        """Rows and cursor of one stream in one transaction."""
+        with self._transaction() as con:
+            counts = write(con)
+            con.execute(
+                "INSERT INTO sync_state (stream, cursor, last_success, last_error, detail) "
+                "VALUES ($stream, $cursor, $at, NULL, $detail) ON CONFLICT (stream) DO UPDATE SET "
+                "cursor = excluded.cursor, last_success = excluded.last_success, last_error = NULL, "
+                "detail = excluded.detail",
+                {
+                    "stream": stream,
+                    "cursor": cursor,
+                    "at": self.synced_at,
+                    "detail": orjson.dumps(detail, default=str).decode(),
+                },
+            )
+        return counts
+
+    def _lo(self, state: _State | None) -> datetime:
+        if self.since is not None:
+            return self.since
+        if state is not None and state.cursor is not None:
+            return state.cursor - self.overlap
+        return self.until - self.lookback
+
+    def _spool_pages(
+        self, spool: Spool, pages: Iterator[PageLike], bar: Any, key: str = ""
+    ) -> list[tuple[int, int]]:
+        """Spool every page; with ``key``, return the windows that came back short.
+
+        Offset paging shifts when a row leaves the listing mid-walk (a payment cancelled while we page
+        its "paid" window): one row slides onto a page already read. A window whose distinct ``key``
+        values are fewer than its first page's ``total`` is therefore re-listed once.
+        """
+        windows: dict[tuple[int, int], tuple[int, set[str]]] = {}
+        for page in pages:
+            spool.add_page(page)
+            bar.update(len(page.items))
+            if key:
+                params = dict(getattr(page, "params", ()) or ())
+                try:
+                    window = (int(params["from"]), int(params["to"]))
+                except (KeyError, ValueError):
+                    continue
+                _total, seen = windows.setdefault(window, (int(getattr(page, "total", 0)), set()))
+                seen.update(str(i.get(key)) for i in page.items if isinstance(i, Mapping))
+        return [w for w, (total, seen) in windows.items() if len(seen) < total]
+
+    # -- streams ----------------------------------------------------------------------------------
+
+    def _payments(self, status: str, state: _State | None, folder: Path, bar: Any) -> StreamResult:
+        stream = f"payments:{status}"
+        calls = self.client.api_calls
+        lo, hi = self._lo(state), self.until
+        old = state.cursor if state else None
+        bar.set_description(f"sync {stream}")
+        spool = Spool(folder, stream.replace(":", "_"))
+        try:
+            if lo < hi:
+                pages = self.client.iter_payment_pages(status, lo, hi, limit=PAGE_LIMIT)
+                for wlo, whi in self._spool_pages(spool, pages, bar, key="imp_uid"):
+                    again = self.client.iter_payment_pages(status, wlo, whi + 1, limit=PAGE_LIMIT)
+                    self._spool_pages(spool, again, bar)
+            cursor = _advance(old, lo, hi)
+            detail = {"from": lo, "to": hi, "pages": spool.pages, "items": spool.items}
+            counts = self._commit(
+                stream,
+                lambda con: _ingest.ingest_payments(con, spool, self.synced_at),
+                cursor=cursor,
+                detail=detail,
+            )
+        finally:
+            spool.remove()
+        return StreamResult(
+            stream=stream,
+            range_from=lo,
+            range_to=hi,
+            cursor_before=old,
+            cursor_after=cursor,
+            pages=spool.pages,
+            items=spool.items,
+            tables=counts,
+            api_calls=self.client.api_calls - calls,
+        )
+
+    def _updated(self, state: _State | None, folder: Path, bar: Any) -> StreamResult:
+        stream = "payments:updated"
+        calls = self.client.api_calls
+        old = state.cursor if state else None
+        hi = self.until
+        lo = hi - self.refund_window
+        bar.set_description(f"sync {stream}")
+        spool = Spool(folder, "payments_updated")
+        note = ""
+        try:
+            if old is None:
+                note = "first run: no scan (the status streams read the current state)"
+            else:
+                stop_at = _unix(old - self.overlap)
+                for wlo, whi in payment_windows(lo, hi):
+                    self._scan_window(spool, wlo, whi, stop_at, bar)
+            cursor = old if old is not None and old >= hi else hi
+            detail = {"from": lo, "to": hi, "pages": spool.pages, "items": spool.items, "note": note}
+            counts = self._commit(
+                stream,
+                lambda con: _ingest.ingest_payments(con, spool, self.synced_at),
+                cursor=cursor,
+                detail=detail,
+            )
+        finally:
+            spool.remove()
+        return StreamResult(
+            stream=stream,
+            range_from=lo,
+            range_to=hi,
+            cursor_before=old,
+            cursor_after=cursor,
+            pages=spool.pages,
+            items=spool.items,
+            tables=counts,
+            api_calls=self.client.api_calls - calls,
+            note=note,
+        )
+
+    def _scan_window(self, spool: Spool, wlo: int, whi: int, stop_at: int, bar: Any) -> None:
+        """Pages of one window sorted by ``-updated``, until one holds a payment older than ``stop_at``."""
+        page = 1
+        while True:
+            response = self.client.request(
+                "GET",
+                "/payments/status/paid",
+                params={"from": wlo, "to": whi, "limit": PAGE_LIMIT, "sorting": "-updated", "page": page},
+                endpoint=STATUS_ENDPOINT,
+            )
+            _total, _prev, nxt, items = parse_page_envelope(response, endpoint=STATUS_ENDPOINT)
+            spool.add_items(STATUS_ENDPOINT, items)
+            bar.update(len(items))
+            if not items or nxt == 0 or nxt <= page:
+                return
+            if min(_item_updated(item) for item in items) < stop_at:
+                return
+            page = nxt
+
+    def _schedules(self, state: _State | None, folder: Path, bar: Any) -> StreamResult:
+        stream = "schedules"
+        calls = self.client.api_calls
+        old = state.cursor if state else None
+        lo, hi = self._lo(state), self.schedule_until
+        bar.set_description(f"sync {stream}")
+        refetch = self._schedules_to_refetch(lo, state.last_success if state else None)
+        spool = Spool(folder, "schedules")
+        try:
+            if lo < hi:
+                self._spool_pages(spool, self.client.iter_schedule_pages(lo, hi, limit=PAGE_LIMIT), bar)
+            gone = 0
+            for merchant_uid in refetch:
+                try:
+                    sched = self.client.fetch_schedule(merchant_uid)
+                except NotFoundError:
+                    gone += 1
+                    continue
+                spool.add_items("/subscribe/payments/schedule/{merchant_uid}", [dict(sched.raw)])
+                bar.update(1)
+            cursor = _advance(old, lo, self.until)
+            note = f"re-fetched {len(refetch)} past schedule(s)" if refetch else ""
+            if gone:
+                note += f"; {gone} no longer found"
+            detail = {"from": lo, "to": hi, "pages": spool.pages, "items": spool.items, "note": note}
+            counts = self._commit(
+                stream,
+                lambda con: {"schedules": _ingest.ingest_schedules(con, spool, self.synced_at)},
+                cursor=cursor,
+                detail=detail,
+            )
+        finally:
+            spool.remove()
+        return StreamResult(
+            stream=stream,
+            range_from=lo,
+            range_to=hi,
+            cursor_before=old,
+            cursor_after=cursor,
+            pages=spool.pages,
+            items=spool.items,
+            tables=counts,
+            api_calls=self.client.api_calls - calls,
+            note=note,
+        )
+
+    def _schedules_to_refetch(self, lo: datetime, last_success: datetime | None) -> list[str]:
+        """Past schedules (before ``lo``) that may have changed: stuck, or their payment changed."""
+        rows = self._con.execute(
+            "SELECT s.merchant_uid FROM schedules s WHERE s.schedule_at < $lo AND ("
+            "s.schedule_status = 'scheduled' OR EXISTS (SELECT 1 FROM payments p "
+            "WHERE p.merchant_uid = s.merchant_uid AND p.synced_at > $since AND "
+            "(p.imp_uid IS DISTINCT FROM s.imp_uid OR p.status IS DISTINCT FROM s.payment_status))) "
+            "ORDER BY s.merchant_uid",
+            {"lo": lo, "since": last_success or datetime(1970, 1, 1, tzinfo=UTC)},
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def _billing_keys(self, state: _State | None, folder: Path, bar: Any) -> StreamResult:
+        stream = "billing_keys"
+        calls = self.client.api_calls
+        old = state.cursor if state else None
+        bar.set_description(f"sync {stream}")
+        since = None if self.full_billing_keys or state is None else state.last_success
+        wanted = self._customers_to_fetch(since)
+        spool = Spool(folder, "billing_keys")
+        try:
+            missing: list[str] = []
+            if wanted:
+                result = self.client.fetch_billing_keys(wanted)
+                spool.add_items("/subscribe/customers", [dict(k.raw) for k in result.found])
+                missing = list(result.missing)
+                bar.update(len(wanted))
+            cursor = old if old is not None and old >= self.until else self.until
+            note = f"{len(wanted)} looked up, {len(missing)} not found (marked deleted)" if wanted else ""
+            detail = {"looked_up": len(wanted), "missing": len(missing), "note": note}
+            counts = self._commit(
+                stream,
+                lambda con: {
+                    "billing_keys": _ingest.ingest_billing_keys(con, spool, missing, self.synced_at, self.now)
+                },
+                cursor=cursor,
+                detail=detail,
+            )
+        finally:
+            spool.remove()
+        return StreamResult(
+            stream=stream,
+            cursor_before=old,
+            cursor_after=cursor,
+            pages=spool.pages,
+            items=len(wanted),
+            tables=counts,
+            api_calls=self.client.api_calls - calls,
+            note=note,
+        )
+
+    def _customers_to_fetch(self, since: datetime | None) -> list[str]:
+        """customer_uids seen in payments/schedules that are unknown, or (since ``since``) changed."""
+        rows = self._con.execute(
+            "WITH seen AS ("
+            "SELECT customer_uid, synced_at FROM payments WHERE customer_uid IS NOT NULL "
+            "UNION ALL SELECT customer_uid, synced_at FROM schedules WHERE customer_uid IS NOT NULL) "
+            "SELECT DISTINCT s.customer_uid FROM seen s "
+            "WHERE s.customer_uid <> '' AND ($since IS NULL OR s.synced_at > $since "
+            "OR NOT EXISTS (SELECT 1 FROM billing_keys b WHERE b.customer_uid = s.customer_uid)) "
+            "ORDER BY 1",
+            {"since": since},
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+
+__all__ = ["SyncClient", "portone_now", "sync"]

@@ -1,0 +1,216 @@
+"""The fast ingest path: spool -> read_json -> validation -> merge."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from portone_recon._time import from_unix
+from portone_recon.errors import MalformedResponseError
+from portone_recon.store import Store
+from portone_recon.sync import _ingest
+from portone_recon.sync._ingest import Spool
+from portone_recon.sync.report import TableCounts
+
+from .conftest import BASE, FakePage, cancel, page, payment, schedule
+
+T1 = datetime(2026, 1, 1, tzinfo=UTC)
+T2 = datetime(2026, 1, 2, tzinfo=UTC)
+
+
+def ingest_payments(
+    store: Store, tmp_path: Path, pages: list[Any], at: datetime = T1
+) -> dict[str, TableCounts]:
+    spool = Spool(tmp_path, "p")
+    for p in pages:
+        spool.add_page(p)
+    with store.transaction() as con:
+        return _ingest.ingest_payments(con, spool, at)
+
+
+def test_payments_are_typed_and_keep_raw(store: Store, tmp_path: Path) -> None:
+    items = [payment(i) for i in range(5)]
+    items[3] = payment(3, status="failed", paid_at=0, failed_at=BASE + 10, fail_reason="카드 한도초과")
+    counts = ingest_payments(store, tmp_path, [page(items[:2]), page(items[2:])])
+    assert counts["payments"] == TableCounts(5, 0)
+    df = store.query("SELECT * FROM payments ORDER BY imp_uid")
+    assert list(df["imp_uid"]) == [f"imp_{i:012d}" for i in range(5)]
+    assert df["amount"].tolist() == [8900] * 5
+    row = df.iloc[3]
+    assert row["status"] == "failed"
+    assert row["fail_reason"] == "카드 한도초과"
+    assert row["paid_at"] is None or str(row["paid_at"]) == "NaT"  # 0 -> NULL
+    assert row["failed_at"].to_pydatetime() == from_unix(BASE + 10)
+    assert orjson.loads(df.iloc[0]["raw"]) == items[0]
+    assert df.iloc[0]["currency"] == "KRW"
+
+
+def test_rerun_changes_nothing_and_keeps_synced_at(store: Store, tmp_path: Path) -> None:
+    items = [payment(i) for i in range(3)]
+    ingest_payments(store, tmp_path, [page(items)], T1)
+    counts = ingest_payments(store, tmp_path, [page(items)], T2)
+    assert counts["payments"] == TableCounts(0, 0)
+    synced = store.query("SELECT DISTINCT synced_at FROM payments")["synced_at"].tolist()
+    assert [s.to_pydatetime() for s in synced] == [T1]
+
+
+def test_partial_refund_updates_payment_and_adds_cancellation(store: Store, tmp_path: Path) -> None:
+    ingest_payments(store, tmp_path, [page([payment(1), payment(2)])], T1)
+    refunded = payment(1, cancel_amount=3000, cancel_history=[cancel(1, 3000, BASE + 500)])
+    counts = ingest_payments(store, tmp_path, [page([refunded, payment(2)])], T2)
+    assert counts["payments"] == TableCounts(0, 1)
+    assert counts["payment_cancellations"] == TableCounts(1, 0)
+    row = store.query(
+        "SELECT status, cancel_amount, synced_at FROM payments WHERE imp_uid = 'imp_000000000001'"
+    )
+    assert row.iloc[0]["status"] == "paid"
+    assert row.iloc[0]["cancel_amount"] == 3000
+    c = store.query("SELECT * FROM payment_cancellations")
+    assert len(c) == 1
+    assert c.iloc[0]["cancellation_id"] == "cx_1"
+    assert c.iloc[0]["amount"] == 3000
+    assert c.iloc[0]["cancelled_at"].to_pydatetime() == from_unix(BASE + 500)
+    # a second partial refund adds a row, the first stays
+    twice = payment(
+        1, cancel_amount=5000, cancel_history=[cancel(1, 3000, BASE + 500), cancel(2, 2000, BASE + 900)]
+    )
+    counts = ingest_payments(store, tmp_path, [page([twice])], T2)
+    assert counts["payment_cancellations"] == TableCounts(1, 0)
+    assert store.query("SELECT sum(amount) s FROM payment_cancellations").iloc[0]["s"] == 5000
+
+
+def test_cancellation_without_id_gets_a_stable_key(store: Store, tmp_path: Path) -> None:
+    p = payment(1, cancel_amount=100, cancel_history=[cancel(1, 100, BASE + 5, cancellation_id=None)])
+    ingest_payments(store, tmp_path, [page([p])])
+    again = ingest_payments(store, tmp_path, [page([p])])
+    assert again["payment_cancellations"] == TableCounts(0, 0)
+    key = store.query("SELECT cancellation_id FROM payment_cancellations").iloc[0]["cancellation_id"]
+    assert key == f"C1@{BASE + 5}"
+
+
+def test_same_payment_twice_keeps_the_latest_state(store: Store, tmp_path: Path) -> None:
+    cancelled = payment(1, status="cancelled", cancelled_at=BASE + 1000, cancel_amount=8900)
+    counts = ingest_payments(store, tmp_path, [page([cancelled]), page([payment(1)])])
+    assert counts["payments"] == TableCounts(1, 0)
+    assert store.query("SELECT status FROM payments").iloc[0]["status"] == "cancelled"
+
+
+def test_body_with_newlines_and_pages_without_body(store: Store, tmp_path: Path) -> None:
+    items = [payment(1, name="줄\n바꿈")]
+    pretty = orjson.dumps(
+        {"code": 0, "message": None, "response": {"list": items}}, option=orjson.OPT_INDENT_2
+    )
+    assert b"\n" in pretty
+    pages = [FakePage("/payments/status/{payment_status}", items, pretty), page([payment(2)], raw=False)]
+    counts = ingest_payments(store, tmp_path, pages)
+    assert counts["payments"] == TableCounts(2, 0)
+    assert store.query("SELECT name FROM payments ORDER BY imp_uid").iloc[0]["name"] == "줄\n바꿈"
+
+
+@pytest.mark.parametrize(
+    ("bad_index", "mutate", "field"),
+    [
+        (1, lambda p: p.pop("imp_uid"), "response.list[1].imp_uid"),
+        (0, lambda p: p.update(amount="8900"), "response.list[0].amount"),
+        (2, lambda p: p.update(amount=8900.5), "response.list[2].amount"),
+        (1, lambda p: p.update(status="done"), "response.list[1].status"),
+        (0, lambda p: p.update(paid_at="2025-01-01"), "response.list[0].paid_at"),
+        (1, lambda p: p.update(sandbox="no"), "response.list[1].sandbox"),
+        (0, lambda p: p.update(cancel_history={"amount": 1}), "response.list[0].cancel_history"),
+        (
+            2,
+            lambda p: p.update(cancel_history=[cancel(1, 100, BASE), cancel(2, "100", BASE)]),  # type: ignore[arg-type]
+            "response.list[2].cancel_history[1].amount",
+        ),
+    ],
+)
+def test_malformed_item_names_endpoint_and_field(
+    store: Store, tmp_path: Path, bad_index: int, mutate: Any, field: str
+) -> None:
+    items = [payment(i) for i in range(3)]
+    mutate(items[bad_index])
+    good = page([payment(10)], "/payments/status/{payment_status}")
+    bad = page(items, "/payments/status/{payment_status}")
+    with pytest.raises(MalformedResponseError) as info:
+        ingest_payments(store, tmp_path, [good, bad])
+    assert info.value.field == field
+    assert info.value.endpoint == "/payments/status/{payment_status}"
+    assert field in str(info.value)
+    assert store.query("SELECT count(*) n FROM payments").iloc[0]["n"] == 0  # rolled back
+
+
+def test_list_that_is_not_a_list_is_refused(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, "x")
+    with pytest.raises(MalformedResponseError) as info:
+        spool.add_page(FakePage("/payments/status/{payment_status}", {"a": 1}, b"{}"))  # type: ignore[arg-type]
+    assert info.value.field == "response.list"
+    assert "/payments/status/{payment_status}" in str(info.value)
+
+
+def test_schedules_merge_by_merchant_uid(store: Store, tmp_path: Path) -> None:
+    spool = Spool(tmp_path, "s")
+    spool.add_page(page([schedule(1), schedule(2)], "/subscribe/payments/schedule"))
+    with store.transaction() as con:
+        assert _ingest.ingest_schedules(con, spool, T1) == TableCounts(2, 0)
+    executed = schedule(
+        1, schedule_status="executed", payment_status="paid", imp_uid="imp_1", executed_at=BASE + 86400
+    )
+    spool = Spool(tmp_path, "s")
+    spool.add_page(page([executed, schedule(2), schedule(3)], "/subscribe/payments/schedule"))
+    with store.transaction() as con:
+        assert _ingest.ingest_schedules(con, spool, T2) == TableCounts(1, 1)
+    df = store.query("SELECT * FROM schedules ORDER BY merchant_uid")
+    assert df["schedule_status"].tolist() == ["executed", "scheduled", "scheduled"]
+    assert df.iloc[0]["payment_status"] == "paid"
+    assert df.iloc[0]["schedule_at"].to_pydatetime() == from_unix(BASE + 86400)
+
+
+def test_schedule_without_schedule_at_is_refused(store: Store, tmp_path: Path) -> None:
+    spool = Spool(tmp_path, "s")
+    spool.add_page(page([schedule(1, schedule_at=0)], "/subscribe/payments/schedule"))
+    with pytest.raises(MalformedResponseError) as info, store.transaction() as con:
+        _ingest.ingest_schedules(con, spool, T1)
+    assert info.value.field == "response.list[0].schedule_at"
+
+
+def key(cu: str, **over: Any) -> dict[str, Any]:
+    k = {
+        "customer_uid": cu,
+        "pg_provider": "nice_v2",
+        "pg_id": "MID",
+        "sandbox": False,
+        "card_name": "국민카드",
+        "card_code": "381",
+        "card_number": "457973*********1",
+        "card_type": 0,
+        "customer_name": "홍길동",
+        "customer_tel": None,
+        "customer_email": None,
+        "inserted": BASE,
+        "updated": BASE,
+    }
+    k.update(over)
+    return k
+
+
+def test_billing_keys_missing_are_marked_deleted_and_reissued_undeleted(store: Store, tmp_path: Path) -> None:
+    def run(found: list[dict[str, Any]], missing: list[str], at: datetime) -> TableCounts:
+        spool = Spool(tmp_path, "k")
+        spool.add_items("/subscribe/customers", found)
+        with store.transaction() as con:
+            return _ingest.ingest_billing_keys(con, spool, missing, at)
+
+    assert run([key("a"), key("b")], ["c"], T1) == TableCounts(3, 0)
+    df = store.query("SELECT customer_uid, deleted, deleted_seen_at FROM billing_keys ORDER BY 1")
+    assert df["deleted"].tolist() == [False, False, True]
+    assert run([key("a")], ["b", "c"], T2) == TableCounts(0, 1)  # b deleted now; c already was
+    df = store.query("SELECT customer_uid, deleted, deleted_seen_at FROM billing_keys ORDER BY 1")
+    assert df["deleted"].tolist() == [False, True, True]
+    assert df.iloc[2]["deleted_seen_at"].to_pydatetime() == T1  # first seen deleted, kept
+    assert run([key("b", updated=BASE + 5)], [], T2) == TableCounts(0, 1)
+    row = store.query("SELECT deleted, deleted_seen_at FROM billing_keys WHERE customer_uid = 'b'").iloc[0]
+    assert not row["deleted"]
