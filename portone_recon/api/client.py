@@ -33,6 +33,7 @@ from urllib.parse import quote
 
 import httpx
 
+from portone_recon._time import from_unix
 from portone_recon.api.envelope import RawPage, decode_envelope
 from portone_recon.api.models import (
     PAYMENT_STATUSES,
@@ -304,12 +305,31 @@ class PortOneClient:
             value = self._valid_token(stale)
             if value is not None:
                 return value
-            started = self._clock()
-            token = self._fetch_token()
-            lifetime = float(token.lifetime)
-            margin = min(TOKEN_REFRESH_MARGIN, lifetime / 2.0)
-            self._token = _CachedToken(token.access_token, started + lifetime - margin)
-            return token.access_token
+            return self._refresh_token().access_token
+
+    def server_now(self) -> datetime:
+        """PortOne's clock now (``getToken``'s ``now``): one token request, whose token is kept.
+
+        Used to bound a sync by PortOne's time rather than this machine's (the sandbox's clock is
+        not the wall clock).
+        """
+        with self._token_lock:
+            token = self._refresh_token()
+        moment = from_unix(token.now)
+        if moment is None:
+            raise MalformedResponseError(
+                "expected unix seconds > 0", method="POST", endpoint=_TOKEN_PATH, field="response.now"
+            )
+        return moment
+
+    def _refresh_token(self) -> Token:
+        """Fetch a token and cache it until shortly before ``expired_at - now``; hold the token lock."""
+        started = self._clock()
+        token = self._fetch_token()
+        lifetime = float(token.lifetime)
+        margin = min(TOKEN_REFRESH_MARGIN, lifetime / 2.0)
+        self._token = _CachedToken(token.access_token, started + lifetime - margin)
+        return token
 
     def _fetch_token(self) -> Token:
         body = {"imp_key": self.settings.imp_key, "imp_secret": self.settings.imp_secret.reveal()}

@@ -37,14 +37,14 @@ Streams, run in this order, each committed in ONE transaction together with its 
     (``full_billing_keys=True`` re-reads all). Requested ids missing from the answer are marked
     ``deleted = true`` (``deleted_seen_at`` set once); a re-issued key is un-deleted.
 
-Cursors: ``until`` of the run (PortOne's clock, learned from ``POST /users/getToken``'s ``now`` when
-``now`` is not given and the client has no ``server_now()``: the sandbox's clock is not the wall clock;
-everything before the cursor on that stream's axis is in the tables). Overlap default 1 hour (rows
-committed late at PortOne). ``deleted_seen_at`` of billing keys is PortOne's clock too, so a rerun or a
-killed-and-rerun sync writes the same value as an uninterrupted one. One store connection is held for
-the run (one operation), with one transaction per stream; ``CHECKPOINT`` at the end of a good run. A backfill
-(``since``/``until``) writes rows but moves a cursor only forwards and only when its range starts at or
-before the cursor (no gap); it never moves a cursor backwards.
+Cursors: ``until`` of the run (PortOne's clock, ``client.server_now()`` from ``POST /users/getToken``'s
+``now`` when ``now`` is not given: the sandbox's clock is not the wall clock; everything before the cursor
+on that stream's axis is in the tables). Overlap default 1 hour (rows committed late at PortOne).
+``deleted_seen_at`` of billing keys is PortOne's clock too, so a rerun or a killed-and-rerun sync writes the
+same value as an uninterrupted one. One store connection is held for the run (one operation), with one
+transaction per stream; ``CHECKPOINT`` at the end of a good run. A backfill (``since``/``until``) writes
+rows but moves a cursor only forwards and only when its range starts at or before the cursor (no gap); it
+never moves a cursor backwards.
 
 Rows are written only when their content changed (compared on the raw JSON), so a rerun changes
 nothing and ``synced_at`` says when the row last changed here. ``raw`` keeps each item's JSON text.
@@ -67,11 +67,10 @@ import duckdb
 import orjson
 from tqdm.auto import tqdm
 
-from portone_recon._time import from_unix, parse_instant
-from portone_recon.api.models import BillingKey, MultiResult, Schedule, Token, parse_page_envelope
+from portone_recon._time import parse_instant
+from portone_recon.api.models import BillingKey, MultiResult, Schedule, parse_page_envelope
 from portone_recon.api.windows import payment_windows
 from portone_recon.errors import (
-    MalformedResponseError,
     NotFoundError,
     PortOneReconError,
     StoreError,
@@ -98,6 +97,8 @@ class SyncClient(Protocol):
 
     @property
     def api_calls(self) -> int: ...
+
+    def server_now(self) -> datetime: ...
 
     def request(
         self,
@@ -211,30 +212,8 @@ def sync(
 
 
 def portone_now(client: SyncClient) -> datetime:
-    """PortOne's clock: ``client.server_now()`` when the client has it, else ``getToken``'s ``now``.
-
-    The secret goes into the request body only (never into a message); the token is not kept.
-    """
-    server_now: Callable[[], datetime] | None = getattr(client, "server_now", None)
-    if callable(server_now):
-        return server_now()
-    settings: Any = getattr(client, "settings", None)
-    if settings is None:
-        return datetime.now(tz=UTC)
-    endpoint = "/users/getToken"
-    response = client.request(
-        "POST",
-        endpoint,
-        json={"imp_key": settings.imp_key, "imp_secret": settings.imp_secret.reveal()},
-        endpoint=endpoint,
-    )
-    token = Token.from_json(response, endpoint=endpoint)
-    moment = from_unix(token.now)
-    if moment is None:
-        raise MalformedResponseError(
-            "expected unix seconds > 0", method="POST", endpoint=endpoint, field="response.now"
-        )
-    return moment
+    """PortOne's clock (``getToken``'s ``now``): the sandbox's clock is not the wall clock."""
+    return client.server_now()
 
 
 def _auto_progress() -> bool:
