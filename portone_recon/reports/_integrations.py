@@ -1,0 +1,69 @@
+"""The one place where reports call the other areas (sync, reconcile, actions, api).
+
+Imports are lazy: a report that only reads the store does not need them, and a missing piece fails
+with a :class:`ReportError` naming it. Progress bars are off: a report's output is its HTML.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from portone_recon.errors import ReportError
+from portone_recon.store import Store
+
+
+def _attr(module: str, name: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ReportError(f"{module}.{name} is not available in this installation: {exc}") from exc
+
+
+def make_client_from_env() -> Any:
+    """A PortOneClient from PORTONE_* settings (the secret stays in the environment, never a parameter)."""
+    client_cls = _attr("portone_recon.api", "PortOneClient")
+    return client_cls.from_env()
+
+
+def sync_store(store: Store, client: Any | None = None) -> Any:
+    """Pull PortOne into the store (the client comes from the environment unless given)."""
+    sync = _attr("portone_recon.sync", "sync")
+    return sync(client if client is not None else make_client_from_env(), store, progress=False)
+
+
+def reconcile_store(store: Store, as_of: datetime, grace: str) -> Any:
+    """Run every reconciliation rule; returns the ReconResult (its run is stored)."""
+    reconcile = _attr("portone_recon.reconcile", "reconcile")
+    return reconcile(store, as_of=as_of, grace=grace, progress=False)
+
+
+def plan_for_run(store: Store, run_id: str, kinds: list[str] | None = None) -> Any:
+    """The FixPlan ``portone-recon fix plan --run-id RUN`` would produce (pure: nothing is sent)."""
+    load_recon = _attr("portone_recon.actions", "load_recon")
+    plan_fixes = _attr("portone_recon.actions", "plan_fixes")
+    subs_frame = _attr("portone_recon.actions.journal", "load_subscriptions_frame")
+    recon = load_recon(store, run_id)
+    subs = subs_frame(store)
+    return plan_fixes(recon, kinds, subscriptions=subs if len(subs) else None)
+
+
+def plan_frame(plan: Any) -> pd.DataFrame:
+    """A plan as a DataFrame (one row per action)."""
+    frame = plan.to_frame()
+    if not isinstance(frame, pd.DataFrame):  # pragma: no cover - contract of actions
+        raise ReportError("actions: FixPlan.to_frame() did not return a DataFrame")
+    return frame
+
+
+def apply_plan(plan: Any, client: Any, store: Store, *, max_actions: int, dry_run: bool) -> pd.DataFrame:
+    """Apply (or dry-run) a plan; returns its outcomes, one row per action (the journal of this apply)."""
+    apply = _attr("portone_recon.actions", "apply")
+    report = apply(plan, client, store, dry_run=dry_run, max_actions=max_actions, progress=False)
+    outcomes = report.outcomes
+    if not isinstance(outcomes, pd.DataFrame):  # pragma: no cover - contract of actions
+        raise ReportError("actions: ApplyReport.outcomes is not a DataFrame")
+    return outcomes

@@ -1,0 +1,62 @@
+"""The main job, ``portone-recon demo``, on a small scenario."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from portone_recon.errors import ReportError
+from portone_recon.reports import commands as report_commands
+from portone_recon.reports.demo import _fresh_db, run_demo
+
+
+def _demo(argv: list[str]) -> tuple[int, str]:
+    parser = argparse.ArgumentParser()
+    report_commands.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["demo", *argv])
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = int(args.func(args))
+    return code, buf.getvalue()
+
+
+@pytest.mark.slow
+def test_demo_builds_the_store_and_both_reports(tmp_path: Path) -> None:
+    db = tmp_path / "demo.duckdb"
+    out = tmp_path / "reports"
+    argv = ["--db", str(db), "--out", str(out), "--subscribers", "80", "--months", "4", "--seed", "5"]
+    code, printed = _demo(argv)
+    assert code == 0
+    daily = out / "daily" / "2026-11-27"
+    monthly = out / "monthly" / "2026-10"
+    for folder, stem in ((daily, "daily_reconciliation"), (monthly, "monthly_subscriptions")):
+        assert (folder / f"{stem}.html").is_file() and (folder / f"{stem}.ipynb").is_file()
+        assert str(folder / f"{stem}.html") in printed  # the paths to open
+    summary = json.loads((daily / "summary.json").read_text(encoding="utf-8"))
+    assert summary["finding_count"] > 0 and summary["reconciled"] is True
+    assert f"{summary['finding_count']:,} findings" in printed
+    for kind, n in summary["counts_by_kind"].items():
+        if n:
+            assert kind in printed
+    assert (tmp_path / "demo.duckdb.demo.json").is_file()  # marks the file as the demo's own
+
+
+def test_demo_replaces_only_its_own_file(tmp_path: Path) -> None:
+    db = tmp_path / "demo.duckdb"
+    db.write_bytes(b"old demo")
+    (tmp_path / "demo.duckdb.demo.json").write_text("{}", encoding="utf-8")
+    _fresh_db(db)
+    assert not db.exists()
+
+
+def test_demo_refuses_to_replace_a_file_it_did_not_create(tmp_path: Path) -> None:
+    db = tmp_path / "precious.duckdb"
+    db.write_bytes(b"not a demo")
+    with pytest.raises(ReportError, match="not created by `portone-recon demo`"):
+        run_demo(db, tmp_path / "reports", subscribers=10, months=2)
+    assert db.read_bytes() == b"not a demo"
