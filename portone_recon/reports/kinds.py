@@ -11,8 +11,7 @@ from functools import cache
 from importlib import resources
 
 from portone_recon.reconcile.kinds import KIND_SEVERITY as _RECON_SEVERITY
-
-SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+from portone_recon.reconcile.kinds import SEVERITY_RANK
 
 #: kind -> severity as reconcile defines it, most severe first (the order of report sections).
 KIND_SEVERITY: dict[str, str] = dict(

@@ -16,7 +16,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from portone_recon.reports.kinds import SEVERITY_RANK, severity_at_least
+from portone_recon.reconcile.kinds import SEVERITY_RANK
+from portone_recon.reports.kinds import severity_at_least
 
 
 def _plain(value: Any) -> Any:
