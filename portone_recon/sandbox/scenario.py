@@ -40,22 +40,9 @@ import pandas as pd
 
 from portone_recon._time import KST, add_months, anchored_date, to_unix
 from portone_recon.errors import SandboxError
+from portone_recon.reconcile.kinds import FINDING_KINDS
 from portone_recon.sandbox import _scenario_data as catalogue
 from portone_recon.sandbox.world import CardBehaviour, SandboxRefusal, SandboxWorld, Webhook
-
-FINDING_KINDS: tuple[str, ...] = (
-    "missed_webhook",
-    "amount_mismatch",
-    "phantom_paid",
-    "refund_not_reflected",
-    "unknown_payment",
-    "unpaid_renewal",
-    "missing_next_schedule",
-    "duplicate_schedule",
-    "orphan_schedule",
-    "duplicate_charge",
-    "schedule_amount_mismatch",
-)
 
 #: How each kind is injected (causes alternate when a kind has several).
 CAUSES: dict[str, tuple[str, ...]] = {
@@ -78,16 +65,6 @@ RENEWAL_HOUR = 10
 RETRY_DELAY = 86_400
 MAX_RETRIES = 3
 
-ORDER_COLUMNS = ("merchant_uid", "customer_uid", "amount", "status", "imp_uid", "paid_at", "refunded_amount")
-SUBSCRIPTION_COLUMNS = (
-    "customer_uid",
-    "status",
-    "amount",
-    "interval_months",
-    "anchor_day",
-    "started_at",
-    "cancelled_at",
-)
 LABEL_COLUMNS = ("kind", "customer_uid", "merchant_uid", "imp_uid", "schedule_merchant_uid", "cause")
 
 # order record slots (a list per merchant_uid, for speed)
@@ -121,8 +98,8 @@ class Scenario:
 
     Attributes:
         world: the simulator, its clock at ``as_of`` (no webhook sink attached any more).
-        orders: local orders, canonical columns (see :data:`ORDER_COLUMNS`).
-        subscriptions: local subscriptions (see :data:`SUBSCRIPTION_COLUMNS`).
+        orders: local orders, canonical columns (see :data:`portone_recon.orders.ORDER_COLUMNS`).
+        subscriptions: local subscriptions (see :data:`portone_recon.orders.SUBSCRIPTION_COLUMNS`).
         labels: one row per finding the reconciler must report at ``as_of`` (see :data:`LABEL_COLUMNS`).
         as_of: the instant the labels hold at (grace 15 min).
         start: when the business started (the world's initial clock).

@@ -21,12 +21,11 @@ import pytest
 
 from portone_recon._time import KST, period_start
 from portone_recon.errors import SandboxError
+from portone_recon.orders import ORDER_COLUMNS, SUBSCRIPTION_COLUMNS
 from portone_recon.sandbox.scenario import (
     CAUSES,
     FINDING_KINDS,
     LABEL_COLUMNS,
-    ORDER_COLUMNS,
-    SUBSCRIPTION_COLUMNS,
     Scenario,
     generate_merchant,
 )
