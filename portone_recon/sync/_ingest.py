@@ -1,13 +1,20 @@
-"""Fast ingest: page bodies -> NDJSON spool -> one DuckDB ``read_json`` -> validated staging -> upsert.
+"""Fast ingest: page bodies -> NDJSON spool -> one DuckDB ``read_json`` -> typed, checked staging -> upsert.
 
 No Python loop touches individual items on the way in: each page body is appended to a spool file as
-one line ``{"n": <page number>, "b": <the response body>}``; DuckDB reads the whole spool at once,
-unnests ``b.response.list`` into one JSON value per item (keeping the page number and the index in the
-page), checks every field's JSON type in SQL (so ``"amount": "8900"`` is refused, not cast), extracts
-typed columns, and merges into the target table by key.
+one line ``{"n": <page number>, "b": <the response body>}``. One statement then reads the whole spool,
+unnests ``b.response.list`` into one JSON value per item (kept verbatim as ``raw``, with the page number
+and the index in the page) and splits each item ONCE into its fields' JSON texts (``json_transform`` to
+a struct of ``JSON``). A second statement derives, from those texts alone, both the typed column values
+and a per-row check: the JSON type is read from a value's first character (``"`` string, digit or ``-``
+number, ``true``/``false``, ``{``/``[``), so ``"amount": "8900"`` is refused, not cast. Only when a row
+is bad is the slower, reference check (:func:`validate`, one JSON type per field) run on that row to word
+the error. The de-duplication sort runs only when a key came twice. New keys are appended without an
+anti-join when none exists yet.
 
 The SQL here is generated from the column specs below (constants, never user input), so the type
 checks, the extraction and the merge can never drift apart. Values are always bound parameters.
+:func:`stage_items` + :func:`validate` + :func:`build_typed` are the reference path (one JSON function per
+step); the tests check that the fast path types every value exactly as they do.
 """
 
 from __future__ import annotations
@@ -143,12 +150,12 @@ _EXPECTED: dict[Kind, str] = {
 
 _INT_TYPES = "('BIGINT', 'UBIGINT')"
 
-#: PortOne's "updated" of a payment: its latest event (the sandbox sorts ``-updated`` by the same rule).
-_UPDATED_SQL = (
-    ", greatest(coalesce(t.started_at, 0), coalesce(t.paid_at, 0), coalesce(t.failed_at, 0), "
-    "coalesce(t.cancelled_at, 0), coalesce(list_max(list_transform("
-    "CAST(item -> '$.cancel_history' AS JSON[]), lambda x: TRY_CAST(x ->> 'cancelled_at' AS BIGINT))), 0)) "
-    "AS updated_unix"
+#: PortOne's "updated" of a payment (its latest event; the sandbox sorts ``-updated`` by the same rule),
+#: newest first, then the later copy: the order in which duplicate copies of a payment are kept.
+_UPDATED_ORDER = (
+    "greatest(coalesce(epoch(started_at), 0), coalesce(epoch(paid_at), 0), coalesce(epoch(failed_at), 0), "
+    "coalesce(epoch(cancelled_at), 0), coalesce(list_max(list_transform(CAST(cancel_history AS JSON[]), "
+    "lambda x: TRY_CAST(x ->> 'cancelled_at' AS BIGINT))), 0)) DESC, n DESC, idx DESC"
 )
 
 
@@ -209,6 +216,179 @@ def _transform_spec(cols: Iterable[Col], extra: dict[str, str] | None = None) ->
     spec = {c.name: _json_type(c) for c in cols}
     spec.update(extra or {})
     return orjson.dumps(spec).decode()
+
+
+# -- the fast path: every field's JSON text once, then typed values and checks from the texts ----------
+
+
+def _is_str(v: str) -> str:
+    return f"starts_with({v}, '\"')"
+
+
+def _str_value(v: str) -> str:
+    """A JSON string text -> its value (no escapes: strip the quotes; else let DuckDB unescape)."""
+    return (
+        f"CASE WHEN starts_with({v}, '\"') THEN CASE WHEN contains({v}, '\\') "
+        f"THEN json_extract_string({v}, '$') ELSE {v}[2:-2] END END"
+    )
+
+
+def _int_value(v: str) -> str:
+    """A JSON number text that is integral -> BIGINT; anything else (strings too) -> NULL."""
+    d = f"TRY_CAST({v} AS DOUBLE)"
+    return (
+        f"CASE WHEN NOT starts_with({v}, '\"') AND {v} NOT IN ('true', 'false') AND {d} = floor({d}) "
+        f"THEN TRY_CAST({v} AS BIGINT) END"
+    )
+
+
+def _fast_column(col: Col) -> tuple[str, str]:
+    """(value expression, bad-condition expression) over ``f.<name>``, the field's JSON text or NULL."""
+    v = f"f.{col.name}"
+    kind = col.kind
+    if kind in ("str", "req_str", "enum", "opt_enum"):
+        value = _str_value(v)
+        if kind == "str":
+            bad = f"{v} IS NOT NULL AND NOT {_is_str(v)}"
+        elif kind == "req_str":
+            bad = f"NOT coalesce({_is_str(v)}, false) OR {v} = '\"\"'"
+        else:
+            member = f"coalesce({_is_str(v)} AND {v}[2:-2] IN {_sql_list(col.allowed)}, false)"
+            bad = f"NOT {member}" if kind == "enum" else f"{v} IS NOT NULL AND NOT {member}"
+    elif kind == "bool":
+        value = f"coalesce({v} = 'true', false)"
+        bad = f"{v} IS NOT NULL AND {v} NOT IN ('true', 'false')"
+    else:
+        num = _int_value(v)
+        if kind == "amount":
+            bad = f"({num}) IS NULL"
+        elif kind in ("opt_amount", "int"):
+            bad = f"{v} IS NOT NULL AND ({num}) IS NULL"
+        elif kind == "time":
+            bad = f"{v} IS NOT NULL AND NOT coalesce(({num}) >= 0, false)"
+        else:  # req_time
+            bad = f"NOT coalesce(({num}) > 0, false)"
+        if kind in ("time", "req_time"):
+            value = f"CASE WHEN ({num}) > 0 THEN to_timestamp(({num})) END"
+        elif kind == "opt_amount":
+            value = f"coalesce(({num}), 0)"
+        else:
+            value = num
+    if col.name == "currency":
+        value = f"coalesce({value}, 'KRW')"
+    return value, bad
+
+
+_READ_SPOOL = (
+    "SELECT n, generate_subscripts(b.response.list, 1) - 1 AS idx, unnest(b.response.list) AS item "
+    "FROM read_json(?, format = 'newline_delimited', maximum_object_size = 536870912, "
+    "columns = {'n': 'BIGINT', 'b': 'STRUCT(response STRUCT(list JSON[]))'})"
+)
+
+
+def stage_typed(
+    con: duckdb.DuckDBPyConnection,
+    spool: Spool,
+    entity: Entity,
+    typed_table: str,
+    *,
+    nested: str | None = None,
+) -> int:
+    """Read the spool into TEMP table ``typed_table``: n, idx, typed columns, ``raw`` (and ``nested``).
+
+    Raises :class:`MalformedResponseError` for the first bad item (page order, then column order),
+    worded by :func:`validate`. ``nested`` names an array field kept as JSON text (``cancel_history``);
+    it must be an array or null. Returns the item count.
+    """
+    spool.close()
+    fields = {c.name: "JSON" for c in entity.cols}
+    if nested:
+        fields[nested] = "JSON"
+    spec = orjson.dumps(fields).decode()
+    con.execute("DROP TABLE IF EXISTS _sync_fields")
+    if spool.pages == 0:
+        con.execute(f"CREATE TEMP TABLE _sync_fields (n BIGINT, idx BIGINT, item JSON, f {_struct(fields)})")
+    else:
+        # One statement: read, unnest, and split each item into its fields' JSON texts (one parse).
+        con.execute(
+            f"CREATE TEMP TABLE _sync_fields AS SELECT n, idx, item, json_transform(item, '{spec}') AS f "
+            f"FROM ({_READ_SPOOL})",
+            [str(spool.path)],
+        )
+    checks = ["WHEN NOT starts_with(item::VARCHAR, '{') THEN 0"]
+    values = []
+    for i, col in enumerate(entity.cols):
+        value, bad = _fast_column(col)
+        values.append(f"{value} AS {col.name}")
+        checks.append(f"WHEN {bad} THEN {i + 1}")
+    extra = ""
+    if nested:
+        checks.append(f"WHEN f.{nested} IS NOT NULL AND NOT starts_with(f.{nested}, '[') THEN -1")
+        extra = f", f.{nested} AS {nested}"
+    con.execute(f"DROP TABLE IF EXISTS {typed_table}")
+    con.execute(
+        f"CREATE TEMP TABLE {typed_table} AS SELECT n, idx, {', '.join(values)}, item AS raw{extra}, "
+        f"CASE {' '.join(checks)} END AS bad FROM _sync_fields"
+    )
+    first = con.execute(
+        f"SELECT n, idx, bad FROM {typed_table} WHERE bad IS NOT NULL ORDER BY n, idx LIMIT 1"
+    ).fetchone()
+    if first is not None:
+        _raise_for_row(con, entity, spool.endpoints, int(first[0]), int(first[1]), int(first[2]), nested)
+    con.execute("DROP TABLE _sync_fields")
+    row = con.execute(f"SELECT count(*) FROM {typed_table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _struct(fields: dict[str, str]) -> str:
+    return "STRUCT(" + ", ".join(f'"{k}" {v}' for k, v in fields.items()) + ")"
+
+
+def _raise_for_row(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    endpoints: Sequence[str],
+    n: int,
+    idx: int,
+    bad: int,
+    nested: str | None,
+) -> None:
+    """Word the error of the bad item (n, idx) with the reference check; never returns."""
+    endpoint = endpoints[n] if 0 <= n < len(endpoints) else ""
+    if bad == -1 and nested:
+        kind = con.execute(
+            f"SELECT json_type(item, '$.{nested}') FROM _sync_fields WHERE n = ? AND idx = ?", [n, idx]
+        ).fetchone()
+        raise MalformedResponseError(
+            f"expected an array or null, got {kind[0] if kind else '?'}",
+            method="GET",
+            endpoint=endpoint,
+            field=f"response.list[{idx}].{nested}",
+        )
+    validate(
+        con, f"(SELECT n, idx, item FROM _sync_fields WHERE n = {n} AND idx = {idx})", entity.cols, endpoints
+    )
+    # The reference check found nothing the fast one did (cannot happen; kept so no bad row slips by).
+    name = entity.cols[bad - 1].name if bad > 0 else ""
+    raise MalformedResponseError(
+        "unexpected value",
+        method="GET",
+        endpoint=endpoint,
+        field=f"response.list[{idx}]" + (f".{name}" if name else ""),
+    )
+
+
+def dedupe(con: duckdb.DuckDBPyConnection, entity: Entity, typed_table: str, order_by: str) -> int:
+    """Keep one row per key (the first by ``order_by``) when a key came twice; returns rows dropped."""
+    key = ", ".join(entity.key)
+    row = con.execute(f"SELECT count(*) - count(DISTINCT ({key})) FROM {typed_table}").fetchone()
+    dupes = int(row[0]) if row else 0
+    if dupes:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {typed_table} AS SELECT * FROM {typed_table} "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order_by}) = 1"
+        )
+    return dupes
 
 
 # -- the spool --------------------------------------------------------------------------------
@@ -278,19 +458,13 @@ class Spool:
 
 
 def stage_items(con: duckdb.DuckDBPyConnection, spool: Spool, name: str) -> int:
-    """Read the spool into TEMP table ``name`` (n, idx, item JSON); returns the item count."""
+    """Reference path: the spool into TEMP table ``name`` (n, idx, item JSON); returns the item count."""
     spool.close()
     con.execute(f"DROP TABLE IF EXISTS {name}")
     if spool.pages == 0:
         con.execute(f"CREATE TEMP TABLE {name} (n BIGINT, idx BIGINT, item JSON)")
         return 0
-    con.execute(
-        f"CREATE TEMP TABLE {name} AS "
-        "SELECT n, generate_subscripts(b.response.list, 1) - 1 AS idx, unnest(b.response.list) AS item "
-        "FROM read_json(?, format = 'newline_delimited', maximum_object_size = 536870912, "
-        "columns = {'n': 'BIGINT', 'b': 'STRUCT(response STRUCT(list JSON[]))'})",
-        [str(spool.path)],
-    )
+    con.execute(f"CREATE TEMP TABLE {name} AS {_READ_SPOOL}", [str(spool.path)])
     row = con.execute(f"SELECT count(*) FROM {name}").fetchone()
     return int(row[0]) if row else 0
 
@@ -388,10 +562,10 @@ def merge(
     join = " AND ".join(f"t.{k} = s.{k}" for k in entity.key)
     row = con.execute(
         f"SELECT count(*) FILTER (WHERE t.{entity.key[0]} IS NULL), "
-        f"count(*) FILTER (WHERE t.{entity.key[0]} IS NOT NULL AND ({changed})) "
+        f"count(*) FILTER (WHERE t.{entity.key[0]} IS NOT NULL AND ({changed})), count(*) "
         f"FROM {typed_table} s LEFT JOIN {target} t ON {join}"
     ).fetchone()
-    new, updated = (int(row[0]), int(row[1])) if row else (0, 0)
+    new, updated, total = (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
     set_cols = [n for n in names if n not in entity.key]
     has_raw = with_raw and "raw" not in extra
     assignments = [f"{n} = s.{n}" for n in set_cols]
@@ -412,7 +586,8 @@ def merge(
         con.execute(
             f"INSERT INTO {target} ({', '.join(insert_cols)}) "
             f"SELECT {', '.join(values)} FROM {typed_table} s "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {join})",
+            # Every key is new (a first sync): no anti-join needed (keys are unique in typed_table).
+            + ("" if new == total else f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {join})"),
             {"synced_at": synced_at},
         )
     return TableCounts(new, updated)
@@ -425,17 +600,14 @@ def ingest_payments(
     con: duckdb.DuckDBPyConnection, spool: Spool, synced_at: datetime
 ) -> dict[str, TableCounts]:
     """Stage, validate and merge a spool of payment pages (and their cancel_history)."""
-    stage_items(con, spool, "_sync_items")
-    validate(con, "_sync_items", PAYMENTS.cols, spool.endpoints)
-    # cancel_history must be an array (or null/missing) before it is unnested.
-    _validate_history_type(con, spool.endpoints)
+    stage_typed(con, spool, PAYMENTS, "_sync_payments", nested="cancel_history")
+    # Only payments with refunds have history entries: unnest those few (every copy is validated).
     con.execute("DROP TABLE IF EXISTS _sync_hist")
     con.execute(
         "CREATE TEMP TABLE _sync_hist AS SELECT n, idx, "
         "generate_subscripts(h, 1) - 1 AS cidx, unnest(h) AS item, imp_uid FROM ("
-        "SELECT n, idx, json_extract_string(item, '$.imp_uid') AS imp_uid, "
-        "CAST(item -> '$.cancel_history' AS JSON[]) AS h FROM _sync_items "
-        "WHERE json_type(item, '$.cancel_history') = 'ARRAY')"
+        "SELECT n, idx, imp_uid, CAST(cancel_history AS JSON[]) AS h FROM _sync_payments "
+        "WHERE cancel_history IS NOT NULL AND cancel_history <> '[]')"
     )
     validate(
         con,
@@ -445,32 +617,11 @@ def ingest_payments(
         path="response.list[{idx}].cancel_history[{x0}]",
         extra_cols=", cidx",
     )
-    build_typed(
-        con,
-        PAYMENTS,
-        "_sync_items",
-        "_sync_payments",
-        extra_select=_UPDATED_SQL,
-        order_by="updated_unix DESC, n DESC, idx DESC",
-    )
+    # The same imp_uid twice (it moved between status listings mid-run): keep its latest state.
+    dedupe(con, PAYMENTS, "_sync_payments", _UPDATED_ORDER)
     counts = {"payments": merge(con, PAYMENTS, "_sync_payments", synced_at)}
     counts["payment_cancellations"] = _merge_cancellations(con, synced_at)
     return counts
-
-
-def _validate_history_type(con: duckdb.DuckDBPyConnection, endpoints: Sequence[str]) -> None:
-    row = con.execute(
-        "SELECT n, idx, json_type(item, '$.cancel_history') FROM _sync_items "
-        "WHERE json_type(item, '$.cancel_history') NOT IN ('ARRAY', 'NULL') ORDER BY n, idx LIMIT 1"
-    ).fetchone()
-    if row is not None:
-        n, idx = int(row[0]), int(row[1])
-        raise MalformedResponseError(
-            f"expected an array or null, got {row[2]}",
-            method="GET",
-            endpoint=endpoints[n] if 0 <= n < len(endpoints) else "",
-            field=f"response.list[{idx}].cancel_history",
-        )
 
 
 def _merge_cancellations(con: duckdb.DuckDBPyConnection, synced_at: datetime) -> TableCounts:
@@ -509,9 +660,8 @@ def _merge_cancellations(con: duckdb.DuckDBPyConnection, synced_at: datetime) ->
 
 def ingest_schedules(con: duckdb.DuckDBPyConnection, spool: Spool, synced_at: datetime) -> TableCounts:
     """Stage, validate and merge a spool of schedule pages."""
-    stage_items(con, spool, "_sync_items")
-    validate(con, "_sync_items", SCHEDULES.cols, spool.endpoints)
-    build_typed(con, SCHEDULES, "_sync_items", "_sync_schedules")
+    stage_typed(con, spool, SCHEDULES, "_sync_schedules")
+    dedupe(con, SCHEDULES, "_sync_schedules", "n DESC, idx DESC")
     return merge(con, SCHEDULES, "_sync_schedules", synced_at)
 
 
@@ -527,9 +677,8 @@ def ingest_billing_keys(
     ``deleted_seen_at`` is ``seen_at`` (PortOne's clock at the run; default ``synced_at``), set once.
     """
     seen = seen_at if seen_at is not None else synced_at
-    stage_items(con, spool, "_sync_items")
-    validate(con, "_sync_items", BILLING_KEYS.cols, spool.endpoints)
-    build_typed(con, BILLING_KEYS, "_sync_items", "_sync_keys")
+    stage_typed(con, spool, BILLING_KEYS, "_sync_keys")
+    dedupe(con, BILLING_KEYS, "_sync_keys", "n DESC, idx DESC")
     counts = merge(
         con,
         BILLING_KEYS,

@@ -214,3 +214,31 @@ def test_billing_keys_missing_are_marked_deleted_and_reissued_undeleted(store: S
     assert run([key("b", updated=BASE + 5)], [], T2) == TableCounts(0, 1)
     row = store.query("SELECT deleted, deleted_seen_at FROM billing_keys WHERE customer_uid = 'b'").iloc[0]
     assert not row["deleted"]
+
+
+def test_fast_path_types_every_value_as_the_reference_path(store: Store, tmp_path: Path) -> None:
+    """stage_typed (field texts, one parse) == stage_items + validate + build_typed on awkward values."""
+    items = [
+        payment(1, name='따옴표 "인용" \\ 역슬래시', buyer_name="줄\n바꿈\t탭", amount=8900.0),
+        payment(2, custom_data=None, card_name=None, cancel_amount=0, sandbox=True, paid_at=BASE),
+        payment(
+            3, status="cancelled", cancelled_at=BASE + 9, cancel_amount=1, fail_reason="é\u00e9\U0001f600"
+        ),
+        payment(4, amount=0, currency=None, started_at=0, buyer_email=""),
+    ]
+    del items[3]["customer_uid"]  # a missing optional field is NULL, as null is
+    spool = Spool(tmp_path, "f")
+    spool.add_page(page(items))
+    with store.transaction() as con:
+        _ingest.stage_typed(con, spool, _ingest.PAYMENTS, "_fast")
+        _ingest.stage_items(con, spool, "_ref_items")
+        _ingest.validate(con, "_ref_items", _ingest.PAYMENTS.cols, spool.endpoints)
+        _ingest.build_typed(con, _ingest.PAYMENTS, "_ref_items", "_ref")
+        names = ", ".join(["n", "idx", *(c.name for c in _ingest.PAYMENTS.cols), "raw::VARCHAR"])
+        fast = con.execute(f"SELECT {names} FROM _fast ORDER BY idx").fetchall()
+        ref = con.execute(f"SELECT {names} FROM _ref ORDER BY idx").fetchall()
+    assert len(fast) == 4
+    assert fast == ref
+    by_name = dict(zip([c.name for c in _ingest.PAYMENTS.cols], fast[0][2:], strict=False))
+    assert by_name["name"] == '따옴표 "인용" \\ 역슬래시'
+    assert by_name["amount"] == 8900

@@ -105,19 +105,41 @@ def _requests_seen(base: str) -> int:
 def _kill_after(
     info: dict[str, Any], db: Path, *, requests: int | None = None, seconds: float | None = None
 ) -> int | None:
-    """Start a sync and SIGKILL it after the server saw ``requests`` requests, or after ``seconds``."""
+    """Start a sync and SIGKILL it after the server answered ``requests`` requests, or after ``seconds``.
+
+    With ``requests``, the server answers the first ``requests`` requests normally and every later one
+    with 429 + ``Retry-After: 120``: the sync is then parked in its retry wait, right after request k,
+    until it is killed. The kill point no longer races the sync's own progress (on a loaded machine a
+    poll could come too late and find the sync finished), and it is the same point on every run.
+    """
     base = info["base_url"]
     httpx.delete(f"{base}/__sandbox/requests").raise_for_status()
+    if requests is not None:
+        hold = {"route": "*", "sequence": [None] * requests + [429] * 1000, "retry_after": 120}
+        _faults(base, {"clear": True, "latency": {"GET *": 0.01}, "errors": [hold]})
     proc = subprocess.Popen(_sync_cmd(db), env=_env(info), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + (seconds if seconds is not None else 60.0)
-    while proc.poll() is None and time.monotonic() < deadline:
-        if requests is not None and _requests_seen(base) >= requests:
-            break
-        time.sleep(0.005)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    try:
+        deadline = time.monotonic() + (seconds if seconds is not None else 240.0)
+        while proc.poll() is None and time.monotonic() < deadline:
+            if requests is not None and _requests_seen(base) > requests:
+                break  # request k+1 arrived (and was held): the sync is waiting to retry it
+            time.sleep(0.005)
+        if requests is not None:
+            assert _requests_seen(base) > requests, f"the sync never sent request {requests + 1}"
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if requests is not None:
+            _faults(base, {"clear": True, "latency": {"GET *": 0.01}})
     return proc.returncode
+
+
+def _faults(base: str, spec: dict[str, Any]) -> None:
+    httpx.post(f"{base}/__sandbox/faults", json=spec).raise_for_status()
 
 
 def _comparable(db: Path) -> dict[str, Any]:
@@ -134,7 +156,7 @@ def test_killed_syncs_converge_to_the_uninterrupted_result(server: dict[str, Any
     assert len(expected["payments"]) > 150
     assert expected["payment_cancellations"]
     # Slow every API answer down so kills land inside streams, not only between them.
-    httpx.post(f"{server['base_url']}/__sandbox/faults", json={"latency": {"GET *": 0.01}}).raise_for_status()
+    _faults(server["base_url"], {"latency": {"GET *": 0.01}})
     dbs: list[Path] = []
     try:
         # Fresh stores killed after the server saw k requests (a fresh sync sends 30+): inside the
@@ -149,7 +171,7 @@ def test_killed_syncs_converge_to_the_uninterrupted_result(server: dict[str, Any
         for fraction in (0.8, 0.95):
             _kill_after(server, db, seconds=duration * fraction)
     finally:
-        httpx.post(f"{server['base_url']}/__sandbox/faults", json={"clear": True}).raise_for_status()
+        _faults(server["base_url"], {"clear": True})
     for db in dbs:
         final = subprocess.run(_sync_cmd(db), env=_env(server), capture_output=True, text=True, timeout=300)
         assert final.returncode == 0, final.stderr
