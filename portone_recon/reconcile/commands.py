@@ -58,6 +58,11 @@ def register(subparsers: Any) -> None:
         default="high",
         help="exit 1 at or above (default high)",
     )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="print the seconds of every step (prepare, each rule, storing) to stderr",
+    )
     p.set_defaults(func=run)
 
 
@@ -66,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
     if args.fmt == "xlsx" and args.out is None:
         raise ReconcileError("--format xlsx needs --out FILE.xlsx")
     db = args.db if args.db is not None else Settings.from_env().db_path
-    result = reconcile(db, as_of=args.as_of, grace=args.grace, progress=False)
+    result = reconcile(
+        db, as_of=args.as_of, grace=args.grace, progress=False, profile=bool(getattr(args, "profile", False))
+    )
     if args.fmt == "xlsx":
         result.to_excel(args.out)
         print(f"{result.headline()}\nwrote {args.out}", file=sys.stderr)

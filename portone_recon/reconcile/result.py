@@ -104,6 +104,8 @@ class ReconResult:
         resolved: findings of the previous run that are gone now.
         previous_run_id: the run compared with (None for the first run).
         kinds: the kinds that were checked.
+        timings: wall seconds of each step of the run ("prepare _recon_subs", "rule missed_webhook", ...,
+            "total"); see :meth:`timings_frame`.
     """
 
     run_id: str
@@ -116,6 +118,7 @@ class ReconResult:
     resolved: pd.DataFrame = field(repr=False)
     previous_run_id: str | None = None
     kinds: tuple[str, ...] = FINDING_KINDS
+    timings: dict[str, float] = field(default_factory=dict, repr=False)
 
     # -- numbers -------------------------------------------------------------------------------
 
@@ -185,6 +188,17 @@ class ReconResult:
     def __len__(self) -> int:
         return len(self.findings)
 
+    def timings_frame(self) -> pd.DataFrame:
+        """One row per step of the run (prepare statements, rules, storing, fetching): seconds and share.
+
+        The "total" row is the whole run; the shares are of that total.
+        """
+        total = self.timings.get("total") or sum(self.timings.values()) or 1.0
+        rows = [
+            {"step": k, "seconds": round(v, 4), "share": round(v / total, 4)} for k, v in self.timings.items()
+        ]
+        return pd.DataFrame(rows, columns=["step", "seconds", "share"])
+
     # -- export --------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -204,6 +218,7 @@ class ReconResult:
             "new": len(self.new),
             "resolved": len(self.resolved),
             "kinds": list(self.kinds),
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
     def findings_records(self, which: str = "findings") -> list[dict[str, Any]]:

@@ -8,6 +8,9 @@ all or nothing. The rules write into a TEMP table with ``INSERT ... SELECT``; no
 from __future__ import annotations
 
 import json
+import logging
+import re
+import sys
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -25,6 +28,11 @@ from portone_recon.reconcile.kinds import FINDING_KINDS, KIND_SEVERITY, SEVERITI
 from portone_recon.reconcile.result import FINDING_COLUMNS, ReconResult
 from portone_recon.reconcile.rules import RULE_COLUMNS, bind, load_rule, load_support, split_statements
 from portone_recon.store import Store, open_store
+
+_log = logging.getLogger(__name__)
+_CREATES = re.compile(
+    r"(?:CREATE\s+OR\s+REPLACE\s+TEMP\s+(?:TABLE|VIEW|MACRO)|SET\s+VARIABLE)\s+(\w+)", re.IGNORECASE
+)
 
 _FOUND_DDL = """
 CREATE OR REPLACE TEMP TABLE _recon_found (
@@ -68,6 +76,7 @@ def reconcile(
     *,
     kinds: Iterable[str] | None = None,
     progress: bool | None = None,
+    profile: bool = False,
 ) -> ReconResult:
     """Run the reconciliation rules, record the run and its findings, and compare with the previous run.
 
@@ -79,6 +88,8 @@ def reconcile(
         grace: how long a fresh event may go unreflected before it is a finding ("15min", "2h", seconds).
         kinds: run only these kinds (default: all); "resolved" then only considers these kinds.
         progress: show a tqdm.auto bar (default: only when attached to a terminal or notebook).
+        profile: also print the seconds of every step (prepare statements, each rule, storing, fetching) to
+            stderr. They are always in ``ReconResult.timings`` and in the run's stored params.
 
     Returns:
         The :class:`ReconResult` (also stored in ``recon_runs`` / ``findings``).
@@ -101,7 +112,9 @@ def reconcile(
     run_id = f"run-{at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     params: dict[str, Any] = {"as_of": at, "grace": grace_td, "run_id": run_id}
 
+    timings: dict[str, float] = {}
     with st.transaction() as con, _converted("reconcile"):
+        _tune(con)
         n_subs = _scalar(con, "SELECT count(*) FROM subscriptions")
         params["inferred"] = n_subs == 0
         prev = con.execute(
@@ -109,19 +122,23 @@ def reconcile(
         ).fetchone()
         params["prev_run_id"] = prev[0] if prev else None
 
-        _run_script(con, load_support("_macros"), params, "_macros")
-        _run_script(con, load_support("_prepare"), params, "_prepare")
+        with _timed(timings, "macros"):
+            _run_script(con, load_support("_macros"), params, "_macros")
+        _run_script(con, load_support("_prepare"), params, "_prepare", timings)
         con.execute(_FOUND_DDL)
         for kind in _progress(selected, progress):
             sql = load_rule(kind).strip().rstrip(";")
-            with _converted(f"rule {kind}"):
+            with _converted(f"rule {kind}"), _timed(timings, f"rule {kind}"):
                 con.execute(
                     f"INSERT INTO _recon_found BY NAME SELECT {', '.join(RULE_COLUMNS)} FROM ({sql}\n)",
                     bind(sql, params),
                 )
-        _check_found(con, selected)
-        con.execute(_INSERT_FINDINGS, bind(_INSERT_FINDINGS, params))
+        with _timed(timings, "check findings"):
+            _check_found(con, selected)
+        with _timed(timings, "store findings"):
+            con.execute(_INSERT_FINDINGS, bind(_INSERT_FINDINGS, params))
 
+        fetch_started = time.perf_counter()
         findings = _fetch(con, params, "")
         if params["prev_run_id"] is not None:
             new = _fetch(
@@ -134,15 +151,19 @@ def reconcile(
             new = findings.copy()
             resolved = findings.iloc[0:0].copy()
 
-        counts = {k: int((findings["kind"] == k).sum()) for k in selected}
+        timings["fetch findings"] = time.perf_counter() - fetch_started
+        by_kind = findings["kind"].value_counts()
+        counts = {k: int(by_kind.get(k, 0)) for k in selected}
         at_risk = int(findings["amount_at_risk"].sum()) if len(findings) else 0
         duration = time.perf_counter() - started
+        timings["total"] = duration
         run_params = {
             "kinds": list(selected),
             "grace": str(grace),
             "previous_run_id": params["prev_run_id"],
             "new": len(new),
             "resolved": len(resolved),
+            "timings": {k: round(v, 4) for k, v in timings.items()},
         }
         con.execute(
             "INSERT INTO recon_runs (run_id, as_of, grace_seconds, params, subscriptions_inferred,"
@@ -160,7 +181,7 @@ def reconcile(
                 json.dumps(counts),
             ],
         )
-    return ReconResult(
+    result = ReconResult(
         run_id=run_id,
         as_of=at,
         grace=grace_td,
@@ -171,7 +192,20 @@ def reconcile(
         resolved=resolved,
         previous_run_id=params["prev_run_id"],
         kinds=selected,
+        timings=timings,
     )
+    _log.debug("reconcile %s timings: %s", run_id, timings)
+    if profile:
+        print(format_timings(timings), file=sys.stderr)
+    return result
+
+
+def format_timings(timings: dict[str, float]) -> str:
+    """The step timings of a run as an aligned text table (seconds, slowest steps easy to spot)."""
+    if not timings:
+        return "(no timings)"
+    width = max(len(k) for k in timings)
+    return "\n".join(f"{name:<{width}}  {seconds:8.3f} s" for name, seconds in timings.items())
 
 
 def load_result(store: Store | str | Path | None = None, run_id: str | None = None) -> ReconResult:
@@ -226,6 +260,7 @@ def load_result(store: Store | str | Path | None = None, run_id: str | None = No
         resolved=resolved,
         previous_run_id=params["prev_run_id"],
         kinds=selected,
+        timings={str(k): float(v) for k, v in (run_params.get("timings") or {}).items()},
     )
 
 
@@ -266,14 +301,51 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
     return row[0] if row else None
 
 
-def _run_script(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], name: str) -> None:
+def _tune(con: duckdb.DuckDBPyConnection) -> None:
+    """Use every core and skip insertion-order bookkeeping.
+
+    The rules never rely on insertion order (every ordering is an explicit ORDER BY / window ORDER BY), and
+    preserving it costs memory in large joins and aggregates. (DuckDB's own progress bar is left alone:
+    changing it fails, and aborts the transaction, in a Jupyter kernel without ipywidgets.)
+    """
+    import os
+
+    cores = os.cpu_count() or 1
+    threads = _scalar(con, "SELECT current_setting('threads')")
+    if threads is not None and int(threads) < cores:
+        con.execute(f"SET threads = {int(cores)}")
+    con.execute("SET preserve_insertion_order = false")
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Add the wall seconds of the block to ``timings[name]``."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
+
+
+def _run_script(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: dict[str, Any],
+    name: str,
+    timings: dict[str, float] | None = None,
+) -> None:
     for i, statement in enumerate(split_statements(sql), start=1):
+        label = _CREATES.search(statement)
+        step = f"{name.lstrip('_')} {label.group(1) if label else f'statement {i}'}"
+        t0 = time.perf_counter()
         with _converted(f"{name}.sql statement {i}"):
             used = bind(statement, params)
             if used:
                 con.execute(statement, used)
             else:
                 con.execute(statement)
+        if timings is not None:
+            timings[step] = timings.get(step, 0.0) + time.perf_counter() - t0
 
 
 def _check_found(con: duckdb.DuckDBPyConnection, selected: tuple[str, ...]) -> None:

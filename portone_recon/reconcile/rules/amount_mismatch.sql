@@ -23,7 +23,7 @@ SELECT
             CASE WHEN m.paid_currency_min <> o.currency THEN m.paid_currency_min ELSE m.paid_currency_max END)
         || ' but the local order expects ' || recon_money(o.amount, o.currency)
         || ' (possible forgery; do not mark paid)' AS detail
-FROM orders o
+FROM _recon_orders o
 JOIN _recon_mu m USING (merchant_uid)
 WHERE m.reached_paid
   AND (m.paid_amount_min <> o.amount OR m.paid_amount_max <> o.amount

@@ -5,20 +5,26 @@
 WITH fut AS (
     SELECT
         s.merchant_uid, s.customer_uid, s.schedule_at, s.amount, s.currency, u.amount AS sub_amount,
-        recon_period(s.schedule_at, u.anchor_day, u.interval_months, u.base_mi) AS period
-    FROM schedules s
+        s.local_status, recon_period(s.schedule_at, u.anchor_day, u.interval_months, u.base_mi) AS period
+    -- _recon_sched (_prepare.sql): the open schedules with their local order's status
+    FROM _recon_sched s
     JOIN _recon_subs u USING (customer_uid)
     WHERE s.schedule_status = 'scheduled' AND s.schedule_at > $as_of
 ),
+-- only (customer, period) pairs with more than one booking are ranked
+dup AS (
+    SELECT customer_uid, period FROM fut GROUP BY customer_uid, period HAVING count(*) > 1
+),
 ranked AS (
     SELECT
-        *,
+        fut.*,
         count(*) OVER w AS n,
         row_number() OVER (w ORDER BY coalesce(amount = sub_amount, false) DESC, schedule_at, merchant_uid)
             AS rn,
         first_value(merchant_uid)
             OVER (w ORDER BY coalesce(amount = sub_amount, false) DESC, schedule_at, merchant_uid) AS keep_mu
     FROM fut
+    SEMI JOIN dup USING (customer_uid, period)
     WINDOW w AS (PARTITION BY customer_uid, period)
 )
 SELECT
@@ -30,7 +36,7 @@ SELECT
     CAST(NULL AS VARCHAR) AS imp_uid,
     r.merchant_uid AS schedule_merchant_uid,
     'scheduled' AS portone_status,
-    o.status AS local_status,
+    r.local_status,
     r.amount AS portone_amount,
     r.sub_amount AS local_amount,
     r.amount AS amount_at_risk,
@@ -39,5 +45,4 @@ SELECT
     r.n || ' schedules booked in one billing period; keep ' || r.keep_mu || ', revoke this one ('
         || recon_kst(r.schedule_at) || ', ' || recon_money(r.amount, r.currency) || ')' AS detail
 FROM ranked r
-LEFT JOIN orders o ON o.merchant_uid = r.merchant_uid
 WHERE r.n > 1 AND r.rn > 1

@@ -20,7 +20,7 @@ SELECT
     'PortOne charged ' || recon_money(m.paid_amount, m.paid_currency) || ' at ' || recon_kst(m.first_paid_at)
         || ' (' || m.paid_imp_uid || ', ' || m.attempts || ' attempt(s)); local order is ' || o.status
         AS detail
-FROM orders o
+FROM _recon_orders o
 JOIN _recon_mu m USING (merchant_uid)
 WHERE m.reached_paid
   AND m.first_paid_at + $grace <= $as_of

@@ -3,20 +3,10 @@
 -- before as_of, and that has no future `scheduled` schedule: the chain of renewals ended silently.
 -- (A stuck or failed latest schedule with nothing paid is an unpaid_renewal instead.)
 -- Suggested action: rebook. amount_at_risk: the subscription's amount (one period of revenue).
+-- _recon_last_due (_prepare.sql): the latest due, not revoked schedule of each active customer with nothing
+-- booked in the future (the only customers that can have the finding)
 WITH latest AS (
-    SELECT
-        customer_uid,
-        arg_max(
-            {'merchant_uid': merchant_uid, 'schedule_at': schedule_at, 'schedule_status': schedule_status,
-             'payment_status': payment_status, 'imp_uid': imp_uid, 'executed_at': executed_at,
-             'amount': amount, 'currency': currency},
-            (schedule_at, merchant_uid)
-        ) AS s
-    FROM schedules
-    -- only customers that can have the finding: active, nothing booked in the future
-    SEMI JOIN (SELECT customer_uid FROM _recon_subs WHERE active AND NOT has_future) USING (customer_uid)
-    WHERE schedule_status <> 'revoked' AND schedule_at <= $as_of
-    GROUP BY customer_uid
+    SELECT customer_uid, s FROM _recon_last_due
 ),
 cand AS (
     SELECT

@@ -11,7 +11,7 @@ SELECT
     CAST(NULL AS VARCHAR) AS imp_uid,
     s.merchant_uid AS schedule_merchant_uid,
     'scheduled' AS portone_status,
-    coalesce(o.status, CASE WHEN u.cancelled THEN 'subscription cancelled' END) AS local_status,
+    coalesce(s.local_status, CASE WHEN u.cancelled THEN 'subscription cancelled' END) AS local_status,
     s.amount AS portone_amount,
     u.amount AS local_amount,
     s.amount AS amount_at_risk,
@@ -22,9 +22,9 @@ SELECT
                 WHEN u.key_deleted THEN 'the billing key is deleted'
                 ELSE 'its local order is cancelled' END
         || CASE WHEN u.cancelled AND u.key_deleted THEN ' and the billing key is deleted' ELSE '' END AS detail
-FROM schedules s
+-- _recon_sched (_prepare.sql): the open schedules with their local order's status
+FROM _recon_sched s
 JOIN _recon_subs u USING (customer_uid)
-LEFT JOIN orders o ON o.merchant_uid = s.merchant_uid
 WHERE s.schedule_status = 'scheduled'
   AND s.schedule_at > $as_of
-  AND (u.cancelled OR u.key_deleted OR (u.inferred AND coalesce(o.status = 'cancelled', false)))
+  AND (u.cancelled OR u.key_deleted OR (u.inferred AND coalesce(s.local_status = 'cancelled', false)))

@@ -20,7 +20,9 @@ SELECT
     'local order is paid (' || recon_money(o.amount, o.currency) || ') but PortOne has '
         || CASE WHEN m.merchant_uid IS NULL THEN 'no payment for it'
                 ELSE m.attempts || ' attempt(s), none paid (last: ' || m.last_status || ')' END AS detail
-FROM orders o
+-- _recon_orders: the candidate orders of _prepare.sql (every paid order without a reached attempt is one);
+-- _recon_mu is complete for them
+FROM _recon_orders o
 LEFT JOIN _recon_mu m USING (merchant_uid)
 WHERE o.status = 'paid'
   AND NOT coalesce(m.reached_paid, false)

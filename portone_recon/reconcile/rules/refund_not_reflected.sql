@@ -21,7 +21,7 @@ SELECT
         || CASE WHEN m.cancel_total < coalesce(m.paid_amount, 0) THEN ' (partial)' ELSE '' END
         || '; local order records ' || recon_money(o.refunded_amount, o.currency) || ' refunded'
         || ' (status ' || o.status || ')' AS detail
-FROM orders o
+FROM _recon_orders o
 JOIN _recon_mu m USING (merchant_uid)
 LEFT JOIN (
     SELECT p.merchant_uid, max(coalesce(c.cancelled_at, p.cancelled_at)) AS cancelled_at

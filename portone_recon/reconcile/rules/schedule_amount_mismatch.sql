@@ -4,11 +4,11 @@
 -- schedule. Suggested action: unschedule + rebook. amount_at_risk: |schedule amount - expected amount|.
 WITH x AS (
     SELECT
-        s.merchant_uid, s.customer_uid, s.schedule_at, s.amount, s.currency, o.status AS local_status,
-        CASE WHEN u.has_subscription THEN u.amount WHEN u.inferred THEN o.amount END AS expected
-    FROM schedules s
+        s.merchant_uid, s.customer_uid, s.schedule_at, s.amount, s.currency, s.local_status,
+        CASE WHEN u.has_subscription THEN u.amount WHEN u.inferred THEN s.local_amount END AS expected
+    -- _recon_sched (_prepare.sql): the open schedules with their local order's status and amount
+    FROM _recon_sched s
     JOIN _recon_subs u USING (customer_uid)
-    LEFT JOIN orders o ON o.merchant_uid = s.merchant_uid
     WHERE s.schedule_status = 'scheduled' AND s.schedule_at > $as_of
 )
 SELECT

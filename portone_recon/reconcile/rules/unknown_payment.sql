@@ -21,6 +21,7 @@ SELECT
         || CASE WHEN p.cancel_amount > 0 THEN ' (' || recon_money(p.cancel_amount, p.currency) || ' refunded)'
                 ELSE '' END AS detail
 FROM payments p
-ANTI JOIN orders o USING (merchant_uid)
+-- no local order: the candidates of _prepare.sql that have none (every such reached payment is one)
+SEMI JOIN (SELECT merchant_uid FROM _recon_cand WHERE NOT has_order) USING (merchant_uid)
 WHERE (p.status = 'paid' OR (p.status = 'cancelled' AND p.paid_at IS NOT NULL))
   AND coalesce(p.paid_at, p.started_at, $as_of) <= $as_of

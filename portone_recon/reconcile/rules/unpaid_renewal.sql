@@ -7,8 +7,10 @@ WITH due AS (
     SELECT
         s.merchant_uid, s.customer_uid, s.schedule_at, s.schedule_status, s.payment_status, s.imp_uid,
         s.amount, s.currency, s.fail_reason, u.amount AS sub_amount, u.anchor_day, u.interval_months,
-        u.base_mi, recon_period(s.schedule_at, u.anchor_day, u.interval_months, u.base_mi) AS period
-    FROM schedules s
+        u.base_mi, recon_period(s.schedule_at, u.anchor_day, u.interval_months, u.base_mi) AS period,
+        s.local_status
+    -- _recon_sched (_prepare.sql): the open (scheduled, or executed and failed) schedules + local status
+    FROM _recon_sched s
     JOIN _recon_subs u USING (customer_uid)
     WHERE u.active
       AND s.schedule_at + $grace <= $as_of
@@ -23,7 +25,7 @@ covered AS (
 retry_booked AS (
     SELECT DISTINCT d.merchant_uid
     FROM due d
-    JOIN schedules r ON r.customer_uid = d.customer_uid AND r.schedule_at > d.schedule_at
+    JOIN _recon_sched r ON r.customer_uid = d.customer_uid AND r.schedule_at > d.schedule_at
     WHERE r.schedule_status = 'scheduled'
       AND r.schedule_at + $grace > $as_of
       AND recon_period(r.schedule_at, d.anchor_day, d.interval_months, d.base_mi) = d.period
@@ -37,7 +39,7 @@ SELECT
     d.imp_uid,
     d.merchant_uid AS schedule_merchant_uid,
     CASE WHEN d.schedule_status = 'scheduled' THEN 'scheduled' ELSE d.payment_status END AS portone_status,
-    o.status AS local_status,
+    d.local_status,
     d.amount AS portone_amount,
     d.sub_amount AS local_amount,
     coalesce(d.sub_amount, d.amount) AS amount_at_risk,
@@ -50,6 +52,5 @@ SELECT
         || '; no paid charge since in this billing period; '
         || recon_money(coalesce(d.sub_amount, d.amount), d.currency) || ' unpaid' AS detail
 FROM due d
-LEFT JOIN orders o ON o.merchant_uid = d.merchant_uid
 WHERE d.merchant_uid NOT IN (SELECT merchant_uid FROM covered)
   AND d.merchant_uid NOT IN (SELECT merchant_uid FROM retry_booked)
