@@ -17,9 +17,8 @@ from portone_recon.actions.apply import ApplyReport, ClientLike, apply
 from portone_recon.actions.journal import journal_frame, load_recon, load_subscriptions_frame
 from portone_recon.actions.plan import FixPlan, plan_fixes
 from portone_recon.actions.single import rebook, reverify
-from portone_recon.config import Settings
 from portone_recon.errors import ConfigError
-from portone_recon.store import Store
+from portone_recon.store import Store, existing_store
 
 
 def register(subparsers: Any) -> None:
@@ -75,8 +74,7 @@ def register(subparsers: Any) -> None:
 
 
 def _store(args: argparse.Namespace) -> Store:
-    settings = Settings.from_env()
-    return Store(args.db or settings.db_path, lock_timeout=settings.lock_timeout)
+    return existing_store(args.db)
 
 
 def _client(required: bool) -> ClientLike | None:

@@ -9,11 +9,11 @@ from typing import Any
 
 import pandas as pd
 
-from portone_recon.config import Settings
 from portone_recon.errors import ReconcileError
 from portone_recon.reconcile.kinds import SEVERITIES
 from portone_recon.reconcile.result import ReconResult
 from portone_recon.reconcile.runner import reconcile
+from portone_recon.store import existing_store
 
 _TABLE_COLUMNS = (
     "severity",
@@ -70,9 +70,13 @@ def run(args: argparse.Namespace) -> int:
     """Handler of ``portone-recon reconcile``."""
     if args.fmt == "xlsx" and args.out is None:
         raise ReconcileError("--format xlsx needs --out FILE.xlsx")
-    db = args.db if args.db is not None else Settings.from_env().db_path
+    store = existing_store(args.db)
     result = reconcile(
-        db, as_of=args.as_of, grace=args.grace, progress=False, profile=bool(getattr(args, "profile", False))
+        store,
+        as_of=args.as_of,
+        grace=args.grace,
+        progress=False,
+        profile=bool(getattr(args, "profile", False)),
     )
     if args.fmt == "xlsx":
         result.to_excel(args.out)

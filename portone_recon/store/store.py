@@ -259,3 +259,20 @@ def open_store(
     )
     store.migrate()
     return store
+
+
+def existing_store(path: str | Path | None = None, *, settings: Settings | None = None) -> Store:
+    """The store at ``path`` (default as in :func:`open_store`), refusing to create one.
+
+    For commands that read what earlier steps wrote (reconcile, fix): a mistyped ``--db`` must be an
+    error, not a silently created empty store with zero findings.
+    """
+    if settings is None:
+        settings = Settings.from_env()
+    target = Path(path) if path is not None else settings.db_path
+    if not target.exists():
+        raise StoreError(
+            f"{target}: no such store. Sync and load orders into it first (`portone-recon sync --db ...`, "
+            "`portone-recon load-orders ... --db ...`), or pass the right --db"
+        )
+    return open_store(target, settings=settings)

@@ -9,6 +9,7 @@ import pytest
 from _recon_world import World, kst
 
 from portone_recon.cli import main
+from portone_recon.store import open_store
 
 
 @pytest.fixture
@@ -52,8 +53,18 @@ def test_fail_on_threshold(db: Path, capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_clean_store_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    open_store(tmp_path / "x.duckdb")
     assert main(["reconcile", "--db", str(tmp_path / "x.duckdb"), "--as-of", AS_OF, "--fail-on", "low"]) == 0
     assert "0 finding(s)" in capsys.readouterr().out
+
+
+def test_missing_store_is_an_error_not_an_empty_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "typo.duckdb"
+    assert main(["reconcile", "--db", str(missing), "--as-of", AS_OF]) == 2
+    assert "no such store" in capsys.readouterr().err
+    assert not missing.exists()
 
 
 def test_csv_and_xlsx_files(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
