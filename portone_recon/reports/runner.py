@@ -258,6 +258,8 @@ def run_report(
             log_output=False,
             report_mode=False,
             execution_timeout=cell_timeout,
+            # ipykernel warns on every start that TCP on loopback is unencrypted: noise in cron mail
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except PapermillExecutionError as exc:
         idx, count, key = _failing_cell(source, notebook)
