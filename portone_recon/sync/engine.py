@@ -445,27 +445,9 @@ class _Run:
                 for wlo, whi in self._spool_pages(spool, pages, bar, key="imp_uid"):
                     again = self.client.iter_payment_pages(status, wlo, whi + 1, limit=PAGE_LIMIT)
                     self._spool_pages(spool, again, bar)
-            cursor = _advance(old, lo, hi)
-            detail = {"from": lo, "to": hi, "pages": spool.pages, "items": spool.items}
-            counts = self._commit(
-                stream,
-                lambda con: _ingest.ingest_payments(con, spool, self.synced_at),
-                cursor=cursor,
-                detail=detail,
-            )
+            return self._commit_payments(stream, spool, lo, hi, old, _advance(old, lo, hi), calls)
         finally:
             spool.remove()
-        return StreamResult(
-            stream=stream,
-            range_from=lo,
-            range_to=hi,
-            cursor_before=old,
-            cursor_after=cursor,
-            pages=spool.pages,
-            items=spool.items,
-            tables=counts,
-            api_calls=self.client.api_calls - calls,
-        )
 
     def _updated(self, state: _State | None, folder: Path, bar: Any) -> StreamResult:
         stream = "payments:updated"
@@ -484,15 +466,32 @@ class _Run:
                 for wlo, whi in payment_windows(lo, hi):
                     self._scan_window(spool, wlo, whi, stop_at, bar)
             cursor = old if old is not None and old >= hi else hi
-            detail = {"from": lo, "to": hi, "pages": spool.pages, "items": spool.items, "note": note}
-            counts = self._commit(
-                stream,
-                lambda con: _ingest.ingest_payments(con, spool, self.synced_at),
-                cursor=cursor,
-                detail=detail,
-            )
+            return self._commit_payments(stream, spool, lo, hi, old, cursor, calls, note=note)
         finally:
             spool.remove()
+
+    def _commit_payments(
+        self,
+        stream: str,
+        spool: Spool,
+        lo: datetime,
+        hi: datetime,
+        old: datetime | None,
+        cursor: datetime | None,
+        calls: int,
+        *,
+        note: str | None = None,
+    ) -> StreamResult:
+        """Ingest a payments stream's spool and move its cursor in one transaction."""
+        detail: dict[str, Any] = {"from": lo, "to": hi, "pages": spool.pages, "items": spool.items}
+        if note is not None:
+            detail["note"] = note
+        counts = self._commit(
+            stream,
+            lambda con: _ingest.ingest_payments(con, spool, self.synced_at),
+            cursor=cursor,
+            detail=detail,
+        )
         return StreamResult(
             stream=stream,
             range_from=lo,
@@ -503,7 +502,7 @@ class _Run:
             items=spool.items,
             tables=counts,
             api_calls=self.client.api_calls - calls,
-            note=note,
+            note=note or "",
         )
 
     def _scan_window(self, spool: Spool, wlo: int, whi: int, stop_at: int, bar: Any) -> None:
