@@ -613,22 +613,7 @@ class PortOneClient:
         endpoint = "/payments"
 
         def one(job: tuple[str, list[str]]) -> list[Payment]:
-            key, ids = job
-            try:
-                response = self.request("GET", "/payments", params=[(key, i) for i in ids], endpoint=endpoint)
-            except NotFoundError:
-                return []
-            if not isinstance(response, list):
-                raise MalformedResponseError(
-                    f"expected an array, got {type(response).__name__}",
-                    method="GET",
-                    endpoint=endpoint,
-                    field="response",
-                )
-            return [
-                Payment.from_json(item, path=f"response[{i}]", endpoint=endpoint)
-                for i, item in enumerate(response)
-            ]
+            return self._lookup_many(endpoint, job[0], job[1], Payment.from_json)
 
         found: dict[str, Payment] = {}
         for batch in self._ordered_map(one, jobs):
@@ -773,29 +758,28 @@ class PortOneClient:
         )
         return BillingKey.from_json(response, endpoint=endpoint)
 
+    def _lookup_many(self, endpoint: str, key: str, ids: list[str], parse: Callable[..., R]) -> list[R]:
+        """One multi-lookup call (``key`` is e.g. ``imp_uid[]``); a 404 means none of ``ids`` exists."""
+        try:
+            response = self.request("GET", endpoint, params=[(key, i) for i in ids], endpoint=endpoint)
+        except NotFoundError:
+            return []
+        if not isinstance(response, list):
+            raise MalformedResponseError(
+                f"expected an array, got {type(response).__name__}",
+                method="GET",
+                endpoint=endpoint,
+                field="response",
+            )
+        return [parse(item, path=f"response[{i}]", endpoint=endpoint) for i, item in enumerate(response)]
+
     def fetch_billing_keys(self, customer_uids: Sequence[str]) -> MultiResult[BillingKey]:
         """``GET /subscribe/customers?customer_uid[]=..``, 100 per call; ``missing`` from 207/404."""
         ids = _unique(customer_uids, "customer_uids")
         endpoint = "/subscribe/customers"
 
         def one(chunk: list[str]) -> list[BillingKey]:
-            try:
-                response = self.request(
-                    "GET", endpoint, params=[("customer_uid[]", c) for c in chunk], endpoint=endpoint
-                )
-            except NotFoundError:
-                return []
-            if not isinstance(response, list):
-                raise MalformedResponseError(
-                    f"expected an array, got {type(response).__name__}",
-                    method="GET",
-                    endpoint=endpoint,
-                    field="response",
-                )
-            return [
-                BillingKey.from_json(item, path=f"response[{i}]", endpoint=endpoint)
-                for i, item in enumerate(response)
-            ]
+            return self._lookup_many(endpoint, "customer_uid[]", chunk, BillingKey.from_json)
 
         found: dict[str, BillingKey] = {}
         for batch in self._ordered_map(one, _chunks(ids, MAX_IDS_PER_CALL)):
