@@ -39,6 +39,13 @@ def register(subparsers: Any) -> None:
         "--start", default=None, help=f"clock start for an empty world (default {DEFAULT_START})"
     )
     serve.add_argument(
+        "--merchant-files",
+        metavar="DIR",
+        default=None,
+        help="with --subscribers: write the merchant's orders.csv, subscriptions.csv and the ground-truth "
+        "labels.csv into DIR (for load-orders / load-subscriptions)",
+    )
+    serve.add_argument(
         "--deliver-webhooks",
         action="store_true",
         help="POST webhooks to their notice_url (default: keep them in the outbox only)",
@@ -50,13 +57,17 @@ def build_world(args: argparse.Namespace) -> Any:
     """The world to serve: a generated scenario's, or an empty one."""
     if (args.subscribers is None) != (args.months is None):
         raise SandboxError("give both --subscribers and --months, or neither")
+    merchant_files = getattr(args, "merchant_files", None)
+    if merchant_files is not None and args.subscribers is None:
+        raise SandboxError("--merchant-files needs --subscribers and --months")
     if args.subscribers is not None:
         import importlib
 
         scenario = importlib.import_module("portone_recon.sandbox.scenario")  # lazily: a separate module
-        return scenario.generate_merchant(
-            subscribers=args.subscribers, months=args.months, seed=args.seed
-        ).world
+        built = scenario.generate_merchant(subscribers=args.subscribers, months=args.months, seed=args.seed)
+        if merchant_files is not None:
+            built.write(merchant_files, format="csv")
+        return built.world
     from portone_recon.sandbox.world import SandboxWorld
 
     try:
