@@ -4,24 +4,25 @@
 -- are never charges, and add-on purchases of other amounts are not renewals.
 -- Suggested action: manual refund review. amount_at_risk: the extra charge's net amount.
 -- Performance: one narrow pass over every charge, grouped by subscriber (_recon_subs' integer rowid: no text
--- is hashed or carried), keeps the subscribers that may have two charges in one period: each charge sets
--- bit (period mod 64) of a 64-bit word, and two charges in one period make the plain sum of those bits
--- differ from their bitwise OR (a carry). Periods 64 apart may collide too, which only adds a candidate.
--- The wide rows, exact periods and the ranking are then computed for those subscribers only.
-WITH dup AS (
-    SELECT sub_row
-    FROM (
-        SELECT
-            u.rowid AS sub_row,
-            CAST(1 AS UBIGINT)
-                << ((recon_period(c.paid_at, u.anchor_day, u.interval_months, u.base_mi) % 64 + 64) % 64)
-                AS bit
-        FROM _recon_charges c
-        JOIN _recon_subs u USING (customer_uid)
-        WHERE c.amount = u.amount AND c.cancel_amount < c.amount
-    )
-    GROUP BY sub_row
-    HAVING sum(CAST(bit AS HUGEINT)) <> bit_or(bit)
+-- is hashed or carried), keeps the subscribers that may have two charges in one period. Pigeonhole: n
+-- charges in pairwise distinct periods span at least n periods, so a subscriber whose count exceeds
+-- period(last) - period(first) + 1 must have two in one period; only the first and last charge of each
+-- subscriber need a period (not every charge). The wide rows, exact periods and the ranking are then
+-- computed for those subscribers only.
+WITH span AS (
+    SELECT u.rowid AS sub_row, count(*) AS n, min(c.paid_at) AS first_at, max(c.paid_at) AS last_at
+    FROM _recon_charges c
+    JOIN _recon_subs u USING (customer_uid)
+    WHERE c.amount = u.amount AND c.cancel_amount < c.amount
+    GROUP BY u.rowid
+    HAVING count(*) > 1
+),
+dup AS (
+    SELECT s.sub_row
+    FROM span s
+    JOIN _recon_subs u ON u.rowid = s.sub_row
+    WHERE s.n > recon_period(s.last_at, u.anchor_day, u.interval_months, u.base_mi)
+              - recon_period(s.first_at, u.anchor_day, u.interval_months, u.base_mi) + 1
 ),
 c AS (
     SELECT
