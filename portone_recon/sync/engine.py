@@ -22,20 +22,34 @@ Streams, run in this order, each committed in ONE transaction together with its 
     an early stop never leaves pages in flight. Partial refunds of payments paid before the refund
     window are not seen (raise ``refund_window`` to cover them: +1 call per 90 days).
     First run: no scan (the status streams have just read the current state); the cursor is set.
+    Decision (issue 8): the scan covers only ``paid_at`` in ``[until - refund_window, paid_lo)`` where
+    ``paid_lo`` is where this run's ``payments:paid`` listing starts: that listing (committed just
+    before, with its short-window re-listing guard) already holds every payment paid since, in its
+    current state, refunds included. So the day's new payments are read once, not twice.
 ``schedules``
     ``GET /subscribe/payments/schedule`` by ``schedule_at`` in windows of at most 3 months over
     ``[cursor - overlap, until + horizon)`` (first run ``[until - lookback, ...)``, ``horizon`` default
-    400 days). The API has no change feed for schedules, so the whole future is re-read every run (one
-    call per 3-month window plus one per 1000 pending schedules): creations, revocations and
-    reschedules all land there. Past schedules that may still change are re-fetched one by one
-    (``GET /subscribe/payments/schedule/{merchant_uid}``): those still ``scheduled`` before the range
-    (stuck), and those whose payment (same merchant_uid) was written since the last schedules run and
+    400 days). The API has no change feed for schedules. Decision (issue 8): an incremental run reads
+    ``[cursor - overlap, until + schedule_near)`` (default 40 days: where renewals are booked for the
+    next month); the whole horizon is re-read by the periodic full pass, when the last one (``full_at``
+    in ``sync_state.detail``, PortOne's clock) is older than ``full_every`` (default 7 days), on
+    ``full=True`` and on the first run. Consequence: a revocation, reschedule or new booking more than
+    ``schedule_near`` ahead is seen within ``full_every`` (a schedule moved out of the near range stays
+    stored at its old time until then, or until it is past and re-fetched as stuck, below). A backfill
+    reads ``[since, until)`` and does not count as a full pass. Past schedules that may still change
+    are re-fetched one by one (``GET /subscribe/payments/schedule/{merchant_uid}``): those still
+    ``scheduled`` before the range (stuck), and those whose payment (same merchant_uid) was written
+    since the last schedules run and
     disagrees with the stored schedule (a retry, a refund).
 ``billing_keys``
-    ``GET /subscribe/customers?customer_uid[]=`` (100 per call) for every customer_uid seen in payments
-    or schedules that is new, or whose payments/schedules changed since the last billing-key run
-    (``full_billing_keys=True`` re-reads all). Requested ids missing from the answer are marked
-    ``deleted = true`` (``deleted_seen_at`` set once); a re-issued key is un-deleted.
+    ``GET /subscribe/customers?customer_uid[]=`` (100 per call). Decision (issue 8): an incremental run
+    looks up customers that are new (no stored key), stored as deleted, or have a failed payment or a
+    failed/revoked schedule written since the last billing-key run (a successful charge proves the key
+    exists). Every known key is re-read by the periodic full pass (same ``full_every`` rule, its own
+    ``full_at``), on ``full=True``/``full_billing_keys=True`` and on the first run: a key deleted at
+    PortOne without any failed charge is marked deleted within ``full_every``. Requested ids missing
+    from the answer are marked ``deleted = true`` (``deleted_seen_at`` set once); a re-issued key is
+    un-deleted.
 
 Cursors: ``until`` of the run (PortOne's clock, ``client.server_now()`` from ``POST /users/getToken``'s
 ``now`` when ``now`` is not given: the sandbox's clock is not the wall clock; everything before the cursor
@@ -49,16 +63,27 @@ never moves a cursor backwards.
 Rows are written only when their content changed (compared on the raw JSON), so a rerun changes
 nothing and ``synced_at`` says when the row last changed here. ``raw`` keeps each item's JSON text.
 Ingest goes through an NDJSON spool and one DuckDB ``read_json`` per stream (see ``_ingest``).
+
+Overlap (issue 8): every listing (the four status streams, the ``-updated`` scan, the schedule listing)
+is fetched ahead, in stream order, on ONE background thread into its own spool file on disk, while the
+main thread ingests and commits the streams in order. Fetching writes nothing to the store, so each
+stream's rows and cursor are still committed together and in order; a failed fetch is raised when its
+stream's turn comes (earlier streams committed, later prefetched spools discarded). Fetches run one
+after another, so each stream's ``api_calls`` is exact; the main thread calls the API only after the
+last listing (schedule re-fetches, billing keys). Pages are written to disk as they arrive and dropped,
+so memory does not grow with the stream.
 """
 
 from __future__ import annotations
 
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
@@ -88,6 +113,8 @@ DEFAULT_LOOKBACK = timedelta(days=400)
 DEFAULT_HORIZON = timedelta(days=400)
 DEFAULT_OVERLAP = timedelta(hours=1)
 DEFAULT_REFUND_WINDOW = timedelta(days=90)
+DEFAULT_SCHEDULE_NEAR = timedelta(days=40)
+DEFAULT_FULL_EVERY = timedelta(days=7)
 PAGE_LIMIT = 1000
 
 Instant = datetime | date | str
@@ -134,6 +161,7 @@ class SyncClient(Protocol):
 class _State:
     cursor: datetime | None
     last_success: datetime | None
+    full_at: datetime | None = None
 
 
 def sync(
@@ -149,6 +177,9 @@ def sync(
     full_billing_keys: bool = False,
     now: datetime | None = None,
     progress: bool | None = None,
+    full: bool = False,
+    schedule_near: timedelta = DEFAULT_SCHEDULE_NEAR,
+    full_every: timedelta = DEFAULT_FULL_EVERY,
 ) -> SyncReport:
     """Pull PortOne into ``store``: payments, cancellations, schedules, billing keys.
 
@@ -166,6 +197,9 @@ def sync(
         full_billing_keys: re-read every known billing key, not only those of changed customers.
         now: PortOne's current time; None asks PortOne (``getToken``'s ``now``).
         progress: True shows a bar, False hides it, None shows it only on a terminal / in Jupyter.
+        full: do the periodic full pass now (whole schedule horizon, every known billing key).
+        schedule_near: on incremental runs schedules are read up to ``until + schedule_near`` only.
+        full_every: the full pass runs when the last one is older than this (PortOne's clock).
 
     Returns:
         A :class:`SyncReport` (rows new/updated per table, API calls, seconds, streams).
@@ -191,7 +225,10 @@ def sync(
         lookback=lookback,
         overlap=overlap,
         refund_window=refund_window,
-        full_billing_keys=full_billing_keys,
+        full_billing_keys=full_billing_keys or full,
+        full=full,
+        schedule_near=schedule_near,
+        full_every=full_every,
         synced_at=datetime.now(tz=UTC),
         now=server_now,
         progress=progress,
@@ -272,10 +309,15 @@ class _Run:
     overlap: timedelta
     refund_window: timedelta
     full_billing_keys: bool
+    full: bool
+    schedule_near: timedelta
+    full_every: timedelta
     synced_at: datetime
     now: datetime
     progress: bool | None
     con: duckdb.DuckDBPyConnection | None = None
+    _fetched: dict[str, Future[_Fetched]] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
 
     def run_all(self) -> list[StreamResult]:
         with self.store.connect() as con:
@@ -290,21 +332,124 @@ class _Run:
     def _run_streams(self) -> list[StreamResult]:
         states = self._states()
         results: list[StreamResult] = []
-        with tempfile.TemporaryDirectory(prefix="portone-recon-sync-") as tmp, self._bar() as bar:
+        with (
+            tempfile.TemporaryDirectory(prefix="portone-recon-sync-") as tmp,
+            self._bar() as bar,
+            ThreadPoolExecutor(1, thread_name_prefix="portone-recon-sync-fetch") as fetcher,
+        ):
             folder = Path(tmp)
-            for status in PAYMENT_STREAM_STATUSES:
-                results.append(self._payments_guarded(status, states, folder, bar))
-            name = "payments:updated"
-            results.append(self._guard(name, lambda: self._updated(states.get(name), folder, bar)))
-            results.append(
-                self._guard("schedules", lambda: self._schedules(states.get("schedules"), folder, bar))
-            )
-            results.append(
-                self._guard(
-                    "billing_keys", lambda: self._billing_keys(states.get("billing_keys"), folder, bar)
+            try:
+                self._prefetch(fetcher, states, folder, bar)
+                for status in PAYMENT_STREAM_STATUSES:
+                    results.append(self._payments_guarded(status, states, folder, bar))
+                name = "payments:updated"
+                results.append(self._guard(name, lambda: self._updated(states.get(name), folder, bar)))
+                results.append(
+                    self._guard("schedules", lambda: self._schedules(states.get("schedules"), folder, bar))
                 )
-            )
+                results.append(
+                    self._guard(
+                        "billing_keys", lambda: self._billing_keys(states.get("billing_keys"), folder, bar)
+                    )
+                )
+            finally:
+                self._stop.set()
+                fetcher.shutdown(wait=True, cancel_futures=True)
+                for fut in self._fetched.values():
+                    if fut.done() and not fut.cancelled() and fut.exception() is None:
+                        fut.result().spool.close()
+                self._fetched.clear()
         return results
+
+    def _prefetch(
+        self, fetcher: ThreadPoolExecutor, states: dict[str, _State], folder: Path, bar: Any
+    ) -> None:
+        """Queue every listing on ONE fetch thread, in stream order: fetching runs ahead of ingest.
+
+        Nothing here writes to the store: a stream's rows and cursor are still committed together, in
+        order, by the main thread. The fetches run one after another, so each one's API call count is
+        exact (the main thread calls the API only after the last listing, for re-fetches and keys).
+        """
+        for status in PAYMENT_STREAM_STATUSES:
+            name = f"payments:{status}"
+            lo, hi = self._lo(states.get(name)), self.until
+            self._fetched[name] = fetcher.submit(self._fetch_payments, status, lo, hi, folder, bar)
+        paid_lo = self._lo(states.get("payments:paid"))
+        upd = states.get("payments:updated")
+        if upd is not None and upd.cursor is not None:
+            self._fetched["payments:updated"] = fetcher.submit(
+                self._fetch_updated, upd.cursor, paid_lo, folder, bar
+            )
+        sched = states.get("schedules")
+        lo, hi, _full = self._schedule_range(sched)
+        self._fetched["schedules"] = fetcher.submit(self._fetch_schedules, lo, hi, folder, bar)
+
+    def _pages_of(self, pages: Iterator[PageLike]) -> Iterator[PageLike]:
+        for page in pages:
+            if self._stop.is_set():
+                raise SyncError("sync stopped")
+            yield page
+
+    def _fetch_payments(self, status: str, lo: datetime, hi: datetime, folder: Path, bar: Any) -> _Fetched:
+        calls = self.client.api_calls
+        spool = Spool(folder, f"payments_{status}")
+        try:
+            if lo < hi:
+                pages = self._pages_of(self.client.iter_payment_pages(status, lo, hi, limit=PAGE_LIMIT))
+                for wlo, whi in self._spool_pages(spool, pages, bar, key="imp_uid"):
+                    again = self.client.iter_payment_pages(status, wlo, whi + 1, limit=PAGE_LIMIT)
+                    self._spool_pages(spool, self._pages_of(again), bar)
+            spool.close()
+        except BaseException:
+            spool.remove()
+            raise
+        return _Fetched(spool, self.client.api_calls - calls, lo, hi)
+
+    def _fetch_updated(self, old: datetime, paid_lo: datetime, folder: Path, bar: Any) -> _Fetched:
+        calls = self.client.api_calls
+        hi = self.until
+        lo = hi - self.refund_window
+        # The paid stream of this run lists every payment paid in [paid_lo, until) in its current state,
+        # refunds included; only payments paid before it can hide a new partial refund.
+        scan_hi = min(hi, paid_lo)
+        spool = Spool(folder, "payments_updated")
+        try:
+            stop_at = _unix(old - self.overlap)
+            if lo < scan_hi:
+                for wlo, whi in payment_windows(lo, scan_hi):
+                    self._scan_window(spool, wlo, whi, stop_at, bar)
+            spool.close()
+        except BaseException:
+            spool.remove()
+            raise
+        return _Fetched(spool, self.client.api_calls - calls, lo, scan_hi)
+
+    def _fetch_schedules(self, lo: datetime, hi: datetime, folder: Path, bar: Any) -> _Fetched:
+        calls = self.client.api_calls
+        spool = Spool(folder, "schedules")
+        try:
+            if lo < hi:
+                pages = self._pages_of(self.client.iter_schedule_pages(lo, hi, limit=PAGE_LIMIT))
+                self._spool_pages(spool, pages, bar)
+        except BaseException:
+            spool.remove()
+            raise
+        return _Fetched(spool, self.client.api_calls - calls, lo, hi)
+
+    def _take(self, name: str) -> _Fetched | None:
+        fut = self._fetched.pop(name, None)
+        return fut.result() if fut is not None else None
+
+    def _schedule_range(self, state: _State | None) -> tuple[datetime, datetime, bool]:
+        """``[lo, hi)`` of this run's schedule listing and whether it is the full-horizon pass."""
+        lo = self._lo(state)
+        if self.since is not None:  # a backfill reads [since, until): not a full-horizon pass
+            return lo, self.schedule_until, False
+        if state is None or state.cursor is None:
+            return lo, self.schedule_until, True
+        if self.full or _due(state.full_at, self.now, self.full_every):
+            return lo, self.schedule_until, True
+        return lo, min(self.schedule_until, self.until + self.schedule_near), False
 
     def _payments_guarded(
         self, status: str, states: dict[str, _State], folder: Path, bar: Any
@@ -346,8 +491,8 @@ class _Run:
             raise StoreError(f"{self.store.path}: commit failed, nothing was written: {exc}") from exc
 
     def _states(self) -> dict[str, _State]:
-        rows = self._con.execute("SELECT stream, cursor, last_success FROM sync_state").fetchall()
-        return {str(s): _State(cursor=c, last_success=ls) for s, c, ls in rows}
+        rows = self._con.execute("SELECT stream, cursor, last_success, detail FROM sync_state").fetchall()
+        return {str(s): _State(cursor=c, last_success=ls, full_at=_full_at(d)) for s, c, ls, d in rows}
 
     def _guard(self, stream: str, fn: Callable[[], StreamResult]) -> StreamResult:
         try:
@@ -434,41 +579,36 @@ class _Run:
 
     def _payments(self, status: str, state: _State | None, folder: Path, bar: Any) -> StreamResult:
         stream = f"payments:{status}"
-        calls = self.client.api_calls
-        lo, hi = self._lo(state), self.until
         old = state.cursor if state else None
+        fetched = self._take(stream) or self._fetch_payments(status, self._lo(state), self.until, folder, bar)
+        lo, hi = fetched.lo, fetched.hi
         bar.set_description(f"sync {stream}")
-        spool = Spool(folder, stream.replace(":", "_"))
         try:
-            if lo < hi:
-                pages = self.client.iter_payment_pages(status, lo, hi, limit=PAGE_LIMIT)
-                for wlo, whi in self._spool_pages(spool, pages, bar, key="imp_uid"):
-                    again = self.client.iter_payment_pages(status, wlo, whi + 1, limit=PAGE_LIMIT)
-                    self._spool_pages(spool, again, bar)
-            return self._commit_payments(stream, spool, lo, hi, old, _advance(old, lo, hi), calls)
+            return self._commit_payments(
+                stream, fetched.spool, lo, hi, old, _advance(old, lo, hi), fetched.calls
+            )
         finally:
-            spool.remove()
+            fetched.spool.remove()
 
     def _updated(self, state: _State | None, folder: Path, bar: Any) -> StreamResult:
         stream = "payments:updated"
-        calls = self.client.api_calls
         old = state.cursor if state else None
         hi = self.until
         lo = hi - self.refund_window
         bar.set_description(f"sync {stream}")
-        spool = Spool(folder, "payments_updated")
         note = ""
+        if old is None:
+            fetched = _Fetched(Spool(folder, "payments_updated"), 0, lo, lo)
+            note = "first run: no scan (the status streams read the current state)"
+        else:
+            fetched = self._take(stream) or self._fetch_updated(old, self.until, folder, bar)
+            if fetched.hi < hi:
+                note = f"scanned paid_at before {fetched.hi.isoformat()} (the paid stream read the rest)"
         try:
-            if old is None:
-                note = "first run: no scan (the status streams read the current state)"
-            else:
-                stop_at = _unix(old - self.overlap)
-                for wlo, whi in payment_windows(lo, hi):
-                    self._scan_window(spool, wlo, whi, stop_at, bar)
             cursor = old if old is not None and old >= hi else hi
-            return self._commit_payments(stream, spool, lo, hi, old, cursor, calls, note=note)
+            return self._commit_payments(stream, fetched.spool, lo, hi, old, cursor, fetched.calls, note=note)
         finally:
-            spool.remove()
+            fetched.spool.remove()
 
     def _commit_payments(
         self,
@@ -478,7 +618,7 @@ class _Run:
         hi: datetime,
         old: datetime | None,
         cursor: datetime | None,
-        calls: int,
+        api_calls: int,
         *,
         note: str | None = None,
     ) -> StreamResult:
@@ -501,7 +641,7 @@ class _Run:
             pages=spool.pages,
             items=spool.items,
             tables=counts,
-            api_calls=self.client.api_calls - calls,
+            api_calls=api_calls,
             note=note or "",
         )
 
@@ -526,15 +666,14 @@ class _Run:
 
     def _schedules(self, state: _State | None, folder: Path, bar: Any) -> StreamResult:
         stream = "schedules"
-        calls = self.client.api_calls
         old = state.cursor if state else None
-        lo, hi = self._lo(state), self.schedule_until
+        lo, hi, full = self._schedule_range(state)
+        fetched = self._take(stream) or self._fetch_schedules(lo, hi, folder, bar)
+        spool = fetched.spool
+        calls = self.client.api_calls
         bar.set_description(f"sync {stream}")
         refetch = self._schedules_to_refetch(lo, state.last_success if state else None)
-        spool = Spool(folder, "schedules")
         try:
-            if lo < hi:
-                self._spool_pages(spool, self.client.iter_schedule_pages(lo, hi, limit=PAGE_LIMIT), bar)
             gone = 0
             for merchant_uid in refetch:
                 try:
@@ -545,10 +684,20 @@ class _Run:
                 spool.add_items("/subscribe/payments/schedule/{merchant_uid}", [dict(sched.raw)])
                 bar.update(1)
             cursor = _advance(old, lo, self.until)
-            note = f"re-fetched {len(refetch)} past schedule(s)" if refetch else ""
+            full_at = self.now if full else (state.full_at if state else None)
+            note = "" if full else f"near future only (full horizon read at {_iso(full_at)})"
+            if refetch:
+                note += ("; " if note else "") + f"re-fetched {len(refetch)} past schedule(s)"
             if gone:
                 note += f"; {gone} no longer found"
-            detail = {"from": lo, "to": hi, "pages": spool.pages, "items": spool.items, "note": note}
+            detail = {
+                "from": lo,
+                "to": hi,
+                "pages": spool.pages,
+                "items": spool.items,
+                "note": note,
+                "full_at": full_at,
+            }
             counts = self._commit(
                 stream,
                 lambda con: {"schedules": _ingest.ingest_schedules(con, spool, self.synced_at)},
@@ -566,7 +715,7 @@ class _Run:
             pages=spool.pages,
             items=spool.items,
             tables=counts,
-            api_calls=self.client.api_calls - calls,
+            api_calls=fetched.calls + self.client.api_calls - calls,
             note=note,
         )
 
@@ -587,7 +736,8 @@ class _Run:
         calls = self.client.api_calls
         old = state.cursor if state else None
         bar.set_description(f"sync {stream}")
-        since = None if self.full_billing_keys or state is None else state.last_success
+        full = self.full_billing_keys or state is None or _due(state.full_at, self.now, self.full_every)
+        since = None if full else state.last_success if state else None
         wanted = self._customers_to_fetch(since)
         spool = Spool(folder, "billing_keys")
         try:
@@ -599,7 +749,8 @@ class _Run:
                 bar.update(len(wanted))
             cursor = old if old is not None and old >= self.until else self.until
             note = f"{len(wanted)} looked up, {len(missing)} not found (marked deleted)" if wanted else ""
-            detail = {"looked_up": len(wanted), "missing": len(missing), "note": note}
+            full_at = self.now if full else (state.full_at if state else None)
+            detail = {"looked_up": len(wanted), "missing": len(missing), "note": note, "full_at": full_at}
             counts = self._commit(
                 stream,
                 lambda con: {
@@ -622,18 +773,60 @@ class _Run:
         )
 
     def _customers_to_fetch(self, since: datetime | None) -> list[str]:
-        """customer_uids seen in payments/schedules that are unknown, or (since ``since``) changed."""
+        """Billing keys worth a look-up: all known customers (``since`` None), else those that are
+        unknown, marked deleted, or (since ``since``) have a failed payment, a failed or revoked schedule.
+
+        A successful charge proves the key exists, so a customer whose only change is a paid payment or
+        a new schedule is not looked up; the periodic full pass re-reads every key.
+        """
         rows = self._con.execute(
             "WITH seen AS ("
-            "SELECT customer_uid, synced_at FROM payments WHERE customer_uid IS NOT NULL "
-            "UNION ALL SELECT customer_uid, synced_at FROM schedules WHERE customer_uid IS NOT NULL) "
-            "SELECT DISTINCT s.customer_uid FROM seen s "
-            "WHERE s.customer_uid <> '' AND ($since IS NULL OR s.synced_at > $since "
-            "OR NOT EXISTS (SELECT 1 FROM billing_keys b WHERE b.customer_uid = s.customer_uid)) "
+            "SELECT customer_uid, synced_at, status = 'failed' AS bad FROM payments "
+            "WHERE customer_uid IS NOT NULL UNION ALL "
+            "SELECT customer_uid, synced_at, schedule_status = 'revoked' OR payment_status = 'failed' AS bad "
+            "FROM schedules WHERE customer_uid IS NOT NULL) "
+            "SELECT DISTINCT s.customer_uid FROM seen s LEFT JOIN billing_keys b USING (customer_uid) "
+            "WHERE s.customer_uid <> '' AND ($since IS NULL OR b.customer_uid IS NULL "
+            "OR (s.synced_at > $since AND (s.bad OR b.deleted))) "
             "ORDER BY 1",
             {"since": since},
         ).fetchall()
         return [str(r[0]) for r in rows]
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """A listing fetched ahead into its spool (closed), with its API calls and range."""
+
+    spool: Spool
+    calls: int
+    lo: datetime
+    hi: datetime
+
+
+def _full_at(detail: Any) -> datetime | None:
+    """``full_at`` stored in a stream's ``sync_state.detail`` (None when absent or unreadable)."""
+    if isinstance(detail, str | bytes):
+        try:
+            detail = orjson.loads(detail)
+        except orjson.JSONDecodeError:
+            return None
+    value = detail.get("full_at") if isinstance(detail, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_instant(value)
+    except (ValueError, PortOneReconError):
+        return None
+
+
+def _due(last: datetime | None, now: datetime, every: timedelta) -> bool:
+    """Whether a periodic full pass last done at ``last`` is due at ``now``."""
+    return last is None or now - last >= every
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else "never"
 
 
 __all__ = ["SyncClient", "portone_now", "sync"]
