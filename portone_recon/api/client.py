@@ -25,7 +25,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import suppress
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -162,6 +163,86 @@ class _CachedToken:
 
     def __repr__(self) -> str:
         return f"_CachedToken(refresh_at={self.refresh_at:.0f})"
+
+
+class _WindowScheduler:
+    """Fetches the pages of several windows through the client's pool (see ``_window_pages``)."""
+
+    def __init__(
+        self, client: PortOneClient, path: str, endpoint: str, bases: list[tuple[tuple[str, str], ...]]
+    ) -> None:
+        self._client = client
+        self._path = path
+        self._endpoint = endpoint
+        self._bases = bases
+        self._queue: deque[tuple[int, int]] = deque((w, 1) for w in range(len(bases)))
+        self._futures: dict[tuple[int, int], Future[RawPage]] = {}
+        self._limit = client._concurrency
+
+    def _fetch(self, job: tuple[int, int]) -> RawPage:
+        w, p = job
+        return self._client._fetch_page(self._path, self._endpoint, self._bases[w], p)
+
+    def _submit(self, job: tuple[int, int]) -> None:
+        self._futures[job] = self._client._executor().submit(self._fetch, job)
+
+    def _fill(self) -> None:
+        running = sum(1 for f in self._futures.values() if not f.done())
+        while running < self._limit and self._queue:
+            self._submit(self._queue.popleft())
+            running += 1
+
+    def _take(self, job: tuple[int, int]) -> RawPage:
+        if job not in self._futures:
+            with suppress(ValueError):
+                self._queue.remove(job)
+            self._submit(job)
+        fut = self._futures[job]
+        while True:
+            self._fill()
+            if fut.done():
+                break
+            waiting = [f for f in self._futures.values() if not f.done()]
+            wait(waiting, return_when=FIRST_COMPLETED)
+        del self._futures[job]
+        self._fill()
+        return fut.result()
+
+    def _drop(self, w: int) -> None:
+        """Forget window ``w``'s queued and fetched-ahead pages (it ended early)."""
+        self._queue = deque(j for j in self._queue if j[0] != w)
+        for job in [j for j in self._futures if j[0] == w]:
+            self._futures.pop(job).cancel()
+
+    def pages(self) -> Iterator[RawPage]:
+        check = PortOneClient._check_next
+        try:
+            for w in range(len(self._bases)):
+                first = self._take((w, 1))
+                yield first
+                nxt = first.next
+                if nxt and first.items:
+                    last = max(nxt, math.ceil(first.total / len(first.items)))
+                    self._queue.extendleft((w, p) for p in range(last, nxt - 1, -1))
+                    for p in range(nxt, last + 1):
+                        page = self._take((w, p))
+                        check(page, self._endpoint)
+                        yield page
+                        nxt = page.next
+                        if nxt == 0:
+                            break
+                    self._drop(w)
+                # The listing grew while we paged (or page 1 had no items): follow ``next``.
+                while nxt:
+                    page = self._fetch((w, nxt))
+                    check(page, self._endpoint)
+                    yield page
+                    nxt = page.next
+        finally:
+            self._queue.clear()
+            for fut in self._futures.values():
+                fut.cancel()
+            self._futures.clear()
 
 
 class PortOneClient:
@@ -544,9 +625,20 @@ class PortOneClient:
     def _window_pages(
         self, path: str, endpoint: str, bases: list[tuple[tuple[str, str], ...]], *, concurrent: bool
     ) -> Iterator[RawPage]:
-        """Pages of every window in turn (arguments are validated before this generator starts)."""
-        for base in bases:
-            yield from self._pages(path, endpoint, base, concurrent=concurrent)
+        """Pages of every window, window after window, each window's pages in order.
+
+        With ``concurrent`` (and ``concurrency`` > 1) all windows share one bounded pool: page 1 of
+        every window is queued up front, and as soon as a window's page 1 says how many pages it has,
+        its remaining pages go to the front of the queue (the window being yielded is served first).
+        At most ``concurrency`` requests are in flight; what is buffered ahead of the consumer is at
+        most one page per window plus ``concurrency`` pages. An error is raised when its page's turn
+        comes, so earlier pages are yielded first. Arguments are validated before this generator starts.
+        """
+        if not concurrent or self._concurrency <= 1:
+            for base in bases:
+                yield from self._pages(path, endpoint, base, concurrent=concurrent)
+            return
+        yield from _WindowScheduler(self, path, endpoint, bases).pages()
 
     @staticmethod
     def _check_next(page: RawPage, endpoint: str) -> None:
