@@ -29,7 +29,7 @@ from portone_recon.reports.formatting import (
     kv_table,
 )
 from portone_recon.reports.kinds import kind_info, ordered_kinds
-from portone_recon.reports.summary import write_summary
+from portone_recon.reports.summary import SummaryMixin
 from portone_recon.store import Store
 
 #: Evidence columns in the order a reader checks them (all-empty ones are dropped per kind).
@@ -97,7 +97,7 @@ def open_report_store(db: str | Path) -> Store:
 
 
 @dataclass(frozen=True, eq=False)
-class DailyReport:
+class DailyReport(SummaryMixin):
     """Everything the daily report shows, for one reconciliation run."""
 
     db: str
@@ -311,13 +311,6 @@ class DailyReport:
             "resolved": self.resolved_count,
             "planned_actions": None if self.plan is None else len(self.plan),
         }
-
-    def write_summary(self, path: str | Path | None) -> Path | None:
-        """Write :meth:`summary` to ``path`` (no-op for an empty path, e.g. an interactive session)."""
-        return write_summary(path, self.summary()) if path else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.summary()
 
     def __repr__(self) -> str:
         return (

@@ -20,7 +20,7 @@ from portone_recon.errors import ReportError
 from portone_recon.reports import _integrations as integ
 from portone_recon.reports.daily import _as_of, open_report_store
 from portone_recon.reports.formatting import html_output, html_table, krw, kst, kv_table
-from portone_recon.reports.summary import write_summary
+from portone_recon.reports.summary import SummaryMixin
 
 
 def _html(text: str) -> Any:
@@ -34,7 +34,7 @@ def _counts(frame: pd.DataFrame, column: str) -> dict[str, int]:
 
 
 @dataclass(frozen=True, eq=False)
-class FixupReport:
+class FixupReport(SummaryMixin):
     """A fix plan for some kinds and, when applied, the journal of what was done."""
 
     db: str
@@ -101,12 +101,6 @@ class FixupReport:
             "max_actions": self.max_actions,
             "journal_by_status": _counts(self.journal, "status") if self.journal is not None else None,
         }
-
-    def write_summary(self, path: str | Path | None) -> Path | None:
-        return write_summary(path, self.summary()) if path else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.summary()
 
     def __repr__(self) -> str:
         return (

@@ -19,7 +19,7 @@ from portone_recon.errors import ReportError
 from portone_recon.reports import charts, metrics
 from portone_recon.reports.daily import open_report_store
 from portone_recon.reports.formatting import html_output, html_table, krw, kst, kv_table, percent
-from portone_recon.reports.summary import write_summary
+from portone_recon.reports.summary import SummaryMixin
 
 SERIES_LABELS = {
     "month_start": "월",
@@ -46,7 +46,7 @@ def _html(text: str) -> Any:
 
 
 @dataclass(frozen=True, eq=False)
-class MonthlyReport:
+class MonthlyReport(SummaryMixin):
     """Monthly subscription KPIs for ``month`` with the history before it."""
 
     db: str
@@ -176,12 +176,6 @@ class MonthlyReport:
             # Monthly reports carry no findings: cron's --fail-on never trips on them.
             "counts_by_severity": {},
         }
-
-    def write_summary(self, path: str | Path | None) -> Path | None:
-        return write_summary(path, self.summary()) if path else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.summary()
 
     def __repr__(self) -> str:
         k = self.kpis()

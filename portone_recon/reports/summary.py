@@ -38,6 +38,20 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+class SummaryMixin:
+    """For report objects: ``summary()`` is the one source of ``summary.json`` and ``to_dict()``."""
+
+    def summary(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def write_summary(self, path: str | Path | None) -> Path | None:
+        """Write :meth:`summary` to ``path`` (no-op for an empty path, e.g. an interactive session)."""
+        return write_summary(path, self.summary()) if path else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.summary()
+
+
 def write_summary(path: str | os.PathLike[str], summary: Mapping[str, Any]) -> Path:
     """Write ``summary`` as JSON atomically (a reader never sees half a file)."""
     target = Path(path)
