@@ -14,20 +14,7 @@ from pathlib import Path
 import pytest
 
 from portone_recon.cli import main
-
-MATCH_KEY = {
-    "missed_webhook": "merchant_uid",
-    "amount_mismatch": "merchant_uid",
-    "phantom_paid": "merchant_uid",
-    "refund_not_reflected": "merchant_uid",
-    "unknown_payment": "imp_uid",
-    "duplicate_charge": "imp_uid",
-    "unpaid_renewal": "schedule_merchant_uid",
-    "duplicate_schedule": "schedule_merchant_uid",
-    "orphan_schedule": "schedule_merchant_uid",
-    "schedule_amount_mismatch": "schedule_merchant_uid",
-    "missing_next_schedule": "customer_uid",
-}
+from portone_recon.sandbox.scenario import MATCH_KEY
 
 
 @pytest.fixture

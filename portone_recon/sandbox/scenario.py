@@ -67,6 +67,21 @@ MAX_RETRIES = 3
 
 LABEL_COLUMNS = ("kind", "customer_uid", "merchant_uid", "imp_uid", "schedule_merchant_uid", "cause")
 
+#: The label column that identifies a finding of each kind: compare a reconciler's findings on it.
+MATCH_KEY: dict[str, str] = {
+    "missed_webhook": "merchant_uid",
+    "amount_mismatch": "merchant_uid",
+    "phantom_paid": "merchant_uid",
+    "refund_not_reflected": "merchant_uid",
+    "unknown_payment": "imp_uid",
+    "duplicate_charge": "imp_uid",
+    "unpaid_renewal": "schedule_merchant_uid",
+    "duplicate_schedule": "schedule_merchant_uid",
+    "orphan_schedule": "schedule_merchant_uid",
+    "schedule_amount_mismatch": "schedule_merchant_uid",
+    "missing_next_schedule": "customer_uid",
+}
+
 # order record slots (a list per merchant_uid, for speed)
 _CIDX, _AMT, _ST, _IMP, _PAID, _REF, _KIND, _YM, _RETRY = range(9)
 _SIGNUP, _RENEWAL, _RETRY_ORDER, _MANUAL = 0, 1, 2, 3
@@ -1195,4 +1210,4 @@ def generate_merchant(
     )
 
 
-__all__ = ["CAUSES", "DEFAULT_END", "FINDING_KINDS", "Scenario", "generate_merchant"]
+__all__ = ["CAUSES", "DEFAULT_END", "FINDING_KINDS", "MATCH_KEY", "Scenario", "generate_merchant"]

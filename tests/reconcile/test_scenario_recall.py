@@ -13,21 +13,8 @@ from portone_recon.reconcile import FINDING_KINDS, ReconResult, reconcile
 from portone_recon.store import Store
 
 scenario_mod = pytest.importorskip("portone_recon.sandbox.scenario")
+MATCH_KEY = scenario_mod.MATCH_KEY
 
-#: The column that identifies a finding of each kind in the labels (see the generator's contract).
-MATCH_KEY = {
-    "missed_webhook": "merchant_uid",
-    "amount_mismatch": "merchant_uid",
-    "phantom_paid": "merchant_uid",
-    "refund_not_reflected": "merchant_uid",
-    "unknown_payment": "imp_uid",
-    "duplicate_charge": "imp_uid",
-    "unpaid_renewal": "schedule_merchant_uid",
-    "duplicate_schedule": "schedule_merchant_uid",
-    "orphan_schedule": "schedule_merchant_uid",
-    "schedule_amount_mismatch": "schedule_merchant_uid",
-    "missing_next_schedule": "customer_uid",
-}
 
 #: (seed, subscribers, anomalies per kind or None for the generator's default, decline rate)
 CASES = (

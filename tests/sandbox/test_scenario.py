@@ -26,24 +26,12 @@ from portone_recon.sandbox.scenario import (
     CAUSES,
     FINDING_KINDS,
     LABEL_COLUMNS,
+    MATCH_KEY,
     Scenario,
     generate_merchant,
 )
 
 GRACE = 15 * 60
-MATCH_KEY = {
-    "missed_webhook": "merchant_uid",
-    "amount_mismatch": "merchant_uid",
-    "phantom_paid": "merchant_uid",
-    "refund_not_reflected": "merchant_uid",
-    "unknown_payment": "imp_uid",
-    "duplicate_charge": "imp_uid",
-    "unpaid_renewal": "schedule_merchant_uid",
-    "duplicate_schedule": "schedule_merchant_uid",
-    "orphan_schedule": "schedule_merchant_uid",
-    "schedule_amount_mismatch": "schedule_merchant_uid",
-    "missing_next_schedule": "customer_uid",
-}
 
 
 def _period(unix: int, anchor: int) -> Any:
