@@ -104,8 +104,9 @@ def _report(args: argparse.Namespace) -> int:
     print(f"  summary:  {result.summary_path}")
     if "finding_count" in s:
         sev = ", ".join(f"{k} {v}" for k, v in (s.get("counts_by_severity") or {}).items() if v)
-        risk = int(s.get("amount_at_risk") or 0)
-        print(f"  findings: {s['finding_count']:,} ({sev or 'none'}), KRW at risk {risk:,}")
+        risk = s.get("amount_at_risk")  # the fix-up report carries counts, not amounts
+        tail = f", KRW at risk {int(risk):,}" if risk is not None else ""
+        print(f"  findings: {s['finding_count']:,} ({sev or 'none'}){tail}")
     code = result.exit_code(args.fail_on)
     if code:
         print(f"findings at or above {args.fail_on!r}: exit 1", file=sys.stderr)
