@@ -1,4 +1,4 @@
-"""``portone-recon sync [--db PATH] [--since DATE] [--until DATE] [--quiet]``.
+"""``portone-recon sync [--db PATH] [--since DATE] [--until DATE] [--full] [--quiet]``.
 
 Configured by the ``PORTONE_*`` variables (``PORTONE_API_BASE`` may point at a sandbox server).
 Exit codes: 0 synced, 2 error (a message naming the stream/endpoint/field; cursors untouched).
@@ -38,6 +38,12 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--since", type=_instant, metavar="DATE", help="backfill from this date/instant (KST)")
     p.add_argument("--until", type=_instant, metavar="DATE", help="up to this date/instant (default: now)")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="also re-read every future schedule (400 days) and every billing key now, instead of waiting "
+        "for the weekly full pass (catches far-future revocations and silently deleted keys)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
     p.set_defaults(func=handle)
 
@@ -57,6 +63,7 @@ def handle(args: argparse.Namespace) -> int:
             store,
             since=args.since,
             until=args.until,
+            full=bool(getattr(args, "full", False)),
             progress=False if args.quiet else None,
         )
     if not args.quiet:

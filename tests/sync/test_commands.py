@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -27,5 +28,28 @@ def test_sync_rejects_a_bad_date(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_sync_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sync", "--help"]) == 0
     out = capsys.readouterr().out
-    for option in ("--db", "--since", "--until", "--quiet"):
+    for option in ("--db", "--since", "--until", "--full", "--quiet"):
         assert option in out
+
+
+def test_full_flag_reaches_the_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # (`import portone_recon.sync.engine as …` would resolve `portone_recon.sync` to the function)
+    engine = importlib.import_module("portone_recon.sync.engine")
+
+    seen: dict[str, object] = {}
+
+    def fake_sync(client: object, store: object, **kwargs: object) -> str:
+        seen.update(kwargs)
+        return "SyncReport(fake)"
+
+    monkeypatch.setattr(engine, "sync", fake_sync)
+    monkeypatch.setenv("PORTONE_IMP_KEY", "k")
+    monkeypatch.setenv("PORTONE_IMP_SECRET", "s")
+    db = str(tmp_path / "x.duckdb")
+    assert main(["sync", "--db", db, "--full"]) == 0
+    assert seen["full"] is True
+    assert "SyncReport(fake)" in capsys.readouterr().out
+    assert main(["sync", "--db", db, "--quiet"]) == 0
+    assert seen["full"] is False
