@@ -623,15 +623,38 @@ class _Run:
         note: str | None = None,
     ) -> StreamResult:
         """Ingest a payments stream's spool and move its cursor in one transaction."""
+        return self._commit_stream(
+            stream,
+            spool,
+            lambda con: _ingest.ingest_payments(con, spool, self.synced_at),
+            lo,
+            hi,
+            old,
+            cursor,
+            api_calls,
+            note=note,
+        )
+
+    def _commit_stream(
+        self,
+        stream: str,
+        spool: Spool,
+        ingest: Callable[[duckdb.DuckDBPyConnection], dict[str, TableCounts]],
+        lo: datetime,
+        hi: datetime,
+        old: datetime | None,
+        cursor: datetime | None,
+        api_calls: int,
+        *,
+        note: str | None = None,
+        extra_detail: Mapping[str, Any] | None = None,
+    ) -> StreamResult:
+        """Ingest a stream's spool and move its cursor in one transaction; describe what was done."""
         detail: dict[str, Any] = {"from": lo, "to": hi, "pages": spool.pages, "items": spool.items}
         if note is not None:
             detail["note"] = note
-        counts = self._commit(
-            stream,
-            lambda con: _ingest.ingest_payments(con, spool, self.synced_at),
-            cursor=cursor,
-            detail=detail,
-        )
+        detail.update(extra_detail or {})
+        counts = self._commit(stream, ingest, cursor=cursor, detail=detail)
         return StreamResult(
             stream=stream,
             range_from=lo,
@@ -690,34 +713,20 @@ class _Run:
                 note += ("; " if note else "") + f"re-fetched {len(refetch)} past schedule(s)"
             if gone:
                 note += f"; {gone} no longer found"
-            detail = {
-                "from": lo,
-                "to": hi,
-                "pages": spool.pages,
-                "items": spool.items,
-                "note": note,
-                "full_at": full_at,
-            }
-            counts = self._commit(
+            return self._commit_stream(
                 stream,
+                spool,
                 lambda con: {"schedules": _ingest.ingest_schedules(con, spool, self.synced_at)},
-                cursor=cursor,
-                detail=detail,
+                lo,
+                hi,
+                old,
+                cursor,
+                fetched.calls + self.client.api_calls - calls,
+                note=note,
+                extra_detail={"full_at": full_at},
             )
         finally:
             spool.remove()
-        return StreamResult(
-            stream=stream,
-            range_from=lo,
-            range_to=hi,
-            cursor_before=old,
-            cursor_after=cursor,
-            pages=spool.pages,
-            items=spool.items,
-            tables=counts,
-            api_calls=fetched.calls + self.client.api_calls - calls,
-            note=note,
-        )
 
     def _schedules_to_refetch(self, lo: datetime, last_success: datetime | None) -> list[str]:
         """Past schedules (before ``lo``) that may have changed: stuck, or their payment changed."""
