@@ -185,6 +185,14 @@ class World:
             self.order(mu, customer_uid, status="pending", amount=amount)
         return imp
 
+    def failed_renewal(self, customer_uid: str, at: datetime, *, merchant_uid: str | None = None) -> str:
+        """A schedule that executed and failed, its failed payment and (webhook handled) its failed order."""
+        mu = merchant_uid or f"sub-{customer_uid}-{at:%Y%m}"
+        imp = self.payment(mu, customer_uid=customer_uid, status="failed", at=at)
+        self.schedule(mu, customer_uid, at, status="executed", payment_status="failed", imp_uid=imp)
+        self.order(mu, customer_uid, status="failed")
+        return imp
+
     def booked(
         self, customer_uid: str, at: datetime, *, amount: int = PRICE, merchant_uid: str | None = None
     ) -> str:

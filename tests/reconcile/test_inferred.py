@@ -43,16 +43,7 @@ def test_inferred_missing_next_and_lapsed_customers(world: World) -> None:
 
 def test_inferred_failed_renewal_keeps_subscriber_active(world: World) -> None:
     _chain(world, "cus_1", 20, [(2026, 10)])
-    imp = world.payment("sub-cus_1-202611", customer_uid="cus_1", status="failed", at=kst(2026, 11, 20))
-    world.schedule(
-        "sub-cus_1-202611",
-        "cus_1",
-        kst(2026, 11, 20),
-        status="executed",
-        payment_status="failed",
-        imp_uid=imp,
-    )
-    world.order("sub-cus_1-202611", "cus_1", status="failed")
+    world.failed_renewal("cus_1", kst(2026, 11, 20))
     result = world.run()
     assert keys(result, "unpaid_renewal", "schedule_merchant_uid") == {"sub-cus_1-202611"}
 

@@ -13,16 +13,7 @@ def test_failed_renewal_without_retry_is_unpaid(world: World) -> None:
     world.key("cus_1")
     world.sub("cus_1", anchor_day=20)
     world.renewal("cus_1", kst(2026, 10, 20))
-    imp = world.payment("sub-cus_1-202611", customer_uid="cus_1", status="failed", at=kst(2026, 11, 20))
-    world.schedule(
-        "sub-cus_1-202611",
-        "cus_1",
-        kst(2026, 11, 20),
-        status="executed",
-        payment_status="failed",
-        imp_uid=imp,
-    )
-    world.order("sub-cus_1-202611", "cus_1", status="failed")
+    world.failed_renewal("cus_1", kst(2026, 11, 20))
     result = world.run()
     assert kinds_of(result) == {"unpaid_renewal": 1}
     row = result["unpaid_renewal"].iloc[0]
@@ -37,16 +28,7 @@ def test_failed_then_retry_paid_next_day_is_clean(world: World) -> None:
     world.sub("cus_1", anchor_day=31)
     world.renewal("cus_1", kst(2026, 9, 30))
     # 31 Oct fails; the merchant's retry on 1 Nov (same billing period for anchor 31) pays
-    imp = world.payment("sub-cus_1-202610", customer_uid="cus_1", status="failed", at=kst(2026, 10, 31))
-    world.schedule(
-        "sub-cus_1-202610",
-        "cus_1",
-        kst(2026, 10, 31),
-        status="executed",
-        payment_status="failed",
-        imp_uid=imp,
-    )
-    world.order("sub-cus_1-202610", "cus_1", status="failed")
+    world.failed_renewal("cus_1", kst(2026, 10, 31))
     world.renewal("cus_1", kst(2026, 11, 1), merchant_uid="sub-cus_1-202610-r1")
     world.booked("cus_1", kst(2026, 11, 30))
     result = world.run()
@@ -57,16 +39,7 @@ def test_failed_with_retry_still_booked_is_not_yet_unpaid(world: World) -> None:
     world.key("cus_1")
     world.sub("cus_1", anchor_day=26)
     world.renewal("cus_1", kst(2026, 10, 26))
-    imp = world.payment("sub-cus_1-202611", customer_uid="cus_1", status="failed", at=kst(2026, 11, 26))
-    world.schedule(
-        "sub-cus_1-202611",
-        "cus_1",
-        kst(2026, 11, 26),
-        status="executed",
-        payment_status="failed",
-        imp_uid=imp,
-    )
-    world.order("sub-cus_1-202611", "cus_1", status="failed")
+    world.failed_renewal("cus_1", kst(2026, 11, 26))
     world.booked("cus_1", kst(2026, 11, 27), merchant_uid="sub-cus_1-202611-r1")  # 10:00 today, after as_of
     assert kinds_of(world.run()) == {}
 
@@ -111,16 +84,7 @@ def test_cancelled_locally_the_day_before_the_schedule(world: World) -> None:
     world.key("cus_2")
     world.sub("cus_2", anchor_day=20, status="cancelled", cancelled_at=kst(2026, 11, 19, 15))
     world.renewal("cus_2", kst(2026, 10, 20))
-    imp = world.payment("sub-cus_2-202611", customer_uid="cus_2", status="failed", at=kst(2026, 11, 20))
-    world.schedule(
-        "sub-cus_2-202611",
-        "cus_2",
-        kst(2026, 11, 20),
-        status="executed",
-        payment_status="failed",
-        imp_uid=imp,
-    )
-    world.order("sub-cus_2-202611", "cus_2", status="failed")
+    world.failed_renewal("cus_2", kst(2026, 11, 20))
     result = world.run()
     assert kinds_of(result) == {"orphan_schedule": 1}
     assert keys(result, "orphan_schedule", "schedule_merchant_uid") == {"sub-cus_1-202611"}
