@@ -139,17 +139,7 @@ def reconcile(
             con.execute(_INSERT_FINDINGS, bind(_INSERT_FINDINGS, params))
 
         fetch_started = time.perf_counter()
-        findings = _fetch(con, params, "")
-        if params["prev_run_id"] is not None:
-            new = _fetch(
-                con,
-                params,
-                "AND finding_id NOT IN (SELECT finding_id FROM findings WHERE run_id = $prev_run_id)",
-            )
-            resolved = _fetch_resolved(con, params, selected)
-        else:
-            new = findings.copy()
-            resolved = findings.iloc[0:0].copy()
+        findings, new, resolved = _fetch_run(con, params, selected)
 
         timings["fetch findings"] = time.perf_counter() - fetch_started
         by_kind = findings["kind"].value_counts()
@@ -239,16 +229,7 @@ def load_result(store: Store | str | Path | None = None, run_id: str | None = No
             [started_at, started_at, run_id],
         ).fetchone()
         params: dict[str, Any] = {"as_of": as_of, "run_id": run_id, "prev_run_id": prev[0] if prev else None}
-        findings = _fetch(con, params, "")
-        if params["prev_run_id"] is not None:
-            new = _fetch(
-                con,
-                params,
-                "AND finding_id NOT IN (SELECT finding_id FROM findings WHERE run_id = $prev_run_id)",
-            )
-            resolved = _fetch_resolved(con, params, selected)
-        else:
-            new, resolved = findings.copy(), findings.iloc[0:0].copy()
+        findings, new, resolved = _fetch_run(con, params, selected)
     return ReconResult(
         run_id=run_id,
         as_of=as_of.astimezone(KST),
@@ -381,6 +362,21 @@ def _fetch(con: duckdb.DuckDBPyConnection, params: dict[str, Any], extra: str) -
     full = {**params, "severities": list(SEVERITIES), "kinds": list(FINDING_KINDS)}
     df = con.execute(sql, bind(sql, full)).df()
     return _normalise(df)
+
+
+def _fetch_run(
+    con: duckdb.DuckDBPyConnection, params: dict[str, Any], selected: tuple[str, ...]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A stored run's findings, those new since the previous run, and the previous run's now resolved."""
+    findings = _fetch(con, params, "")
+    if params["prev_run_id"] is None:
+        return findings, findings.copy(), findings.iloc[0:0].copy()
+    new = _fetch(
+        con,
+        params,
+        "AND finding_id NOT IN (SELECT finding_id FROM findings WHERE run_id = $prev_run_id)",
+    )
+    return findings, new, _fetch_resolved(con, params, selected)
 
 
 def _fetch_resolved(
