@@ -249,6 +249,16 @@ def sync(
     )
 
 
+@contextmanager
+def _filling(spool: Spool) -> Iterator[Spool]:
+    """A spool being filled: removed (file and all) when filling fails, so no half listing is ingested."""
+    try:
+        yield spool
+    except BaseException:
+        spool.remove()
+        raise
+
+
 def portone_now(client: SyncClient) -> datetime:
     """PortOne's clock (``getToken``'s ``now``): the sandbox's clock is not the wall clock."""
     return client.server_now()
@@ -392,17 +402,13 @@ class _Run:
 
     def _fetch_payments(self, status: str, lo: datetime, hi: datetime, folder: Path, bar: Any) -> _Fetched:
         calls = self.client.api_calls
-        spool = Spool(folder, f"payments_{status}")
-        try:
+        with _filling(Spool(folder, f"payments_{status}")) as spool:
             if lo < hi:
                 pages = self._pages_of(self.client.iter_payment_pages(status, lo, hi, limit=PAGE_LIMIT))
                 for wlo, whi in self._spool_pages(spool, pages, bar, key="imp_uid"):
                     again = self.client.iter_payment_pages(status, wlo, whi + 1, limit=PAGE_LIMIT)
                     self._spool_pages(spool, self._pages_of(again), bar)
             spool.close()
-        except BaseException:
-            spool.remove()
-            raise
         return _Fetched(spool, self.client.api_calls - calls, lo, hi)
 
     def _fetch_updated(self, old: datetime, paid_lo: datetime, folder: Path, bar: Any) -> _Fetched:
@@ -412,28 +418,21 @@ class _Run:
         # The paid stream of this run lists every payment paid in [paid_lo, until) in its current state,
         # refunds included; only payments paid before it can hide a new partial refund.
         scan_hi = min(hi, paid_lo)
-        spool = Spool(folder, "payments_updated")
-        try:
+        with _filling(Spool(folder, "payments_updated")) as spool:
             stop_at = _unix(old - self.overlap)
             if lo < scan_hi:
                 for wlo, whi in payment_windows(lo, scan_hi):
                     self._scan_window(spool, wlo, whi, stop_at, bar)
             spool.close()
-        except BaseException:
-            spool.remove()
-            raise
         return _Fetched(spool, self.client.api_calls - calls, lo, scan_hi)
 
     def _fetch_schedules(self, lo: datetime, hi: datetime, folder: Path, bar: Any) -> _Fetched:
         calls = self.client.api_calls
-        spool = Spool(folder, "schedules")
-        try:
+        # left open: the schedules stream appends re-fetched past schedules to it
+        with _filling(Spool(folder, "schedules")) as spool:
             if lo < hi:
                 pages = self._pages_of(self.client.iter_schedule_pages(lo, hi, limit=PAGE_LIMIT))
                 self._spool_pages(spool, pages, bar)
-        except BaseException:
-            spool.remove()
-            raise
         return _Fetched(spool, self.client.api_calls - calls, lo, hi)
 
     def _take(self, name: str) -> _Fetched | None:
