@@ -6,37 +6,22 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from portone_recon.cli import main
+from portone_recon.sandbox.process import serve_in_subprocess
 from portone_recon.sandbox.scenario import MATCH_KEY
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
     files = tmp_path / "merchant"
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "portone_recon", "sandbox", "serve", "--port", "0", "--seed", "4"),
-            *("--subscribers", "300", "--months", "13", "--merchant-files", str(files)),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # blocks until the server is listening (bounded by the generator)
-        assert line, proc.stderr.read() if proc.stderr else "no output"
-        yield json.loads(line), files
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    args = ("--seed", "4", "--subscribers", "300", "--months", "13", "--merchant-files", str(files))
+    with serve_in_subprocess(*args) as info:
+        yield info, files
 
 
 @pytest.mark.slow

@@ -10,10 +10,6 @@ Customers (as_of 2026-11-27 06:00 KST):
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -22,6 +18,7 @@ import pandas as pd
 import pytest
 
 from portone_recon._time import KST
+from portone_recon.sandbox.process import serve_in_subprocess
 from portone_recon.store import Store
 
 START = datetime(2026, 10, 20, 9, 0, tzinfo=KST)
@@ -197,35 +194,5 @@ def load_subs(store: Store) -> None:
 
 @pytest.fixture
 def served() -> Iterator[dict[str, Any]]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "portone_recon",
-            "sandbox",
-            "serve",
-            "--port",
-            "0",
-            "--seed",
-            "7",
-            "--start",
-            START.isoformat(),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"sandbox serve did not start: {proc.stderr.read() if proc.stderr else ''}")
-        info = json.loads(line)
+    with serve_in_subprocess("--seed", "7", "--start", START.isoformat()) as info:
         yield info
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -3,7 +3,6 @@ as an uninterrupted sync (a subprocess against ``portone-recon sandbox serve``).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,36 +18,19 @@ import pytest
 
 from portone_recon._time import KST
 from portone_recon.api.client import PortOneClient
+from portone_recon.sandbox.process import serve_in_subprocess
 from portone_recon.store import Store
 
 from ._world import snapshot, unix
 
 pytestmark = pytest.mark.slow
-SERVE = [sys.executable, "-m", "portone_recon", "sandbox", "serve", "--port", "0", "--seed", "3"]
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[dict[str, Any]]:
-    proc = subprocess.Popen(
-        [*SERVE, "--start", "2025-01-01T09:00:00+09:00"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read() if proc.stderr else "no output"
-        info = json.loads(line)
+    with serve_in_subprocess("--seed", "3", "--start", "2025-01-01T09:00:00+09:00") as info:
         _populate(info)
         yield info
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _populate(info: dict[str, Any]) -> None:
