@@ -82,6 +82,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from portone_recon.sandbox.server import SandboxServer
 
     world = build_world(args)
+    world.warm()  # indexes built before "ready": the first listing costs what every other one does
     if args.deliver_webhooks and world.webhook_sink is None:
         import httpx
 

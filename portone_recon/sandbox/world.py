@@ -1236,6 +1236,14 @@ class SandboxWorld:
             self._sched_version += 1
             self._query_cache.clear()
 
+    def warm(self) -> None:
+        """Build the listing indexes now, so the first API call does not pay for them (``sandbox serve``)."""
+        with self._locked():
+            self._ensure_pix()
+            self._ensure_six()
+            self._payments_of("")
+            self._schedules_of("")
+
     def _ensure_pix(self) -> dict[str, tuple[list[int], list[str]]]:
         if self._pix is None or self._pix_n != len(self.payments):
             buckets: dict[str, list[tuple[int, str]]] = {s: [] for s in PAYMENT_STATUSES}

@@ -152,3 +152,18 @@ def test_serve_builds_a_scenario_world_or_an_empty_one() -> None:
         build_world(argparse.Namespace(subscribers=5, months=None, seed=0, start=None))
     with pytest.raises(SandboxError):
         build_world(argparse.Namespace(subscribers=None, months=None, seed=0, start="not a date"))
+
+
+def test_warm_builds_the_listing_indexes_without_changing_answers() -> None:
+    import argparse
+
+    from portone_recon.sandbox.commands import build_world
+
+    cold = build_world(argparse.Namespace(subscribers=50, months=3, seed=2, start=None))
+    warm = build_world(argparse.Namespace(subscribers=50, months=3, seed=2, start=None))
+    warm.warm()
+    assert warm._pix is not None and warm._six is not None  # built before any request
+    assert cold._pix is None
+    now = int(cold.clock.now.timestamp())
+    for status in ("paid", "failed", "ready", "cancelled"):
+        assert warm.query_payments_by_status(status, 0, now) == cold.query_payments_by_status(status, 0, now)
