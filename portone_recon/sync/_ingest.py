@@ -4,12 +4,12 @@ No Python loop touches individual items on the way in: each page body is appende
 one line ``{"n": <page number>, "b": <the response body>}``. One statement then reads the whole spool,
 unnests ``b.response.list`` into one JSON value per item (kept verbatim as ``raw``, with the page number
 and the index in the page) and splits each item ONCE into its fields' JSON texts (``json_transform`` to
-a struct of ``JSON``). A second statement derives, from those texts alone, both the typed column values
-and a per-row check: the JSON type is read from a value's first character (``"`` string, digit or ``-``
-number, ``true``/``false``, ``{``/``[``), so ``"amount": "8900"`` is refused, not cast. Only when a row
-is bad is the slower, reference check (:func:`validate`, one JSON type per field) run on that row to word
-the error. The de-duplication sort runs only when a key came twice. New keys are appended without an
-anti-join when none exists yet.
+a struct of ``JSON``); the same statement (parallel over the spool) derives, from those texts alone,
+both the typed column values and a per-row check: the JSON type is read from a value's first character
+(``"`` string, digit or ``-`` number, ``true``/``false``, ``{``/``[``), so ``"amount": "8900"`` is refused,
+not cast. Only when a row is bad is the slower, reference check (:func:`validate`, one JSON type per
+field) run on that row to word the error. The de-duplication sort runs only when a key came twice. New
+keys are appended without an anti-join when none exists yet.
 
 The SQL here is generated from the column specs below (constants, never user input), so the type
 checks, the extraction and the merge can never drift apart. Values are always bound parameters.
@@ -279,11 +279,24 @@ def _fast_column(col: Col) -> tuple[str, str]:
     return value, bad
 
 
-_READ_SPOOL = (
-    "SELECT n, generate_subscripts(b.response.list, 1) - 1 AS idx, unnest(b.response.list) AS item "
-    "FROM read_json(?, format = 'newline_delimited', maximum_object_size = 536870912, "
-    "columns = {'n': 'BIGINT', 'b': 'STRUCT(response STRUCT(list JSON[]))'})"
-)
+_MIB = 1 << 20
+
+
+def _read_spool_sql(spool: Spool) -> str:
+    """SELECT n, idx, item (one JSON value per item) from the spool (its path is the one parameter).
+
+    ``maximum_object_size`` is the smallest power of two (at least DuckDB's default, 16 MiB) above the
+    spool's longest line: DuckDB sizes its read buffers by it, and a huge fixed value (512 MiB) made
+    the read single-threaded and 2-4x slower (benchmarks/RESULTS.md, section 2).
+    """
+    size = 16 * _MIB
+    while size <= spool.max_line + 1024:
+        size *= 2
+    return (
+        "SELECT n, generate_subscripts(b.response.list, 1) - 1 AS idx, unnest(b.response.list) AS item "
+        f"FROM read_json(?, format = 'newline_delimited', maximum_object_size = {size}, "
+        "columns = {'n': 'BIGINT', 'b': 'STRUCT(response STRUCT(list JSON[]))'})"
+    )
 
 
 def stage_typed(
@@ -305,16 +318,6 @@ def stage_typed(
     if nested:
         fields[nested] = "JSON"
     spec = orjson.dumps(fields).decode()
-    con.execute("DROP TABLE IF EXISTS _sync_fields")
-    if spool.pages == 0:
-        con.execute(f"CREATE TEMP TABLE _sync_fields (n BIGINT, idx BIGINT, item JSON, f {_struct(fields)})")
-    else:
-        # One statement: read, unnest, and split each item into its fields' JSON texts (one parse).
-        con.execute(
-            f"CREATE TEMP TABLE _sync_fields AS SELECT n, idx, item, json_transform(item, '{spec}') AS f "
-            f"FROM ({_READ_SPOOL})",
-            [str(spool.path)],
-        )
     checks = ["WHEN NOT starts_with(item::VARCHAR, '{') THEN 0"]
     values = []
     for i, col in enumerate(entity.cols):
@@ -325,17 +328,28 @@ def stage_typed(
     if nested:
         checks.append(f"WHEN f.{nested} IS NOT NULL AND NOT starts_with(f.{nested}, '[') THEN -1")
         extra = f", f.{nested} AS {nested}"
+    if spool.pages == 0:
+        source = "(SELECT NULL::BIGINT AS n, NULL::BIGINT AS idx, NULL::JSON AS item) WHERE false"
+        params: list[str] = []
+    else:
+        source = f"({_read_spool_sql(spool)})"
+        params = [str(spool.path)]
     con.execute(f"DROP TABLE IF EXISTS {typed_table}")
+    # One statement, parallel over the spool: read, unnest, split each item ONCE into its fields' JSON
+    # texts (json_transform to a struct of JSON), then typed values and the per-row check from the texts.
     con.execute(
         f"CREATE TEMP TABLE {typed_table} AS SELECT n, idx, {', '.join(values)}, item AS raw{extra}, "
-        f"CASE {' '.join(checks)} END AS bad FROM _sync_fields"
+        f"CASE {' '.join(checks)} END AS bad "
+        f"FROM (SELECT n, idx, item, json_transform(item, '{spec}') AS f FROM {source})",
+        params,
     )
     first = con.execute(
         f"SELECT n, idx, bad FROM {typed_table} WHERE bad IS NOT NULL ORDER BY n, idx LIMIT 1"
     ).fetchone()
     if first is not None:
-        _raise_for_row(con, entity, spool.endpoints, int(first[0]), int(first[1]), int(first[2]), nested)
-    con.execute("DROP TABLE _sync_fields")
+        _raise_for_row(
+            con, entity, typed_table, spool.endpoints, int(first[0]), int(first[1]), int(first[2]), nested
+        )
     row = con.execute(f"SELECT count(*) FROM {typed_table}").fetchone()
     return int(row[0]) if row else 0
 
@@ -347,6 +361,7 @@ def _struct(fields: dict[str, str]) -> str:
 def _raise_for_row(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
+    typed_table: str,
     endpoints: Sequence[str],
     n: int,
     idx: int,
@@ -357,7 +372,7 @@ def _raise_for_row(
     endpoint = endpoints[n] if 0 <= n < len(endpoints) else ""
     if bad == -1 and nested:
         kind = con.execute(
-            f"SELECT json_type(item, '$.{nested}') FROM _sync_fields WHERE n = ? AND idx = ?", [n, idx]
+            f"SELECT json_type(raw, '$.{nested}') FROM {typed_table} WHERE n = ? AND idx = ?", [n, idx]
         ).fetchone()
         raise MalformedResponseError(
             f"expected an array or null, got {kind[0] if kind else '?'}",
@@ -366,7 +381,10 @@ def _raise_for_row(
             field=f"response.list[{idx}].{nested}",
         )
     validate(
-        con, f"(SELECT n, idx, item FROM _sync_fields WHERE n = {n} AND idx = {idx})", entity.cols, endpoints
+        con,
+        f"(SELECT n, idx, raw AS item FROM {typed_table} WHERE n = {n} AND idx = {idx})",
+        entity.cols,
+        endpoints,
     )
     # The reference check found nothing the fast one did (cannot happen; kept so no bad row slips by).
     name = entity.cols[bad - 1].name if bad > 0 else ""
@@ -407,6 +425,7 @@ class Spool:
         self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
         self.endpoints: list[str] = []
         self.items = 0
+        self.max_line = 0
 
     def add_page(self, page: PageLike) -> None:
         """Append one page (its raw body when it has one, else its items)."""
@@ -436,9 +455,11 @@ class Spool:
         self.items += len(items)
 
     def _write(self, body: bytes) -> None:
-        self._file.write(b'{"n":%d,"b":' % len(self.endpoints))
+        head = b'{"n":%d,"b":' % len(self.endpoints)
+        self._file.write(head)
         self._file.write(body)
         self._file.write(b"}\n")
+        self.max_line = max(self.max_line, len(head) + len(body) + 2)
 
     @property
     def pages(self) -> int:
@@ -464,7 +485,7 @@ def stage_items(con: duckdb.DuckDBPyConnection, spool: Spool, name: str) -> int:
     if spool.pages == 0:
         con.execute(f"CREATE TEMP TABLE {name} (n BIGINT, idx BIGINT, item JSON)")
         return 0
-    con.execute(f"CREATE TEMP TABLE {name} AS {_READ_SPOOL}", [str(spool.path)])
+    con.execute(f"CREATE TEMP TABLE {name} AS {_read_spool_sql(spool)}", [str(spool.path)])
     row = con.execute(f"SELECT count(*) FROM {name}").fetchone()
     return int(row[0]) if row else 0
 

@@ -100,6 +100,48 @@ def test_migrate_twice_changes_nothing(tmp_path: Path) -> None:
     assert len(store.query("SELECT * FROM schema_version")) == first
 
 
+def test_0003_moves_raw_to_zstd_and_keeps_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = store_module._migrations()
+    store = Store(tmp_path / "s.duckdb")
+    monkeypatch.setattr(store_module, "_migrations", lambda: [m for m in real if m[0] <= 2])
+    assert store.migrate() == 2
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO payments (imp_uid, merchant_uid, status, amount, raw, synced_at) "
+            "SELECT 'imp_' || i, 'm_' || i, 'paid', 1000 * i, '{\"imp_uid\": \"imp_' || i || '\"}', now() "
+            "FROM range(5000) t(i)"
+        )
+        con.execute(
+            "INSERT INTO schedules (merchant_uid, customer_uid, schedule_status, schedule_at, amount, raw, "
+            "synced_at) VALUES ('s1', 'c1', 'scheduled', now(), 9900, '{\"merchant_uid\": \"s1\"}', now())"
+        )
+        con.execute(
+            "INSERT INTO billing_keys (customer_uid, raw, synced_at) "
+            "VALUES ('c1', '{\"customer_uid\": \"c1\"}', now())"
+        )
+    monkeypatch.setattr(store_module, "_migrations", lambda: real)
+    assert store.migrate() >= 3
+    raw = store.query("SELECT imp_uid, raw::VARCHAR AS raw, amount FROM payments ORDER BY amount")
+    assert len(raw) == 5000
+    assert raw["raw"].iloc[4999] == '{"imp_uid": "imp_4999"}'
+    sched = store.query("SELECT raw::VARCHAR AS r FROM schedules")["r"].tolist()
+    assert sched == ['{"merchant_uid": "s1"}']
+    keys = store.query("SELECT raw::VARCHAR AS r FROM billing_keys")["r"].tolist()
+    assert keys == ['{"customer_uid": "c1"}']
+    ddl = store.query(
+        "SELECT table_name, sql FROM duckdb_tables() "
+        "WHERE table_name IN ('payments', 'schedules', 'billing_keys')"
+    )
+    assert len(ddl) == 3
+    assert all("raw JSON USING COMPRESSION ZSTD" in sql for sql in ddl["sql"])
+    with store.connect() as con:  # a new row still goes through the primary key
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute(
+                "INSERT INTO payments (imp_uid, merchant_uid, status, amount, synced_at) "
+                "VALUES ('imp_1', 'm', 'paid', 1, now())"
+            )
+
+
 def test_store_newer_than_code_is_refused(store: Store) -> None:
     with store.transaction() as con:
         con.execute("INSERT INTO schema_version VALUES (999, '0999_future.sql', now())")

@@ -111,6 +111,20 @@ def test_body_with_newlines_and_pages_without_body(store: Store, tmp_path: Path)
     assert store.query("SELECT name FROM payments ORDER BY imp_uid").iloc[0]["name"] == "줄\n바꿈"
 
 
+def test_a_page_larger_than_duckdbs_default_object_size_is_read(store: Store, tmp_path: Path) -> None:
+    # The read's maximum_object_size follows the spool's longest line (a 20 MB page here; default 16 MiB).
+    big = "가" * 1_000_000  # 3 MB of UTF-8 per item
+    items = [payment(i, custom_data=big) for i in range(7)]
+    spool = Spool(tmp_path, "big")
+    spool.add_page(page(items))
+    assert spool.max_line > 16 * 2**20
+    with store.transaction() as con:
+        counts = _ingest.ingest_payments(con, spool, T1)
+    assert counts["payments"] == TableCounts(7, 0)
+    lengths = store.query("SELECT length(custom_data) AS n FROM payments")["n"].tolist()
+    assert lengths == [1_000_000] * 7
+
+
 @pytest.mark.parametrize(
     ("bad_index", "mutate", "field"),
     [
