@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 
 import duckdb
 import orjson
@@ -282,15 +283,15 @@ def _fast_column(col: Col) -> tuple[str, str]:
 _MIB = 1 << 20
 
 
-def _read_spool_sql(spool: Spool) -> str:
-    """SELECT n, idx, item (one JSON value per item) from the spool (its path is the one parameter).
+def _read_spool_sql(max_line: int) -> str:
+    """SELECT n, idx, item (one JSON value per item) from a spool file (its path is the one parameter).
 
     ``maximum_object_size`` is the smallest power of two (at least DuckDB's default, 16 MiB) above the
-    spool's longest line: DuckDB sizes its read buffers by it, and a huge fixed value (512 MiB) made
+    file's longest line: DuckDB sizes its read buffers by it, and a huge fixed value (512 MiB) made
     the read single-threaded and 2-4x slower (benchmarks/RESULTS.md, section 2).
     """
     size = 16 * _MIB
-    while size <= spool.max_line + 1024:
+    while size <= max_line + 1024:
         size *= 2
     return (
         "SELECT n, generate_subscripts(b.response.list, 1) - 1 AS idx, unnest(b.response.list) AS item "
@@ -306,14 +307,20 @@ def stage_typed(
     typed_table: str,
     *,
     nested: str | None = None,
+    final: bool = True,
 ) -> int:
     """Read the spool into TEMP table ``typed_table``: n, idx, typed columns, ``raw`` (and ``nested``).
 
+    Stages every file the spool has finished so far into a TEMP part table; ``final`` closes the spool
+    first, stages the rest and makes ``typed_table`` a TEMP view over the parts. So a stream's pages
+    can be staged while later pages are still being fetched (TEMP rows are not committed state).
+
     Raises :class:`MalformedResponseError` for the first bad item (page order, then column order),
     worded by :func:`validate`. ``nested`` names an array field kept as JSON text (``cancel_history``);
-    it must be an array or null. Returns the item count.
+    it must be an array or null. Returns the item count (0 when not ``final``).
     """
-    spool.close()
+    if final:
+        spool.close()
     fields = {c.name: "JSON" for c in entity.cols}
     if nested:
         fields[nested] = "JSON"
@@ -328,30 +335,62 @@ def stage_typed(
     if nested:
         checks.append(f"WHEN f.{nested} IS NOT NULL AND NOT starts_with(f.{nested}, '[') THEN -1")
         extra = f", f.{nested} AS {nested}"
-    if spool.pages == 0:
-        source = "(SELECT NULL::BIGINT AS n, NULL::BIGINT AS idx, NULL::JSON AS item) WHERE false"
-        params: list[str] = []
-    else:
-        source = f"({_read_spool_sql(spool)})"
-        params = [str(spool.path)]
-    con.execute(f"DROP TABLE IF EXISTS {typed_table}")
-    # One statement, parallel over the spool: read, unnest, split each item ONCE into its fields' JSON
-    # texts (json_transform to a struct of JSON), then typed values and the per-row check from the texts.
-    con.execute(
-        f"CREATE TEMP TABLE {typed_table} AS SELECT n, idx, {', '.join(values)}, item AS raw{extra}, "
-        f"CASE {' '.join(checks)} END AS bad "
-        f"FROM (SELECT n, idx, item, json_transform(item, '{spec}') AS f FROM {source})",
-        params,
+    # One statement per chunk, parallel over the file: read, unnest, split each item ONCE into its fields'
+    # JSON texts (json_transform to a struct of JSON), then typed values and the per-row check from them.
+    select = (
+        f"SELECT n, idx, {', '.join(values)}, item AS raw{extra}, CASE {' '.join(checks)} END AS bad "
+        f"FROM (SELECT n, idx, item, json_transform(item, '{spec}') AS f FROM <source>)"
     )
-    first = con.execute(
-        f"SELECT n, idx, bad FROM {typed_table} WHERE bad IS NOT NULL ORDER BY n, idx LIMIT 1"
-    ).fetchone()
-    if first is not None:
-        _raise_for_row(
-            con, entity, typed_table, spool.endpoints, int(first[0]), int(first[1]), int(first[2]), nested
-        )
+    if spool.staged_into != typed_table:
+        spool.staged_into, spool.staged_parts = typed_table, []
+    # Each finished file becomes its own TEMP table: appending to one TEMP table chunk by chunk made some
+    # appends 5x slower than the rest (about 1 s at 90k rows), and COMMIT 3x slower inside a transaction.
+    for chunk in spool.take_chunks():
+        part = f"{typed_table}_part{len(spool.staged_parts)}"
+        con.execute(f"DROP TABLE IF EXISTS {part}")
+        try:
+            con.execute(
+                f"CREATE TEMP TABLE {part} AS "
+                + select.replace("<source>", f"({_read_spool_sql(chunk.max_line)})"),
+                [str(chunk.path)],
+            )
+        finally:
+            chunk.remove()
+        spool.staged_parts.append(part)
+        first = con.execute(
+            f"SELECT n, idx, bad FROM {part} WHERE bad IS NOT NULL ORDER BY n, idx LIMIT 1"
+        ).fetchone()
+        if first is not None:
+            _raise_for_row(
+                con, entity, part, spool.endpoints, int(first[0]), int(first[1]), int(first[2]), nested
+            )
+    if not final:
+        return 0
+    parts = spool.staged_parts
+    if not parts:
+        part = f"{typed_table}_part0"
+        empty = "(SELECT NULL::BIGINT AS n, NULL::BIGINT AS idx, NULL::JSON AS item) WHERE false"
+        con.execute(f"DROP TABLE IF EXISTS {part}")
+        con.execute(f"CREATE TEMP TABLE {part} AS " + select.replace("<source>", empty))
+        parts.append(part)
+    # A view over the parts, not a copy (copying 1e5 staged rows cost 0.35 s after the last page).
+    _drop_relation(con, typed_table)
+    con.execute(
+        f"CREATE TEMP VIEW {typed_table} AS " + " UNION ALL ".join(f"SELECT * FROM {p}" for p in parts)
+    )
     row = con.execute(f"SELECT count(*) FROM {typed_table}").fetchone()
     return int(row[0]) if row else 0
+
+
+def _drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop TEMP table or view ``name`` if it exists (DuckDB refuses DROP TABLE on a view)."""
+    row = con.execute(
+        "SELECT 'VIEW' FROM duckdb_views() WHERE temporary AND view_name = $n "
+        "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE temporary AND table_name = $n",
+        {"n": name},
+    ).fetchone()
+    if row is not None:
+        con.execute(f"DROP {row[0]} {name}")
 
 
 def _struct(fields: dict[str, str]) -> str:
@@ -397,35 +436,88 @@ def _raise_for_row(
 
 
 def dedupe(con: duckdb.DuckDBPyConnection, entity: Entity, typed_table: str, order_by: str) -> int:
-    """Keep one row per key (the first by ``order_by``) when a key came twice; returns rows dropped."""
+    """Keep one row per key (the first by ``order_by``) when a key came twice; returns rows dropped.
+
+    ``typed_table`` may be a table or a view (what :func:`stage_typed` leaves); it is replaced by a table.
+    """
     key = ", ".join(entity.key)
     row = con.execute(f"SELECT count(*) - count(DISTINCT ({key})) FROM {typed_table}").fetchone()
     dupes = int(row[0]) if row else 0
     if dupes:
+        kept = f"{typed_table}_kept"
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {typed_table} AS SELECT * FROM {typed_table} "
+            f"CREATE OR REPLACE TEMP TABLE {kept} AS SELECT * FROM {typed_table} "
             f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order_by}) = 1"
         )
+        _drop_relation(con, typed_table)
+        con.execute(f"ALTER TABLE {kept} RENAME TO {typed_table}")
     return dupes
 
 
 # -- the spool --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SpoolChunk:
+    """A finished file of a spool: its path and longest line (owned by whoever took it)."""
+
+    path: Path
+    max_line: int
+
+    def remove(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
 class Spool:
-    """An NDJSON file of page bodies, one line per page, with the page's endpoint remembered.
+    """NDJSON files of page bodies, one line per page, with each page's endpoint remembered.
+
+    Pages are numbered in the order they are added (``n``, across files). With ``chunk_items``, the
+    current file is finished once it holds that many items and a new one is started, so one thread can
+    fill the spool while another stages the finished files (:meth:`take_chunks` hands each finished file
+    over exactly once; :func:`stage_typed` does this). Without it, the spool is one file.
 
     Args:
-        directory: where the file goes (a temporary folder owned by the caller).
+        directory: where the files go (a temporary folder owned by the caller).
         name: file name stem.
+        chunk_items: finish a file after this many items (None: never before :meth:`close`).
     """
 
-    def __init__(self, directory: Path, name: str) -> None:
-        self.path = directory / f"{name}.ndjson"
-        self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
+    def __init__(self, directory: Path, name: str, *, chunk_items: int | None = None) -> None:
+        self._directory = directory
+        self._name = name
+        self._chunk_items = chunk_items
+        self._seq = 0
+        self._finished: queue.SimpleQueue[SpoolChunk] = queue.SimpleQueue()
+        self._file: BinaryIO | None = None
+        self._file_items = 0
+        self._file_lines = 0
+        self._file_max_line = 0
+        self._closed = False
         self.endpoints: list[str] = []
         self.items = 0
         self.max_line = 0
+        #: the TEMP table this spool's files are staged for, and its part tables so far (stage_typed).
+        self.staged_into: str | None = None
+        self.staged_parts: list[str] = []
+        self._open_file()
+
+    def _open_file(self) -> None:
+        self.path = self._directory / f"{self._name}.{self._seq}.ndjson"
+        self._seq += 1
+        self._file = open(self.path, "wb")  # noqa: SIM115 - closed by _finish_file()
+        self._file_items = self._file_lines = self._file_max_line = 0
+
+    def _finish_file(self) -> None:
+        if self._file is None:
+            return
+        self._file.close()
+        self._file = None
+        if self._file_lines:
+            self._finished.put(SpoolChunk(self.path, self._file_max_line))
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
 
     def add_page(self, page: PageLike) -> None:
         """Append one page (its raw body when it has one, else its items)."""
@@ -444,35 +536,57 @@ class Spool:
         if b"\n" in body or b"\r" in body:
             # JSON never has raw newlines inside strings, so this keeps the document identical.
             body = body.replace(b"\r", b" ").replace(b"\n", b" ")
-        self._write(body)
-        self.endpoints.append(page.endpoint)
-        self.items += len(items)
+        self._write(body, page.endpoint, len(items))
 
     def add_items(self, endpoint: str, items: list[Any]) -> None:
         """Append already-parsed items (single lookups, multi-lookups) as one synthetic page."""
-        self._write(orjson.dumps({"response": {"list": items}}))
-        self.endpoints.append(endpoint)
-        self.items += len(items)
+        self._write(orjson.dumps({"response": {"list": items}}), endpoint, len(items))
 
-    def _write(self, body: bytes) -> None:
+    def _write(self, body: bytes, endpoint: str, count: int) -> None:
+        if self._closed:
+            raise ValueError(f"spool {self._name} is closed")
+        if self._file is None:
+            self._open_file()
+        assert self._file is not None
         head = b'{"n":%d,"b":' % len(self.endpoints)
         self._file.write(head)
         self._file.write(body)
         self._file.write(b"}\n")
-        self.max_line = max(self.max_line, len(head) + len(body) + 2)
+        line = len(head) + len(body) + 2
+        self.max_line = max(self.max_line, line)
+        self._file_max_line = max(self._file_max_line, line)
+        self._file_lines += 1
+        self._file_items += count
+        self.endpoints.append(endpoint)  # after the write: a reader never sees n without its line
+        self.items += count
+        if self._chunk_items is not None and self._file_items >= self._chunk_items:
+            self._file.flush()
+            self._finish_file()
+
+    def take_chunks(self) -> list[SpoolChunk]:
+        """The files finished since the last call, in page order (the caller removes them)."""
+        out: list[SpoolChunk] = []
+        while True:
+            try:
+                out.append(self._finished.get_nowait())
+            except queue.Empty:
+                return out
 
     @property
     def pages(self) -> int:
         return len(self.endpoints)
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        """Finish the current file; nothing more can be added."""
+        if not self._closed:
+            self._closed = True
+            self._finish_file()
 
     def remove(self) -> None:
+        """Close and delete every file not yet taken."""
         self.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        for chunk in self.take_chunks():
+            chunk.remove()
 
 
 # -- staging and validation -------------------------------------------------------------------
@@ -482,10 +596,12 @@ def stage_items(con: duckdb.DuckDBPyConnection, spool: Spool, name: str) -> int:
     """Reference path: the spool into TEMP table ``name`` (n, idx, item JSON); returns the item count."""
     spool.close()
     con.execute(f"DROP TABLE IF EXISTS {name}")
-    if spool.pages == 0:
-        con.execute(f"CREATE TEMP TABLE {name} (n BIGINT, idx BIGINT, item JSON)")
-        return 0
-    con.execute(f"CREATE TEMP TABLE {name} AS {_read_spool_sql(spool)}", [str(spool.path)])
+    con.execute(f"CREATE TEMP TABLE {name} (n BIGINT, idx BIGINT, item JSON)")
+    for chunk in spool.take_chunks():
+        try:
+            con.execute(f"INSERT INTO {name} {_read_spool_sql(chunk.max_line)}", [str(chunk.path)])
+        finally:
+            chunk.remove()
     row = con.execute(f"SELECT count(*) FROM {name}").fetchone()
     return int(row[0]) if row else 0
 
@@ -617,11 +733,21 @@ def merge(
 # -- per-entity pipelines ------------------------------------------------------------------------
 
 
+def stage_payments(con: duckdb.DuckDBPyConnection, spool: Spool, *, final: bool = False) -> int:
+    """Stage the finished files of a payments spool (all of it with ``final``) into ``_sync_payments``."""
+    return stage_typed(con, spool, PAYMENTS, "_sync_payments", nested="cancel_history", final=final)
+
+
+def stage_schedules(con: duckdb.DuckDBPyConnection, spool: Spool, *, final: bool = False) -> int:
+    """Stage the finished files of a schedules spool (all of it with ``final``) into ``_sync_schedules``."""
+    return stage_typed(con, spool, SCHEDULES, "_sync_schedules", final=final)
+
+
 def ingest_payments(
     con: duckdb.DuckDBPyConnection, spool: Spool, synced_at: datetime
 ) -> dict[str, TableCounts]:
-    """Stage, validate and merge a spool of payment pages (and their cancel_history)."""
-    stage_typed(con, spool, PAYMENTS, "_sync_payments", nested="cancel_history")
+    """Stage (what is not staged yet), validate and merge a spool of payment pages (and cancel_history)."""
+    stage_payments(con, spool, final=True)
     # Only payments with refunds have history entries: unnest those few (every copy is validated).
     con.execute("DROP TABLE IF EXISTS _sync_hist")
     con.execute(
@@ -680,8 +806,8 @@ def _merge_cancellations(con: duckdb.DuckDBPyConnection, synced_at: datetime) ->
 
 
 def ingest_schedules(con: duckdb.DuckDBPyConnection, spool: Spool, synced_at: datetime) -> TableCounts:
-    """Stage, validate and merge a spool of schedule pages."""
-    stage_typed(con, spool, SCHEDULES, "_sync_schedules")
+    """Stage (what is not staged yet), validate and merge a spool of schedule pages."""
+    stage_schedules(con, spool, final=True)
     dedupe(con, SCHEDULES, "_sync_schedules", "n DESC, idx DESC")
     return merge(con, SCHEDULES, "_sync_schedules", synced_at)
 

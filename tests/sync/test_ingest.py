@@ -111,6 +111,45 @@ def test_body_with_newlines_and_pages_without_body(store: Store, tmp_path: Path)
     assert store.query("SELECT name FROM payments ORDER BY imp_uid").iloc[0]["name"] == "줄\n바꿈"
 
 
+def test_chunked_spool_staged_while_filling_equals_one_shot(store: Store, tmp_path: Path) -> None:
+    items = [payment(i) for i in range(9)]
+    items[4] = payment(1, cancel_amount=100, cancel_history=[cancel(1, 100, BASE + 5)])  # imp 1 twice
+    chunked = Spool(tmp_path, "c", chunk_items=2)
+    whole = Spool(tmp_path, "w")
+    with store.connect() as con:
+        for i in range(0, 9, 1):
+            chunked.add_page(page(items[i : i + 1]))
+            whole.add_page(page(items[i : i + 1]))
+            _ingest.stage_payments(con, chunked)  # stages the files finished so far
+        assert len(chunked.staged_parts) == 4  # 8 items in 2-item files; the 9th is not finished yet
+        assert _ingest.stage_payments(con, chunked, final=True) == 9
+        a = con.execute("SELECT * EXCLUDE (raw), raw::VARCHAR FROM _sync_payments ORDER BY n").fetchall()
+        assert _ingest.stage_payments(con, whole, final=True) == 9
+        b = con.execute("SELECT * EXCLUDE (raw), raw::VARCHAR FROM _sync_payments ORDER BY n").fetchall()
+    assert a == b
+    assert [r[0] for r in a] == list(range(9))  # page numbers run across files
+    assert list(tmp_path.glob("*.ndjson")) == []  # every staged file was removed
+    # the merge over the parts keeps the latest copy of imp 1 (the refunded one) and its cancellation
+    counts = ingest_payments(store, tmp_path, [page(items[:5]), page(items[5:])])
+    assert counts["payments"] == TableCounts(8, 0)
+    assert (
+        store.query("SELECT cancel_amount FROM payments WHERE imp_uid = 'imp_000000000001'").iloc[0, 0] == 100
+    )
+
+
+def test_bad_item_in_a_later_chunk_fails_while_staging_and_names_it(store: Store, tmp_path: Path) -> None:
+    spool = Spool(tmp_path, "c", chunk_items=2)
+    for i in range(4):
+        spool.add_page(page([payment(i)], endpoint=f"/payments/status/paid?page={i + 1}"))
+    spool.add_page(page([payment(4), payment(5, amount="8900")], endpoint="/payments/status/paid?page=5"))
+    with store.connect() as con, pytest.raises(MalformedResponseError) as err:
+        _ingest.stage_payments(con, spool)
+    assert err.value.endpoint == "/payments/status/paid?page=5"
+    assert err.value.field == "response.list[1].amount"
+    spool.remove()
+    assert list(tmp_path.glob("*.ndjson")) == []
+
+
 def test_a_page_larger_than_duckdbs_default_object_size_is_read(store: Store, tmp_path: Path) -> None:
     # The read's maximum_object_size follows the spool's longest line (a 20 MB page here; default 16 MiB).
     big = "가" * 1_000_000  # 3 MB of UTF-8 per item
@@ -241,11 +280,12 @@ def test_fast_path_types_every_value_as_the_reference_path(store: Store, tmp_pat
         payment(4, amount=0, currency=None, started_at=0, buyer_email=""),
     ]
     del items[3]["customer_uid"]  # a missing optional field is NULL, as null is
-    spool = Spool(tmp_path, "f")
+    spool, ref_spool = Spool(tmp_path, "f"), Spool(tmp_path, "r")  # staging consumes a spool's files
     spool.add_page(page(items))
+    ref_spool.add_page(page(items))
     with store.transaction() as con:
         _ingest.stage_typed(con, spool, _ingest.PAYMENTS, "_fast")
-        _ingest.stage_items(con, spool, "_ref_items")
+        _ingest.stage_items(con, ref_spool, "_ref_items")
         _ingest.validate(con, "_ref_items", _ingest.PAYMENTS.cols, spool.endpoints)
         _ingest.build_typed(con, _ingest.PAYMENTS, "_ref_items", "_ref")
         names = ", ".join(["n", "idx", *(c.name for c in _ingest.PAYMENTS.cols), "raw::VARCHAR"])

@@ -10,7 +10,7 @@ import pytest
 from portone_recon.api.client import PortOneClient
 from portone_recon.sandbox.scenario import Scenario, generate_merchant
 from portone_recon.store import Store
-from portone_recon.sync import sync
+from portone_recon.sync import engine, sync
 
 from ._world import snapshot, store_tables, world_tables
 
@@ -27,9 +27,12 @@ def _client(scenario: Scenario) -> PortOneClient:
     )
 
 
+@pytest.mark.parametrize("chunk_items", [engine.CHUNK_ITEMS, 700], ids=["default-chunks", "700-item-chunks"])
 def test_generated_merchant_syncs_row_for_row_and_rerun_changes_nothing(
-    scenario: Scenario, store: Store
+    scenario: Scenario, store: Store, chunk_items: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # 700-item chunks: every large listing is staged in several parts (some while pages still arrive).
+    monkeypatch.setattr(engine, "CHUNK_ITEMS", chunk_items)
     w = scenario.world
     expected = world_tables(w)
     # The scenario has what the comparison must cover: refunds, failures, deleted keys, future schedules.
