@@ -8,8 +8,9 @@ merchant of about N payments, sets a per-request latency (``POST /__sandbox/faul
   replay   baseline in the same run: the exact payment-page requests the sync sent, replayed by a bare
            httpx.Client with C threads (transport + orjson parse, nothing else): what the server and
            the loopback give.
-  ingest   ingest alone: the replayed page bodies (bytes) -> orjson parse -> Spool -> ingest_payments
-           -> COMMIT into an empty store, with a breakdown per ingest step; baseline: orjson parse only.
+  ingest   ingest alone: the replayed page bodies (bytes) -> the client's envelope read (fast path: no
+           item decode) -> Spool -> ingest_payments -> COMMIT into an empty store, with a breakdown per
+           ingest step; baselines: perf-baselines (c'), no-checks read_json, orjson parse only.
 
 The network-bound ideal is C x page size / latency (payments/s). The machine is shared, so CPU seconds
 are reported next to wall seconds.
@@ -40,17 +41,6 @@ from _sandbox import SandboxProcess, subscribers_for
 
 PAGE_SIZE = 1000
 PAYMENT_ROUTE = "/payments/status/{payment_status}"
-
-
-class _Page:
-    """A PageLike over a raw body (what the client's RawPage carries)."""
-
-    __slots__ = ("body", "endpoint", "items")
-
-    def __init__(self, body: bytes, items: list[Any]) -> None:
-        self.endpoint = PAYMENT_ROUTE
-        self.body = body
-        self.items = items
 
 
 class _Clock:
@@ -220,6 +210,7 @@ def replay(server: SandboxProcess, requests: list[dict[str, Any]], concurrency: 
 
 def ingest_alone(bodies: list[bytes], db: Path) -> dict[str, Any]:
     """Response bytes -> committed rows through the sync's own ingest path, with a breakdown."""
+    from portone_recon.api.envelope import RawPage, fast_page_header
     from portone_recon.store import Store
     from portone_recon.sync import _ingest
 
@@ -250,9 +241,25 @@ def ingest_alone(bodies: list[bytes], db: Path) -> dict[str, Any]:
             spool = _ingest.Spool(Path(tmp), "payments")
             with Timer() as t_spool:
                 for body in bodies:
-                    items = orjson.loads(body)["response"]["list"]
-                    spool.add_page(_Page(body, items))
-                    n += len(items)
+                    # What the client does with a page body: the envelope fast path (no item decode),
+                    # or a full decode when the body is not in PortOne's own layout.
+                    head = fast_page_header(body, b"imp_uid")
+                    if head is not None:
+                        page = RawPage(
+                            endpoint=PAYMENT_ROUTE,
+                            params=(),
+                            total=head[0],
+                            next=head[2],
+                            keys=head[3],
+                            body=body,
+                        )
+                    else:
+                        items = orjson.loads(body)["response"]["list"]
+                        page = RawPage(
+                            endpoint=PAYMENT_ROUTE, params=(), total=0, next=0, items=items, body=body
+                        )
+                    spool.add_page(page)
+                    n += page.count
             with Timer() as t_db, store.transaction() as con:
                 counts = _ingest.ingest_payments(con, spool, synced_at)
             spool.remove()
@@ -262,7 +269,12 @@ def ingest_alone(bodies: list[bytes], db: Path) -> dict[str, Any]:
     rows = store.counts()["payments"]
     base = ingest_baseline(bodies, db.with_name("baseline.duckdb"))
     steps = [
-        {"step": "parse + spool (Python)", "calls": len(bodies), "wall_s": t_spool.wall, "cpu_s": t_spool.cpu}
+        {
+            "step": "envelope + spool (Python)",
+            "calls": len(bodies),
+            "wall_s": t_spool.wall,
+            "cpu_s": t_spool.cpu,
+        }
     ]
     steps += clock.rows()
     steps.append({"step": "DuckDB part incl. COMMIT", "calls": 1, "wall_s": t_db.wall, "cpu_s": t_db.cpu})

@@ -35,7 +35,7 @@ from urllib.parse import quote
 import httpx
 
 from portone_recon._time import from_unix
-from portone_recon.api.envelope import RawPage, decode_envelope
+from portone_recon.api.envelope import RawPage, decode_envelope, fast_page_header
 from portone_recon.api.models import (
     PAYMENT_STATUSES,
     SCHEDULE_STATUSES,
@@ -74,6 +74,11 @@ LISTING_STATUSES = ("all", *PAYMENT_STATUSES)
 MAX_IDS_PER_CALL = 100
 #: Largest ``limit`` of a paged listing.
 MAX_LIMIT = 1000
+#: Listings read without decoding their items (``RawPage.keys``): the key field of each item.
+_PAGE_KEYS = {
+    "/payments/status/{payment_status}": b"imp_uid",
+    "/subscribe/payments/schedule": b"merchant_uid",
+}
 #: Refresh the token this many seconds (by PortOne's clock) before it expires.
 TOKEN_REFRESH_MARGIN = 60.0
 
@@ -221,8 +226,8 @@ class _WindowScheduler:
                 first = self._take((w, 1))
                 yield first
                 nxt = first.next
-                if nxt and first.items:
-                    last = max(nxt, math.ceil(first.total / len(first.items)))
+                if nxt and first.count:
+                    last = max(nxt, math.ceil(first.total / first.count))
                     self._queue.extendleft((w, p) for p in range(last, nxt - 1, -1))
                     for p in range(nxt, last + 1):
                         page = self._take((w, p))
@@ -583,6 +588,22 @@ class PortOneClient:
     def _fetch_page(self, path: str, endpoint: str, base: Params, page: int) -> RawPage:
         params = (*base, ("page", str(page)))
         resp = self._send("GET", path, params, None, endpoint)
+        key = _PAGE_KEYS.get(endpoint)
+        if key is not None and 200 <= resp.status_code < 300:
+            # Bulk listings in PortOne's own layout: envelope read without decoding the 1000 items.
+            head = fast_page_header(resp.content, key)
+            if head is not None:
+                total, previous, nxt, keys = head
+                return RawPage(
+                    endpoint=endpoint,
+                    params=params,
+                    total=total,
+                    next=nxt,
+                    keys=keys,
+                    body=resp.content,
+                    page=page,
+                    previous=previous,
+                )
         response = self._decode(resp, "GET", endpoint)
         total, previous, nxt, items = parse_page_envelope(response, endpoint=endpoint)
         return RawPage(
@@ -601,8 +622,8 @@ class PortOneClient:
         first = self._fetch_page(path, endpoint, base, 1)
         yield first
         nxt = first.next
-        if nxt and concurrent and first.items:
-            last = max(nxt, math.ceil(first.total / len(first.items)))
+        if nxt and concurrent and first.count:
+            last = max(nxt, math.ceil(first.total / first.count))
             fetched = self._ordered_map(
                 lambda p: self._fetch_page(path, endpoint, base, p), range(nxt, last + 1)
             )

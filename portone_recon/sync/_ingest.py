@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -354,6 +355,8 @@ def stage_typed(
                 + select.replace("<source>", f"({_read_spool_sql(chunk.max_line)})"),
                 [str(chunk.path)],
             )
+        except duckdb.InvalidInputException as exc:
+            raise _unreadable(chunk, spool.endpoints, exc) from None
         finally:
             chunk.remove()
         spool.staged_parts.append(part)
@@ -380,6 +383,29 @@ def stage_typed(
     )
     row = con.execute(f"SELECT count(*) FROM {typed_table}").fetchone()
     return int(row[0]) if row else 0
+
+
+_LINE_HEAD = re.compile(rb'\{"n":(\d+),')
+
+
+def _unreadable(chunk: SpoolChunk, endpoints: Sequence[str], exc: Exception) -> MalformedResponseError:
+    """DuckDB could not read a spool file: name the first page whose body is not a listing envelope."""
+    with open(chunk.path, "rb") as f:
+        for line in f:
+            head = _LINE_HEAD.match(line)  # the page number, even when the rest is not JSON
+            n = int(head[1]) if head else -1
+            try:
+                doc = orjson.loads(line)
+                items = doc["b"]["response"]["list"]
+                if not isinstance(items, list):
+                    raise TypeError(type(items).__name__)
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as bad:
+                endpoint = endpoints[n] if 0 <= n < len(endpoints) else ""
+                what = "not JSON" if isinstance(bad, orjson.JSONDecodeError) else "not a listing envelope"
+                return MalformedResponseError(
+                    f"page body is {what} ({bad})", method="GET", endpoint=endpoint, field="<body>"
+                )
+    return MalformedResponseError(f"page bodies could not be read: {exc}", method="GET", endpoint="")
 
 
 def _drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -520,23 +546,30 @@ class Spool:
                 os.unlink(self.path)
 
     def add_page(self, page: PageLike) -> None:
-        """Append one page (its raw body when it has one, else its items)."""
-        items = page.items
-        if not isinstance(items, list):
-            raise MalformedResponseError(
-                f"expected an array, got {type(items).__name__}",
-                method="GET",
-                endpoint=page.endpoint,
-                field="response.list",
-            )
+        """Append one page (its raw body when it has one, else its items).
+
+        A page that knows its item ``count`` without decoding (the client's fast path) is spooled as
+        bytes; its items are checked when the spool is staged.
+        """
         body = page.body
-        if not body:
-            self.add_items(page.endpoint, items)
-            return
+        count = getattr(page, "count", None)
+        if count is None or not body:
+            items = page.items
+            if not isinstance(items, list):
+                raise MalformedResponseError(
+                    f"expected an array, got {type(items).__name__}",
+                    method="GET",
+                    endpoint=page.endpoint,
+                    field="response.list",
+                )
+            if not body:
+                self.add_items(page.endpoint, items)
+                return
+            count = len(items)
         if b"\n" in body or b"\r" in body:
             # JSON never has raw newlines inside strings, so this keeps the document identical.
             body = body.replace(b"\r", b" ").replace(b"\n", b" ")
-        self._write(body, page.endpoint, len(items))
+        self._write(body, page.endpoint, count)
 
     def add_items(self, endpoint: str, items: list[Any]) -> None:
         """Append already-parsed items (single lookups, multi-lookups) as one synthetic page."""

@@ -595,7 +595,8 @@ class _Run:
         windows: dict[tuple[int, int], tuple[int, set[str]]] = {}
         for page in pages:
             spool.add_page(page)
-            bar.update(len(page.items))
+            count = getattr(page, "count", None)
+            bar.update(len(page.items) if count is None else count)
             if key:
                 params = dict(getattr(page, "params", ()) or ())
                 try:
@@ -603,6 +604,10 @@ class _Run:
                 except (KeyError, ValueError):
                     continue
                 _total, seen = windows.setdefault(window, (int(getattr(page, "total", 0)), set()))
+                keys = getattr(page, "keys", None)
+                if keys is not None:  # read from the body without decoding it (the client's fast path)
+                    seen.update(keys)
+                    continue
                 try:  # C speed for the usual page of dicts; validation reports odd items later
                     seen.update(map(itemgetter(key), page.items))
                 except (KeyError, TypeError):

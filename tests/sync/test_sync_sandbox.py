@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +10,7 @@ import orjson
 import pytest
 
 from portone_recon._time import KST
+from portone_recon.api.envelope import RawPage, fast_page_header
 from portone_recon.errors import MalformedResponseError
 from portone_recon.sandbox import CardBehaviour
 from portone_recon.store import Store
@@ -157,6 +157,34 @@ def test_malformed_page_fails_naming_endpoint_and_field_and_leaves_stream(
     assert store_tables(store) == world_tables(w)
 
 
+def test_a_body_broken_inside_its_list_fails_naming_the_page(store: Store) -> None:
+    # The envelope head and tail are intact, so the client spools the bytes without decoding them;
+    # DuckDB then cannot read the page, and the error still names the endpoint (nothing is written).
+    w = build_world()
+    w.advance(to=datetime(2025, 6, 6, tzinfo=KST))
+
+    def corrupt(request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        if request.url.path != "/payments/status/paid" or b'"amount":' not in response.content:
+            return response
+        return httpx.Response(
+            response.status_code,
+            content=response.content.replace(b'"amount":', b'"amount":@', 1),
+            request=request,
+        )
+
+    with (
+        w.client(transport=Tap(w.transport(), after=corrupt)) as client,
+        pytest.raises(MalformedResponseError) as info,
+    ):
+        sync(client, store, progress=False)
+    assert info.value.field == "<body>"
+    assert info.value.endpoint == "/payments/status/{payment_status}"
+    assert "not JSON" in str(info.value)
+    assert store.counts()["payments"] == len(
+        [p for p in w.payments.values() if p["status"] == "ready"]
+    )  # only the stream before payments:paid committed
+
+
 def _only_ready_changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
     b = {r[0]: r for r in before["payments"]}
     return all(b.get(r[0]) == r or r[4] == "ready" for r in after["payments"])
@@ -252,8 +280,9 @@ class _ShiftingClient:
     """Delegates to a real client; the first paid listing loses one row, as offset paging does when a
     row leaves the listing while it is walked."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, mode: str) -> None:
         self.inner = inner
+        self.mode = mode
         self.paid_listings = 0
 
     def __getattr__(self, name: str) -> Any:
@@ -271,15 +300,27 @@ class _ShiftingClient:
         self.paid_listings += 1
         for page in pages:
             if self.paid_listings == 1 and page.items:
-                yield dataclasses.replace(page, items=page.items[1:], body=b"")
+                yield self._short(page)
             else:
                 yield page
 
+    def _short(self, page: RawPage) -> RawPage:
+        """The page without its first item: decoded items, or body bytes read by the fast path."""
+        common = {"endpoint": page.endpoint, "params": page.params, "total": page.total, "next": page.next}
+        if self.mode == "items":
+            return RawPage(**common, items=page.items[1:], page=page.page, previous=page.previous)
+        envelope = {"total": page.total, "previous": page.previous, "next": page.next, "list": page.items[1:]}
+        body = orjson.dumps({"code": 0, "message": None, "response": envelope})
+        head = fast_page_header(body, b"imp_uid")
+        assert head is not None
+        return RawPage(**common, keys=head[3], body=body, page=page.page, previous=page.previous)
 
-def test_a_window_that_comes_back_short_is_listed_again(store: Store) -> None:
+
+@pytest.mark.parametrize("mode", ["items", "body"])
+def test_a_window_that_comes_back_short_is_listed_again(store: Store, mode: str) -> None:
     w = build_world(customers=6)
     with w.client() as client:
-        shifting = _ShiftingClient(client)
+        shifting = _ShiftingClient(client, mode)
         sync(shifting, store, progress=False)  # type: ignore[arg-type]
     assert shifting.paid_listings > 1  # each short window listed once more
     assert store_tables(store) == world_tables(w)
