@@ -355,6 +355,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write the figures to this JSON file")
     parser.add_argument("--max-seconds", type=float, default=3000, help="hard stop for the server")
+    parser.add_argument(
+        "--ingest-reps",
+        type=int,
+        default=3,
+        help="repeat ingest alone + its baselines this many times and keep the median run (default 3)",
+    )
     args = parser.parse_args()
 
     subscribers = subscribers_for(int(args.payments), args.months)
@@ -375,8 +381,21 @@ def main() -> int:
         r = replay(server, requests, args.concurrency)
         bodies = r.pop("_bodies")
         server.kill()
-        i = ingest_alone(bodies, Path(tmp) / "ingest.duckdb")
+        # The VM's noise is +-20% per run: ingest and its same-run baselines alternate, and the run
+        # with the median CPU ratio to (c') is kept (every run's figures are in the JSON).
+        runs = [
+            ingest_alone(bodies, Path(tmp) / f"ingest{k}.duckdb") for k in range(max(1, args.ingest_reps))
+        ]
         del bodies
+        runs.sort(key=lambda x: x["ingest_cpu_s"] / x["c_prime_cpu_s"])
+        i = dict(runs[len(runs) // 2])
+        i["ingest_runs"] = [
+            {
+                k: x[k]
+                for k in ("ingest_s", "ingest_cpu_s", "c_prime_s", "c_prime_cpu_s", "baseline_ingest_cpu_s")
+            }
+            for x in runs
+        ]
     figures: dict[str, Any] = {
         "requested_payments": int(args.payments),
         "subscribers": subscribers,
@@ -490,6 +509,10 @@ def main() -> int:
     )
     print_table(s["sync_steps"], ["step", "calls", "wall_s", "cpu_s"])
     print_table(i["ingest_steps"], ["step", "calls", "wall_s", "cpu_s"])
+    ratios = ", ".join(f"{x['ingest_cpu_s'] / x['c_prime_cpu_s']:.2f}" for x in i["ingest_runs"])
+    print(
+        f"ingest CPU / (c') CPU in each of {len(i['ingest_runs'])} alternating runs: {ratios} (median kept)"
+    )
     write_json(args.json, figures)
     return 0
 
