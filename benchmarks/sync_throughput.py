@@ -267,7 +267,7 @@ def ingest_alone(bodies: list[bytes], db: Path) -> dict[str, Any]:
         for name, orig in patched:
             setattr(_ingest, name, orig)
     rows = store.counts()["payments"]
-    base = ingest_baseline(bodies, db.with_name("baseline.duckdb"))
+    base = ingest_baseline(bodies, db.with_name(f"baseline_{db.stem}.duckdb"))
     steps = [
         {
             "step": "envelope + spool (Python)",
