@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest lab install dev clean
+.PHONY: demo test lint typecheck pytest lab install dev clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ pytest: dev
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# One command per benchmark question, from a fresh clone (benchmarks/README.md), e.g.
+#   make bench B=sync_throughput ARGS="--payments 1e5 --latency-ms 50 --concurrency 4"
+bench: $(VENV)/.installed
+	@test -n "$(B)" || { echo "usage: make bench B=<script name in benchmarks/> ARGS=\"...\""; exit 2; }
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(BIN)/python benchmarks/$(B).py $(ARGS)
 
 lab: dev
 	$(BIN)/jupyter lab notebooks/
