@@ -17,6 +17,7 @@ a window in PortOne's ``sorting`` order. The secret and the token never appear i
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 import math
@@ -26,7 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -74,6 +75,24 @@ LISTING_STATUSES = ("all", *PAYMENT_STATUSES)
 MAX_IDS_PER_CALL = 100
 #: Largest ``limit`` of a paged listing.
 MAX_LIMIT = 1000
+
+
+class CallCounter:
+    """HTTP requests counted by :meth:`PortOneClient.counting_calls`."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __repr__(self) -> str:
+        return f"CallCounter(calls={self.calls})"
+
+
+_CALL_COUNTER: contextvars.ContextVar[CallCounter | None] = contextvars.ContextVar(
+    "portone_recon_call_counter", default=None
+)
+
 #: Listings read without decoding their items (``RawPage.keys``): the key field of each item.
 _PAGE_KEYS = {
     "/payments/status/{payment_status}": b"imp_uid",
@@ -189,7 +208,8 @@ class _WindowScheduler:
         return self._client._fetch_page(self._path, self._endpoint, self._bases[w], p)
 
     def _submit(self, job: tuple[int, int]) -> None:
-        self._futures[job] = self._client._executor().submit(self._fetch, job)
+        # the submitter's context travels with the job (``counting_calls`` counts it)
+        self._futures[job] = self._client._executor().submit(contextvars.copy_context().run, self._fetch, job)
 
     def _fill(self) -> None:
         running = sum(1 for f in self._futures.values() if not f.done())
@@ -428,6 +448,23 @@ class PortOneClient:
     def _count(self) -> None:
         with self._count_lock:
             self._api_calls += 1
+            counter = _CALL_COUNTER.get()
+            if counter is not None:
+                counter.calls += 1
+
+    @contextmanager
+    def counting_calls(self) -> Iterator[CallCounter]:
+        """Count the HTTP requests made for the code inside (in this thread and the pool it uses).
+
+        Unlike a difference of :attr:`api_calls`, this stays exact when other threads use the client at
+        the same time (the sync fetches several listings at once).
+        """
+        counter = CallCounter()
+        token = _CALL_COUNTER.set(counter)
+        try:
+            yield counter
+        finally:
+            _CALL_COUNTER.reset(token)
 
     def _request_info(self, method: str, endpoint: str, params: Params, body: Any) -> RequestInfo:
         return RequestInfo(method=method, endpoint=endpoint, params=tuple(params), json=_redact(body))
@@ -572,12 +609,17 @@ class PortOneClient:
                 yield fn(a)
             return
         pool = self._executor()
-        pending: deque[Future[R]] = deque(pool.submit(fn, a) for a in itertools.islice(it, self._concurrency))
+        ctx = contextvars.copy_context()  # ``counting_calls`` of the caller counts the pool's requests
+
+        def submit(a: A) -> Future[R]:
+            return pool.submit(ctx.copy().run, fn, a)
+
+        pending: deque[Future[R]] = deque(submit(a) for a in itertools.islice(it, self._concurrency))
         try:
             while pending:
                 result = pending.popleft().result()
                 for a in itertools.islice(it, 1):
-                    pending.append(pool.submit(fn, a))
+                    pending.append(submit(a))
                 yield result
         finally:
             for fut in pending:

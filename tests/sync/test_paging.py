@@ -50,3 +50,26 @@ def test_windows_share_one_bounded_pool_and_yield_in_order(monkeypatch: Any) -> 
     assert state["max"] <= 3
     # Page 1 of every window went out before window 0 was finished (not one window after another).
     assert order.index((3, 1)) < order.index((0, 3))
+
+
+def test_counting_calls_is_exact_per_thread_while_threads_share_the_pool() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ._world import build_world
+
+    w = build_world(customers=30, months=12)
+    with w.client(concurrency=3) as client:
+        client.server_now()  # the token call, outside any counter
+        before = client.api_calls
+
+        def listing(status: str) -> tuple[int, int]:
+            with client.counting_calls() as counter:
+                pages = list(client.iter_payment_pages(status, 0, 2_000_000_000, limit=5))
+            return counter.calls, len(pages)
+
+        with ThreadPoolExecutor(2) as pool:
+            paid, failed = pool.map(listing, ["paid", "failed"])
+        total = client.api_calls - before
+    assert paid[1] > 20 and failed[1] >= 1  # many pages, fetched through the shared pool
+    assert paid[0] == paid[1] and failed[0] == failed[1]  # one call per page, each counted once
+    assert paid[0] + failed[0] == total
