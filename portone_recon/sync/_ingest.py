@@ -339,7 +339,8 @@ def stage_typed(
     # One statement per chunk, parallel over the file: read, unnest, split each item ONCE into its fields'
     # JSON texts (json_transform to a struct of JSON), then typed values and the per-row check from them.
     select = (
-        f"SELECT n, idx, {', '.join(values)}, item AS raw{extra}, CASE {' '.join(checks)} END AS bad "
+        f"SELECT n, idx, {', '.join(values)}, item AS raw, hash(item::VARCHAR) AS raw_hash{extra}, "
+        f"CASE {' '.join(checks)} END AS bad "
         f"FROM (SELECT n, idx, item, json_transform(item, '{spec}') AS f FROM <source>)"
     )
     if spool.staged_into != typed_table:
@@ -708,7 +709,8 @@ def build_typed(
     con.execute(f"DROP TABLE IF EXISTS {typed_table}")
     con.execute(
         f"CREATE TEMP TABLE {typed_table} AS SELECT * EXCLUDE (t) FROM ("
-        f"SELECT n, idx, {cols}, item::VARCHAR AS raw{extra_select}, t FROM ("
+        f"SELECT n, idx, {cols}, item::VARCHAR AS raw, hash(item::VARCHAR) AS raw_hash{extra_select}, t "
+        "FROM ("
         f"SELECT n, idx, item, json_transform(item, '{spec}') AS t FROM {items_table})) "
         f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order_by}) = 1"
     )
@@ -720,12 +722,17 @@ def merge(
     typed_table: str,
     synced_at: datetime,
     *,
-    changed: str = "t.raw::VARCHAR IS DISTINCT FROM s.raw",
+    changed: str = "t.raw_hash IS DISTINCT FROM s.raw_hash",
     extra_set: dict[str, str] | None = None,
     columns: Sequence[str] | None = None,
     with_raw: bool = True,
 ) -> TableCounts:
-    """Insert new keys, update rows whose content changed; untouched rows keep their ``synced_at``."""
+    """Insert new keys, update rows whose content changed; untouched rows keep their ``synced_at``.
+
+    "Changed" compares ``raw_hash`` (a 64-bit hash of the raw JSON text, migration 0004) by default: the
+    join reads 8 bytes per stored row instead of decompressing every stored ``raw``; a NULL hash (unknown)
+    always counts as changed.
+    """
     names = list(columns) if columns is not None else [c.name for c in entity.cols]
     extra = dict(extra_set or {})
     target = entity.table
@@ -740,7 +747,7 @@ def merge(
     has_raw = with_raw and "raw" not in extra
     assignments = [f"{n} = s.{n}" for n in set_cols]
     if has_raw:
-        assignments.append("raw = s.raw")
+        assignments += ["raw = s.raw", "raw_hash = s.raw_hash"]
     assignments += [f"{k} = {v}" for k, v in extra.items()]
     assignments.append("synced_at = $synced_at")
     if updated:
@@ -750,8 +757,9 @@ def merge(
             {"synced_at": synced_at},
         )
     if new:
-        insert_cols = [*names, *(["raw"] if has_raw else []), *extra.keys(), "synced_at"]
-        values = [f"s.{n}" for n in names] + (["s.raw"] if has_raw else []) + list(extra.values())
+        raw_cols = ["raw", "raw_hash"] if has_raw else []
+        insert_cols = [*names, *raw_cols, *extra.keys(), "synced_at"]
+        values = [f"s.{n}" for n in names] + [f"s.{c}" for c in raw_cols] + list(extra.values())
         values.append("$synced_at")
         con.execute(
             f"INSERT INTO {target} ({', '.join(insert_cols)}) "
@@ -864,8 +872,8 @@ def ingest_billing_keys(
         BILLING_KEYS,
         "_sync_keys",
         synced_at,
-        changed="t.raw::VARCHAR IS DISTINCT FROM s.raw OR t.deleted",
-        extra_set={"raw": "s.raw", "deleted": "false", "deleted_seen_at": "NULL"},
+        changed="t.raw_hash IS DISTINCT FROM s.raw_hash OR t.deleted",
+        extra_set={"raw": "s.raw", "raw_hash": "s.raw_hash", "deleted": "false", "deleted_seen_at": "NULL"},
     )
     if not missing:
         return counts

@@ -142,6 +142,26 @@ def test_0003_moves_raw_to_zstd_and_keeps_every_row(tmp_path: Path, monkeypatch:
             )
 
 
+def test_0004_backfills_raw_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = store_module._migrations()
+    store = Store(tmp_path / "s.duckdb")
+    monkeypatch.setattr(store_module, "_migrations", lambda: [m for m in real if m[0] <= 3])
+    assert store.migrate() == 3
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO payments (imp_uid, merchant_uid, status, amount, raw, synced_at) "
+            "SELECT 'imp_' || i, 'm_' || i, 'paid', i, "
+            "CASE WHEN i > 0 THEN '{\"i\": ' || i || '}' END, now() FROM range(100) t(i)"
+        )
+    monkeypatch.setattr(store_module, "_migrations", lambda: real)
+    assert store.migrate() >= 4
+    got = store.query(
+        "SELECT count(*) FILTER (WHERE raw_hash = hash(raw::VARCHAR)) AS ok, "
+        "count(*) FILTER (WHERE raw IS NULL AND raw_hash IS NULL) AS unknown FROM payments"
+    )
+    assert (got["ok"].iloc[0], got["unknown"].iloc[0]) == (99, 1)
+
+
 def test_store_newer_than_code_is_refused(store: Store) -> None:
     with store.transaction() as con:
         con.execute("INSERT INTO schema_version VALUES (999, '0999_future.sql', now())")

@@ -58,6 +58,26 @@ def test_rerun_changes_nothing_and_keeps_synced_at(store: Store, tmp_path: Path)
     assert [s.to_pydatetime() for s in synced] == [T1]
 
 
+def test_change_test_uses_the_raw_hash_and_an_unknown_hash_counts_as_changed(
+    store: Store, tmp_path: Path
+) -> None:
+    items = [payment(i) for i in range(3)]
+    ingest_payments(store, tmp_path, [page(items)], T1)
+    hashes = store.query("SELECT count(*) AS n FROM payments WHERE raw_hash = hash(raw::VARCHAR)")
+    assert hashes["n"].iloc[0] == 3
+    with store.transaction() as con:  # e.g. a row written before migration 0004 could compute it
+        con.execute("UPDATE payments SET raw_hash = NULL WHERE imp_uid = 'imp_000000000001'")
+    counts = ingest_payments(store, tmp_path, [page(items)], T2)
+    assert counts["payments"] == TableCounts(0, 1)  # the unknown one is rewritten, the others are not
+    synced = store.query("SELECT imp_uid, synced_at, raw_hash = hash(raw::VARCHAR) AS ok FROM payments")
+    assert synced["ok"].all()
+    assert {r.imp_uid: r.synced_at.to_pydatetime() for r in synced.itertuples()} == {
+        "imp_000000000000": T1,
+        "imp_000000000001": T2,
+        "imp_000000000002": T1,
+    }
+
+
 def test_partial_refund_updates_payment_and_adds_cancellation(store: Store, tmp_path: Path) -> None:
     ingest_payments(store, tmp_path, [page([payment(1), payment(2)])], T1)
     refunded = payment(1, cancel_amount=3000, cancel_history=[cancel(1, 3000, BASE + 500)])
