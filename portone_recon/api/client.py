@@ -631,29 +631,22 @@ class PortOneClient:
         params = (*base, ("page", str(page)))
         resp = self._send("GET", path, params, None, endpoint)
         key = _PAGE_KEYS.get(endpoint)
-        if key is not None and 200 <= resp.status_code < 300:
-            # Bulk listings in PortOne's own layout: envelope read without decoding the 1000 items.
-            head = fast_page_header(resp.content, key)
-            if head is not None:
-                total, previous, nxt, keys = head
-                return RawPage(
-                    endpoint=endpoint,
-                    params=params,
-                    total=total,
-                    next=nxt,
-                    keys=keys,
-                    body=resp.content,
-                    page=page,
-                    previous=previous,
-                )
-        response = self._decode(resp, "GET", endpoint)
-        total, previous, nxt, items = parse_page_envelope(response, endpoint=endpoint)
+        # Bulk listings in PortOne's own layout: the envelope is read without decoding the 1000 items.
+        head = fast_page_header(resp.content, key) if key and 200 <= resp.status_code < 300 else None
+        items: list[Any] | None = None
+        keys: tuple[str, ...] | None = None
+        if head is not None:
+            total, previous, nxt, keys = head
+        else:
+            response = self._decode(resp, "GET", endpoint)
+            total, previous, nxt, items = parse_page_envelope(response, endpoint=endpoint)
         return RawPage(
             endpoint=endpoint,
             params=params,
             total=total,
             next=nxt,
             items=items,
+            keys=keys,
             body=resp.content,
             page=page,
             previous=previous,

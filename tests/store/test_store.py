@@ -100,11 +100,18 @@ def test_migrate_twice_changes_nothing(tmp_path: Path) -> None:
     assert len(store.query("SELECT * FROM schema_version")) == first
 
 
-def test_0003_moves_raw_to_zstd_and_keeps_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _store_at_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: int) -> Store:
+    """A store migrated up to ``version`` only; ``store.migrate()`` afterwards applies the rest."""
     real = store_module._migrations()
     store = Store(tmp_path / "s.duckdb")
-    monkeypatch.setattr(store_module, "_migrations", lambda: [m for m in real if m[0] <= 2])
-    assert store.migrate() == 2
+    monkeypatch.setattr(store_module, "_migrations", lambda: [m for m in real if m[0] <= version])
+    assert store.migrate() == version
+    monkeypatch.setattr(store_module, "_migrations", lambda: real)
+    return store
+
+
+def test_0003_moves_raw_to_zstd_and_keeps_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _store_at_version(tmp_path, monkeypatch, 2)
     with store.transaction() as con:
         con.execute(
             "INSERT INTO payments (imp_uid, merchant_uid, status, amount, raw, synced_at) "
@@ -119,7 +126,6 @@ def test_0003_moves_raw_to_zstd_and_keeps_every_row(tmp_path: Path, monkeypatch:
             "INSERT INTO billing_keys (customer_uid, raw, synced_at) "
             "VALUES ('c1', '{\"customer_uid\": \"c1\"}', now())"
         )
-    monkeypatch.setattr(store_module, "_migrations", lambda: real)
     assert store.migrate() >= 3
     raw = store.query("SELECT imp_uid, raw::VARCHAR AS raw, amount FROM payments ORDER BY amount")
     assert len(raw) == 5000
@@ -143,17 +149,13 @@ def test_0003_moves_raw_to_zstd_and_keeps_every_row(tmp_path: Path, monkeypatch:
 
 
 def test_0004_backfills_raw_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = store_module._migrations()
-    store = Store(tmp_path / "s.duckdb")
-    monkeypatch.setattr(store_module, "_migrations", lambda: [m for m in real if m[0] <= 3])
-    assert store.migrate() == 3
+    store = _store_at_version(tmp_path, monkeypatch, 3)
     with store.transaction() as con:
         con.execute(
             "INSERT INTO payments (imp_uid, merchant_uid, status, amount, raw, synced_at) "
             "SELECT 'imp_' || i, 'm_' || i, 'paid', i, "
             "CASE WHEN i > 0 THEN '{\"i\": ' || i || '}' END, now() FROM range(100) t(i)"
         )
-    monkeypatch.setattr(store_module, "_migrations", lambda: real)
     assert store.migrate() >= 4
     got = store.query(
         "SELECT count(*) FILTER (WHERE raw_hash = hash(raw::VARCHAR)) AS ok, "
