@@ -59,7 +59,7 @@ def variants(path: Path) -> dict[str, str]:
     spec = _transform_spec(PAYMENTS.cols)
     as_json = f"{src}, columns = {{'response': 'STRUCT(list JSON[])'}})"
     return {
-        "JSON[] + json_transform (what ingest does)": (
+        "JSON[] + json_transform (the read ingest does, no checks)": (
             f"SELECT {cols} FROM (SELECT json_transform(item, '{spec}') AS t FROM "
             f"(SELECT unnest(response.list) AS item FROM {as_json}))"
         ),
