@@ -457,7 +457,7 @@ class PortOneClient:
         """Count the HTTP requests made for the code inside (in this thread and the pool it uses).
 
         Unlike a difference of :attr:`api_calls`, this stays exact when other threads use the client at
-        the same time (the sync fetches several listings at once).
+        the same time.
         """
         counter = CallCounter()
         token = _CALL_COUNTER.set(counter)

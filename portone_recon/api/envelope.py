@@ -144,14 +144,9 @@ def fast_page_header(body: bytes, key: bytes) -> tuple[int, int, int, tuple[str,
     head = _FAST_HEAD.match(body)
     if head is None or _FAST_TAIL.search(body, max(0, len(body) - 64)) is None:
         return None
-    pattern = _KEY_PATTERNS.get(key)
-    if pattern is None:
-        pattern = _KEY_PATTERNS[key] = re.compile(rb'"' + re.escape(key) + rb'"\s*:\s*"([^"\\]*)"')
+    pattern = re.compile(rb'"' + re.escape(key) + rb'"\s*:\s*"([^"\\]*)"')  # re caches the compile
     keys = tuple(v.decode() for v in pattern.findall(body, head.end()))
     return int(head[1]), int(head[2]), int(head[3]), keys
-
-
-_KEY_PATTERNS: dict[bytes, re.Pattern[bytes]] = {}
 
 
 class RawPage:
@@ -205,16 +200,10 @@ class RawPage:
     @property
     def items(self) -> list[dict[str, Any]]:
         if self._items is None:
+            from portone_recon.api.models import parse_page_envelope  # models builds on this module
+
             response = decode_envelope(200, self.body, method="GET", endpoint=self.endpoint)
-            items = response.get("list") if isinstance(response, dict) else None
-            if not isinstance(items, list):
-                raise MalformedResponseError(
-                    f"expected an array, got {type(items).__name__}",
-                    method="GET",
-                    endpoint=self.endpoint,
-                    field="response.list",
-                )
-            self._items = items
+            self._items = parse_page_envelope(response, endpoint=self.endpoint)[3]
         return self._items
 
     def __repr__(self) -> str:

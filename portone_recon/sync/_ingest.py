@@ -322,6 +322,9 @@ def stage_typed(
     """
     if final:
         spool.close()
+    chunks = spool.take_chunks()
+    if not chunks and not final:
+        return 0  # polled while the fetch runs: nothing finished yet
     fields = {c.name: "JSON" for c in entity.cols}
     if nested:
         fields[nested] = "JSON"
@@ -347,7 +350,7 @@ def stage_typed(
         spool.staged_into, spool.staged_parts = typed_table, []
     # Each finished file becomes its own TEMP table: appending to one TEMP table chunk by chunk made some
     # appends 5x slower than the rest (about 1 s at 90k rows), and COMMIT 3x slower inside a transaction.
-    for chunk in spool.take_chunks():
+    for chunk in chunks:
         part = f"{typed_table}_part{len(spool.staged_parts)}"
         con.execute(f"DROP TABLE IF EXISTS {part}")
         try:
@@ -418,10 +421,6 @@ def _drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
     ).fetchone()
     if row is not None:
         con.execute(f"DROP {row[0]} {name}")
-
-
-def _struct(fields: dict[str, str]) -> str:
-    return "STRUCT(" + ", ".join(f'"{k}" {v}' for k, v in fields.items()) + ")"
 
 
 def _raise_for_row(
@@ -523,16 +522,15 @@ class Spool:
         self._closed = False
         self.endpoints: list[str] = []
         self.items = 0
-        self.max_line = 0
         #: the TEMP table this spool's files are staged for, and its part tables so far (stage_typed).
         self.staged_into: str | None = None
         self.staged_parts: list[str] = []
         self._open_file()
 
     def _open_file(self) -> None:
-        self.path = self._directory / f"{self._name}.{self._seq}.ndjson"
+        self._path = self._directory / f"{self._name}.{self._seq}.ndjson"
         self._seq += 1
-        self._file = open(self.path, "wb")  # noqa: SIM115 - closed by _finish_file()
+        self._file = open(self._path, "wb")  # noqa: SIM115 - closed by _finish_file()
         self._file_items = self._file_lines = self._file_max_line = 0
 
     def _finish_file(self) -> None:
@@ -541,10 +539,10 @@ class Spool:
         self._file.close()
         self._file = None
         if self._file_lines:
-            self._finished.put(SpoolChunk(self.path, self._file_max_line))
+            self._finished.put(SpoolChunk(self._path, self._file_max_line))
         else:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
+                os.unlink(self._path)
 
     def add_page(self, page: PageLike) -> None:
         """Append one page (its raw body when it has one, else its items).
@@ -586,15 +584,12 @@ class Spool:
         self._file.write(head)
         self._file.write(body)
         self._file.write(b"}\n")
-        line = len(head) + len(body) + 2
-        self.max_line = max(self.max_line, line)
-        self._file_max_line = max(self._file_max_line, line)
+        self._file_max_line = max(self._file_max_line, len(head) + len(body) + 2)
         self._file_lines += 1
         self._file_items += count
         self.endpoints.append(endpoint)  # after the write: a reader never sees n without its line
         self.items += count
         if self._chunk_items is not None and self._file_items >= self._chunk_items:
-            self._file.flush()
             self._finish_file()
 
     def take_chunks(self) -> list[SpoolChunk]:

@@ -86,7 +86,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -164,6 +164,10 @@ class SyncClient(Protocol):
     def fetch_schedule(self, merchant_uid: str) -> Schedule: ...
 
     def fetch_billing_keys(self, customer_uids: Sequence[str]) -> MultiResult[BillingKey]: ...
+
+    def counting_calls(self) -> AbstractContextManager[Any]:
+        """A context whose ``.calls`` counts this caller's requests (exact beside other threads)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -266,33 +270,6 @@ def _filling(spool: Spool) -> Iterator[Spool]:
     except BaseException:
         spool.remove()
         raise
-
-
-class _Delta:
-    """API calls between enter and exit, for a client without ``counting_calls`` (test doubles)."""
-
-    def __init__(self, client: SyncClient) -> None:
-        self._client = client
-        self._start = client.api_calls
-        self.calls = 0
-
-    def close(self) -> None:
-        self.calls = self._client.api_calls - self._start
-
-
-@contextmanager
-def _counting(client: SyncClient) -> Iterator[Any]:
-    """The API calls of the code inside, exact even while other threads use the client."""
-    counting = getattr(client, "counting_calls", None)
-    if counting is not None:
-        with counting() as counter:
-            yield counter
-        return
-    delta = _Delta(client)
-    try:
-        yield delta
-    finally:
-        delta.close()
 
 
 def portone_now(client: SyncClient) -> datetime:
@@ -447,7 +424,7 @@ class _Run:
         self, status: str, lo: datetime, hi: datetime, folder: Path, bar: Any, spool: Spool | None = None
     ) -> _Fetched:
         with (
-            _counting(self.client) as counter,
+            self.client.counting_calls() as counter,
             _filling(spool or Spool(folder, f"payments_{status}")) as spool,
         ):
             if lo < hi:
@@ -464,7 +441,7 @@ class _Run:
         # The paid stream of this run lists every payment paid in [paid_lo, until) in its current state,
         # refunds included; only payments paid before it can hide a new partial refund.
         scan_hi = min(hi, paid_lo)
-        with _counting(self.client) as counter, _filling(Spool(folder, "payments_updated")) as spool:
+        with self.client.counting_calls() as counter, _filling(Spool(folder, "payments_updated")) as spool:
             stop_at = _unix(old - self.overlap)
             if lo < scan_hi:
                 for wlo, whi in payment_windows(lo, scan_hi):
@@ -476,7 +453,7 @@ class _Run:
         self, lo: datetime, hi: datetime, folder: Path, bar: Any, spool: Spool | None = None
     ) -> _Fetched:
         # left open: the schedules stream appends re-fetched past schedules to it
-        with _counting(self.client) as counter, _filling(spool or Spool(folder, "schedules")) as spool:
+        with self.client.counting_calls() as counter, _filling(spool or Spool(folder, "schedules")) as spool:
             if lo < hi:
                 pages = self._pages_of(self.client.iter_schedule_pages(lo, hi, limit=PAGE_LIMIT))
                 self._spool_pages(spool, pages, bar)

@@ -174,9 +174,10 @@ def test_a_page_larger_than_duckdbs_default_object_size_is_read(store: Store, tm
     # The read's maximum_object_size follows the spool's longest line (a 20 MB page here; default 16 MiB).
     big = "가" * 1_000_000  # 3 MB of UTF-8 per item
     items = [payment(i, custom_data=big) for i in range(7)]
+    big_page = page(items)
+    assert len(big_page.body) > 16 * 2**20
     spool = Spool(tmp_path, "big")
-    spool.add_page(page(items))
-    assert spool.max_line > 16 * 2**20
+    spool.add_page(big_page)
     with store.transaction() as con:
         counts = _ingest.ingest_payments(con, spool, T1)
     assert counts["payments"] == TableCounts(7, 0)
