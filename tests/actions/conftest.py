@@ -102,27 +102,34 @@ def load_local(store: Store) -> None:
         con.unregister("_orders")
 
 
+def finding(kind: str, **kw: Any) -> dict[str, Any]:
+    """One finding row as reconcile reports it; unnamed evidence columns are empty."""
+    row: dict[str, Any] = {
+        "kind": kind,
+        "severity": "high",
+        "customer_uid": None,
+        "merchant_uid": None,
+        "imp_uid": None,
+        "schedule_merchant_uid": None,
+        "portone_status": None,
+        "local_status": None,
+        "portone_amount": None,
+        "local_amount": None,
+        "amount_at_risk": 0,
+        "event_at": pd.NaT,
+        "suggested_action": None,
+        "detail": "",
+        "finding_id": f"f_{kind}_{kw.get('customer_uid', '')}",
+    }
+    row.update(kw)
+    return row
+
+
 def findings(ids: dict[str, str]) -> pd.DataFrame:
     """What reconcile reports for this merchant (built by hand, so these tests stand alone)."""
 
     def f(kind: str, fid: str, **kw: Any) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "kind": kind,
-            "finding_id": fid,
-            "severity": "high",
-            "customer_uid": None,
-            "merchant_uid": None,
-            "imp_uid": None,
-            "schedule_merchant_uid": None,
-            "portone_status": None,
-            "local_status": None,
-            "portone_amount": None,
-            "local_amount": None,
-            "amount_at_risk": 0,
-            "event_at": pd.NaT,
-        }
-        row.update(kw)
-        return row
+        return finding(kind, finding_id=fid, **kw)
 
     return pd.DataFrame(
         [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -15,29 +14,9 @@ from portone_recon.actions import FixPlan, plan_fixes, rebook_merchant_uid
 from portone_recon.actions.plan import ACTION_KINDS
 from portone_recon.errors import ActionError
 
+from .conftest import finding
+
 AS_OF = datetime(2026, 11, 27, 6, 0, tzinfo=KST)
-
-
-def finding(kind: str, **kw: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "kind": kind,
-        "severity": "high",
-        "customer_uid": None,
-        "merchant_uid": None,
-        "imp_uid": None,
-        "schedule_merchant_uid": None,
-        "portone_status": None,
-        "local_status": None,
-        "portone_amount": None,
-        "local_amount": None,
-        "amount_at_risk": 0,
-        "event_at": pd.NaT,
-        "suggested_action": None,
-        "detail": "",
-        "finding_id": f"f_{kind}_{kw.get('customer_uid', '')}",
-    }
-    base.update(kw)
-    return base
 
 
 SUBS = pd.DataFrame(
