@@ -103,3 +103,37 @@ def period_start(instant: datetime, anchor_day: int) -> date:
 
 def utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
+
+
+def month_index(d: date) -> int:
+    """The month index of a date: ``year * 12 + month - 1`` (the reconcile rules' numbering)."""
+    return d.year * 12 + d.month - 1
+
+
+def anchored_date_at(mi: int, anchor_day: int) -> date:
+    """The billing date of month index ``mi`` for an anchor day, clamped at month end."""
+    return anchored_date(mi // 12, mi % 12 + 1, anchor_day)
+
+
+def billing_period(instant: datetime, anchor_day: int, interval_months: int = 1, base_mi: int = 0) -> int:
+    """The number of the billing period containing ``instant`` (Asia/Seoul).
+
+    Periods of ``interval_months`` months start on the anchor day (clamped at month end) and are counted
+    in blocks from month index ``base_mi`` (the month the subscription started in; 0 when unknown). The
+    same arithmetic as the reconcile rules' ``recon_period`` macro, so an action books exactly the period
+    a finding names.
+    """
+    if interval_months < 1:
+        raise ValueError(f"interval_months must be >= 1, got {interval_months}")
+    local = instant.astimezone(KST).date()
+    start = anchored_date(local.year, local.month, anchor_day)
+    pm = month_index(local) - (1 if local < start else 0)
+    return (pm - base_mi) // interval_months
+
+
+def billing_period_bounds(
+    number: int, anchor_day: int, interval_months: int = 1, base_mi: int = 0
+) -> tuple[date, date]:
+    """First KST day of billing period ``number`` (inclusive) and of the next one (exclusive end)."""
+    first = base_mi + number * interval_months
+    return anchored_date_at(first, anchor_day), anchored_date_at(first + interval_months, anchor_day)

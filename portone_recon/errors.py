@@ -27,7 +27,9 @@ attribute of any of these ever holds the API secret or an access token.
     ├── SyncError                        a sync stream failed (stream; the cause is chained)
     ├── ReconcileError                   a rule failed or the store lacks what reconcile needs
     ├── ActionError                      planning or applying a fix-up
-    │   └── ApplyInProgressError         another apply holds this store (names the holder)
+    │   ├── ApplyInProgressError         another apply holds this store (names the holder)
+    │   ├── PlanRefusedError             a plan that is not the store's record, stale, or malformed
+    │   └── CapExceededError             an apply would move more than its caps allow (names the cap)
     ├── ReportError                      a report notebook failed (names the cell)
     └── SandboxError                     misuse of the simulator (bad scenario, unknown control)
 """
@@ -236,6 +238,14 @@ class ActionError(PortOneReconError):
 
 class ApplyInProgressError(ActionError):
     """Another apply holds this store's apply lock."""
+
+
+class PlanRefusedError(ActionError):
+    """A plan apply will not take: it differs from the store's record, is too old, or is malformed."""
+
+
+class CapExceededError(ActionError):
+    """An apply would send more money-moving requests, or more money, than its caps allow."""
 
 
 class ReportError(PortOneReconError):

@@ -2,12 +2,14 @@
 
 Journal life cycle of one action (each step committed on its own, before and after the call)::
 
-    planned -> sending -> succeeded | failed | skipped | unknown
+    planned -> sending -> succeeded | failed | skipped | unknown | failed_retryable
                  \\______ a crash here leaves 'sending': the next apply resolves it by reading
 
 ``result`` (JSON) keeps ``pre`` (what was read right before sending, e.g. the payment attempts already on
 a merchant_uid), ``sent_at`` and the response or evidence. Statuses ``succeeded``/``failed``/``skipped`` are
-final: applying the same plan again never repeats them. ``sending``/``unknown`` are resolved by a read.
+final: applying the same plan again never repeats them. ``sending``/``unknown`` are resolved by a read, and
+so is ``failed_retryable`` (PortOne answered a write with 429 or 5xx): the next apply reads first and sends
+again only when the read proves nothing happened.
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ import duckdb
 import pandas as pd
 
 from portone_recon._time import KST
-from portone_recon.actions.plan import Action
+from portone_recon.actions.model import Action, FixPlan
 from portone_recon.errors import ActionError, ApplyInProgressError
 from portone_recon.store import Store
 
 FINAL = frozenset({"succeeded", "failed", "skipped"})
-UNRESOLVED = frozenset({"sending", "unknown"})
-STATUSES = ("planned", "sending", "succeeded", "failed", "skipped", "unknown")
+UNRESOLVED = frozenset({"sending", "unknown", "failed_retryable"})
+STATUSES = ("planned", "sending", "succeeded", "failed", "skipped", "unknown", "failed_retryable")
 
 
 def _now() -> datetime:
@@ -54,10 +56,17 @@ class JournalRow:
     attempts: int
     result: Mapping[str, Any]
     message: str | None
+    plan_id: str | None = None
+
+    def done_for(self, plan_id: str | None) -> bool:
+        """Final for this plan: succeeded or failed, or skipped by this same (recorded) plan."""
+        if self.status == "skipped":
+            return plan_id is not None and self.plan_id == plan_id
+        return self.status in FINAL
 
 
 def _row(values: Sequence[Any]) -> JournalRow:
-    action_id, kind, status, attempts, result, message = values
+    action_id, kind, status, attempts, result, message, plan_id = values
     parsed: Any = json.loads(result) if isinstance(result, str) and result else {}
     return JournalRow(
         str(action_id),
@@ -66,11 +75,18 @@ def _row(values: Sequence[Any]) -> JournalRow:
         int(attempts),
         parsed if isinstance(parsed, dict) else {},
         message,
+        plan_id,
     )
 
 
-def ensure_planned(store: Store, actions: Sequence[Action]) -> dict[str, JournalRow]:
-    """Journal every action not journaled yet as ``planned`` (one transaction); return all their rows."""
+def ensure_planned(
+    store: Store, actions: Sequence[Action], plan_id: str | None = None
+) -> dict[str, JournalRow]:
+    """Journal every action not journaled yet as ``planned`` (one transaction); return all their rows.
+
+    An action another plan skipped (nothing was sent) is ``planned`` again for this plan: the state that
+    made it unnecessary may have changed. Succeeded and failed actions stay final.
+    """
     if not actions:
         return {}
     now = _now()
@@ -89,21 +105,29 @@ def ensure_planned(store: Store, actions: Sequence[Action]) -> dict[str, Journal
         con.execute(
             """
             INSERT INTO actions (action_id, kind, status, finding_id, target, request, amount, attempts,
-                                 result, message, created_at, updated_at)
+                                 result, message, created_at, updated_at, plan_id)
             SELECT p.action_id, p.kind, 'planned', p.finding_id, p.target::JSON, p.request::JSON, p.amount, 0,
-                   NULL, NULL, $now, $now
+                   NULL, NULL, $now, $now, $plan
             FROM _plan_actions p
             WHERE p.action_id NOT IN (SELECT action_id FROM actions)
             """,
-            {"now": now},
+            {"now": now, "plan": plan_id},
         )
+        if plan_id is not None:
+            con.execute(
+                "UPDATE actions SET status = 'planned', plan_id = $plan, updated_at = $now, "
+                "message = 'skipped by an earlier plan; evaluated again' "
+                "WHERE status = 'skipped' AND plan_id IS DISTINCT FROM $plan "
+                "AND action_id IN (SELECT action_id FROM _plan_actions)",
+                {"now": now, "plan": plan_id},
+            )
         con.unregister("_plan_actions")
         return _read(con, [a.action_id for a in actions])
 
 
 def _read(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> dict[str, JournalRow]:
     rows = con.execute(
-        "SELECT action_id, kind, status, attempts, result::VARCHAR, message FROM actions "
+        "SELECT action_id, kind, status, attempts, result::VARCHAR, message, plan_id FROM actions "
         "WHERE list_contains($ids, action_id)",
         {"ids": list(ids)},
     ).fetchall()
@@ -149,6 +173,32 @@ def update(
         return
     with store.transaction() as c:
         c.execute(sql, params)
+
+
+def retries_sent(store: Store, schedule_merchant_uid: str, *, exclude: str | None = None) -> int:
+    """Retries of one failed schedule that were sent (succeeded or failed), other than ``exclude``."""
+    if not store.path.exists():
+        return 0
+    with store.connect() as con:
+        row = con.execute(
+            "SELECT count(*) FROM actions WHERE kind = 'retry' AND attempts > 0 "
+            "AND status IN ('succeeded', 'failed') AND target->>'schedule_merchant_uid' = $smu "
+            "AND action_id IS DISTINCT FROM $exclude",
+            {"smu": schedule_merchant_uid, "exclude": exclude},
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def retries_by_schedule(store: Store) -> dict[str, int]:
+    """Retries sent per failed schedule merchant_uid (what the planner's ``max_retries`` counts)."""
+    if not store.path.exists():
+        return {}
+    with store.connect() as con:
+        rows = con.execute(
+            "SELECT target->>'schedule_merchant_uid', count(*) FROM actions WHERE kind = 'retry' "
+            "AND attempts > 0 AND status IN ('succeeded', 'failed') GROUP BY 1"
+        ).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows if r[0] is not None}
 
 
 def journal_frame(store: Store, *, status: str | None = None) -> pd.DataFrame:
@@ -253,5 +303,35 @@ def load_recon(store: Store, run_id: str | None = None) -> StoredRecon:
 
 def load_subscriptions_frame(store: Store) -> pd.DataFrame:
     """The store's subscriptions table (empty frame when none loaded)."""
-    with store.connect() as con:
-        return con.execute("SELECT customer_uid, status, amount, anchor_day FROM subscriptions").df()
+    from portone_recon.actions.subscriptions import subscriptions_frame
+
+    return subscriptions_frame(store)
+
+
+def plan_for_store(
+    store: Store,
+    recon: StoredRecon | str | None = None,
+    kinds: Sequence[str] | None = None,
+    customers: Sequence[str] | None = None,
+    **settings: Any,
+) -> FixPlan:
+    """The plan for a stored run (default the latest), with the store's subscriptions, the retries already
+    sent and the findings a person triaged. Not recorded: ``fix plan`` records it, apply records it too.
+
+    ``settings`` are :func:`~portone_recon.actions.plan_fixes`'s keyword settings (prefix, schedule_hour,
+    name, notice_url, allow_inferred, include_held, max_retries).
+    """
+    from portone_recon.actions.holds import triaged_findings
+    from portone_recon.actions.plan import plan_fixes
+    from portone_recon.actions.subscriptions import Subscriptions
+
+    stored = recon if isinstance(recon, StoredRecon) else load_recon(store, recon)
+    return plan_fixes(
+        stored,
+        kinds,
+        customers,
+        subscriptions=Subscriptions.from_store(store),
+        retries_sent=retries_by_schedule(store),
+        triaged=triaged_findings(store),
+        **settings,
+    )

@@ -1,58 +1,85 @@
 """Planning fix-ups from reconciliation findings: pure, no store and no API access.
 
-``plan_fixes(result)`` turns the findings of a :class:`~portone_recon.reconcile.ReconResult` (or any object
-with a ``findings`` DataFrame, or the DataFrame itself) into a :class:`FixPlan`: an ordered list of
-:class:`Action` objects, each with a deterministic ``action_id`` (the idempotency key the journal uses),
-its kind, target keys, the exact request it would send, the KRW amount involved and the finding it fixes.
+``plan_fixes(result)`` turns the findings of a :class:`~portone_recon.reconcile.ReconResult` (or a stored
+run, or a findings DataFrame) into a :class:`~portone_recon.actions.model.FixPlan`.
 
-Finding kind -> action (design.md §5/§6):
+Finding kind -> action:
 
-=========================  ==============================================================================
-``missed_webhook``         ``reverify``: re-fetch the payment, check paid + amount + currency, mark paid
-``missing_next_schedule``  ``rebook``: book the next period at the anchor day (clamped), ``schedule_hour`` KST
-``unpaid_renewal``         ``retry`` of the failed schedule while its billing period lasts (then ``rebook``
-                           the next period once the retry succeeded); a stuck ``scheduled`` one, or one
-                           whose period is over (a late retry would land in the current, already paid
-                           period), is left to a person
-``duplicate_schedule``     ``unschedule`` the extra schedule
-``orphan_schedule``        ``unschedule`` (but not when the subscription is active and only the billing
-                           key is gone: that needs a new card first)
-``schedule_amount_mismatch`` ``unschedule`` the wrong-amount schedule, then ``rebook`` that period
-everything else           not planned (listed in :attr:`FixPlan.unplanned` with the reason): amount
-                           mismatches, phantom payments, unknown payments and duplicate charges need a person.
-=========================  ==============================================================================
+=============================  ============================================================================
+``missed_webhook``             ``reverify``: re-fetch the payment, check paid + amount + currency, mark paid
+``missing_next_schedule``,     ``rebook`` the period the finding names (the one after the last paid
+``chain_not_started``          renewal), at the subscription's anchor day and interval, if its renewal date
+                               is still ahead; if it has passed, a person decides (charge now or skip it)
+``unpaid_renewal``             ``retry`` of the failed schedule while its billing period lasts, then
+                               ``rebook`` of the next period once the retry succeeded; a stuck
+                               ``scheduled`` one, or one whose period is over, is left to a person
+``duplicate_schedule``         ``unschedule`` the extra schedule (the one to keep is named and re-checked)
+``orphan_schedule``            ``unschedule`` (not when the subscription is active and only the billing key
+                               is gone: that needs a new card first)
+``schedule_amount_mismatch``   ``unschedule`` the wrong-amount schedule, then ``rebook`` that period
+everything else               not planned (listed in :attr:`FixPlan.unplanned` with the reason)
+=============================  ============================================================================
 
-The rebooked ``merchant_uid`` is ``<prefix>-<customer_uid>-<YYYYMM>`` (at most 40 characters of
-``[A-Za-z0-9_-]``; a long or odd customer_uid is shortened and suffixed with a hash), unique per
-subscription and period. The default prefix ``rebook`` differs from the merchant's own renewal prefix, so a
-replacement never collides with the schedule it replaces.
+Money guards of the planner (apply checks each again with fresh data):
+
+- every date and amount follows the subscription's own interval, anchor day, amount and currency;
+- no ``rebook`` or ``retry`` when subscriptions are inferred (none loaded) unless ``allow_inferred``, and
+  never for a subscription that is not active or whose cancellation takes effect by then;
+- no ``rebook`` or ``retry`` for a customer's subscription while a manual-review finding of it is open and
+  not acknowledged (:mod:`portone_recon.actions.holds`) unless ``include_held``, which marks the action;
+- a retry is attempted at most ``max_retries`` times per failed schedule, once per day (the action id
+  carries the day of ``as_of``).
+
+The rebooked ``merchant_uid`` is ``<prefix>-<subscription_id>-<YYYYMM>`` (at most 40 characters of
+``[A-Za-z0-9_-]``; a long or odd id is shortened and suffixed with a hash), unique per subscription and
+period; the prefix differs from the merchant's own renewal prefix, so a replacement never collides with
+the schedule it replaces.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
-import json
-import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from portone_recon._time import KST, add_months, anchored_date, ensure_aware, period_start
+from portone_recon._time import KST, ensure_aware
+from portone_recon.actions.holds import Holds
+from portone_recon.actions.model import (
+    ACTION_KINDS,
+    MONEY_KINDS,
+    ORDER,
+    Action,
+    FixPlan,
+    as_int,
+    as_str,
+    clean,
+    make_action_id,
+)
+from portone_recon.actions.requests import build_request
+from portone_recon.actions.subscriptions import Subscription, Subscriptions
 from portone_recon.errors import ActionError
 
-ACTION_KINDS = ("unschedule", "reverify", "retry", "rebook")
-#: Kinds that move money (counted against ``max_amount``).
-MONEY_KINDS = frozenset({"retry", "rebook"})
-PLAN_VERSION = 1
-_ORDER = {k: i for i, k in enumerate(ACTION_KINDS)}
+__all__ = [
+    "ACTION_KINDS",
+    "FIXABLE_KINDS",
+    "MANUAL_KINDS",
+    "MONEY_KINDS",
+    "Action",
+    "FixPlan",
+    "PlanSettings",
+    "make_action_id",
+    "plan_fixes",
+    "rebook_merchant_uid",
+]
+
 _MU_OK = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _MU_BAD_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+_KEEP = re.compile(r"\bkeep (\S+?),")
 
 #: Finding kinds no action fixes, with the reason shown in the plan.
 MANUAL_KINDS: dict[str, str] = {
@@ -60,301 +87,95 @@ MANUAL_KINDS: dict[str, str] = {
     "phantom_paid": "local order paid without a PortOne charge: manual review",
     "unknown_payment": "PortOne charge without a local order: manual review",
     "duplicate_charge": "duplicate charge: manual refund review",
+    "charged_after_cancel": "PortOne charged after the subscription or order was cancelled: refund review",
     "refund_not_reflected": "refund made at PortOne: mark the order refunded in the merchant's system",
 }
 
-
-def _clean(value: Any) -> Any:
-    """NaN/NaT/None -> None; numpy scalars -> Python; timestamps -> aware datetimes."""
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    if isinstance(value, pd.Timestamp):
-        return ensure_aware(value.to_pydatetime())
-    if hasattr(value, "item") and not isinstance(value, str):
-        return value.item()
-    return value
+#: Finding kinds an action can fix.
+FIXABLE_KINDS = frozenset(
+    {
+        "missed_webhook",
+        "missing_next_schedule",
+        "chain_not_started",
+        "unpaid_renewal",
+        "duplicate_schedule",
+        "orphan_schedule",
+        "schedule_amount_mismatch",
+    }
+)
 
 
-def _as_int(value: Any) -> int | None:
-    v = _clean(value)
-    if v is None:
-        return None
-    return int(v)
+def rebook_merchant_uid(subscription_id: str, period: date, prefix: str = "rebook") -> str:
+    """The deterministic merchant_uid of a rebooked period: ``<prefix>-<subscription_id>-<YYYYMM>``.
 
-
-def _as_str(value: Any) -> str | None:
-    v = _clean(value)
-    if v is None or v == "":
-        return None
-    return str(v)
-
-
-def rebook_merchant_uid(customer_uid: str, period: date, prefix: str = "rebook") -> str:
-    """The deterministic merchant_uid of a rebooked period: ``<prefix>-<customer_uid>-<YYYYMM>``.
-
-    At most 40 characters of ``[A-Za-z0-9_-]``; when the customer_uid is too long or holds other
-    characters, it is shortened and an 8-hex hash of the original keeps the id unique.
+    At most 40 characters of ``[A-Za-z0-9_-]``; when the id is too long or holds other characters, it is
+    shortened and an 8-hex hash of the original keeps the merchant_uid unique.
     """
     if not prefix or _MU_BAD_CHARS.search(prefix):
         raise ActionError(f"rebook prefix {prefix!r} must be non-empty [A-Za-z0-9_-]")
     ym = f"{period.year:04d}{period.month:02d}"
-    plain = f"{prefix}-{customer_uid}-{ym}"
+    plain = f"{prefix}-{subscription_id}-{ym}"
     if _MU_OK.match(plain):
         return plain
-    digest = hashlib.sha256(customer_uid.encode("utf-8")).hexdigest()[:8]
+    digest = hashlib.sha256(subscription_id.encode("utf-8")).hexdigest()[:8]
     room = 40 - len(prefix) - len(ym) - len(digest) - 3
     if room < 0:
         raise ActionError(f"rebook prefix {prefix!r} is too long for a 40-character merchant_uid")
-    head = _MU_BAD_CHARS.sub("_", customer_uid)[:room]
+    head = _MU_BAD_CHARS.sub("_", subscription_id)[:room]
     uid = f"{prefix}-{head}{digest}-{ym}" if head else f"{prefix}-{digest}-{ym}"
     assert _MU_OK.match(uid), uid
     return uid
 
 
-def make_action_id(kind: str, *keys: str | None) -> str:
-    """Deterministic id of an action: the same fix of the same thing always gets the same id."""
-    text = "|".join([kind, *[k or "" for k in keys]])
-    return "act_" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
-
-
 @dataclass(frozen=True)
-class Action:
-    """One fix-up.
+class PlanSettings:
+    """How the planner books and charges; recorded in the plan's ``params``.
 
     Attributes:
-        action_id: deterministic idempotency key (journal primary key).
-        kind: ``reverify`` | ``rebook`` | ``retry`` | ``unschedule``.
-        target: the keys it acts on (customer_uid, merchant_uid, imp_uid, schedule_merchant_uid,
-            period_start/period_end as ISO dates, expected amount/currency...).
-        request: the exact request it would send: ``{"method", "endpoint", "path", "json"}`` (reverify:
-            the GET it reads plus the local write it would make).
-        amount: KRW involved.
-        finding_id: the finding it fixes; finding_kind: that finding's kind.
-        reason: one line for people.
+        prefix: merchant_uid prefix of rebooked schedules.
+        schedule_hour: hour (Asia/Seoul) of rebooked schedules.
+        name: the schedule's product name when the subscription has none.
+        notice_url: the webhook URL of rebooked schedules (None: the merchant's default).
+        allow_inferred: plan rebook/retry even when no subscriptions are loaded (amounts and dates are
+            then inferred from PortOne's data).
+        include_held: plan money-moving actions held by manual-review findings (each marked ``held_by``).
+        max_retries: retries of one failed schedule at most (one per day).
     """
 
-    action_id: str
-    kind: str
-    target: Mapping[str, Any]
-    request: Mapping[str, Any]
-    amount: int
-    finding_id: str | None = None
-    finding_kind: str | None = None
-    reason: str = ""
+    prefix: str = "rebook"
+    schedule_hour: int = 10
+    name: str = "정기결제"
+    notice_url: str | None = None
+    allow_inferred: bool = False
+    include_held: bool = False
+    max_retries: int = 3
 
-    @property
-    def customer_uid(self) -> str | None:
-        return _as_str(self.target.get("customer_uid"))
+    def __post_init__(self) -> None:
+        if not 0 <= self.schedule_hour <= 23:
+            raise ActionError(f"schedule_hour must be 0..23, got {self.schedule_hour}")
+        if self.max_retries < 1:
+            raise ActionError(f"max_retries must be >= 1, got {self.max_retries}")
+        rebook_merchant_uid("x", date(2000, 1, 1), self.prefix)  # validates the prefix
 
-    @property
-    def key(self) -> str:
-        """The main key shown to people (schedule merchant_uid, order merchant_uid or imp_uid)."""
-        t = self.target
-        return str(
-            t.get("schedule_merchant_uid")
-            or t.get("merchant_uid")
-            or t.get("imp_uid")
-            or t.get("customer_uid")
-        )
-
-    def to_dict(self) -> dict[str, Any]:
+    def to_params(self) -> dict[str, Any]:
         return {
-            "action_id": self.action_id,
-            "kind": self.kind,
-            "target": dict(self.target),
-            "request": json.loads(json.dumps(self.request)),
-            "amount": self.amount,
-            "finding_id": self.finding_id,
-            "finding_kind": self.finding_kind,
-            "reason": self.reason,
+            "prefix": self.prefix,
+            "schedule_hour": self.schedule_hour,
+            "name": self.name,
+            "notice_url": self.notice_url,
+            "allow_inferred": self.allow_inferred,
+            "include_held": self.include_held,
+            "max_retries": self.max_retries,
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Action:
+    def from_params(cls, params: Mapping[str, Any]) -> PlanSettings:
+        known = cls().to_params()
+        kwargs = {k: params[k] for k in known if k in params}
         try:
-            kind = str(data["kind"])
-            if kind not in ACTION_KINDS:
-                raise ActionError(f"unknown action kind {kind!r}; known: {', '.join(ACTION_KINDS)}")
-            return cls(
-                action_id=str(data["action_id"]),
-                kind=kind,
-                target=dict(data["target"]),
-                request=dict(data["request"]),
-                amount=int(data["amount"]),
-                finding_id=data.get("finding_id"),
-                finding_kind=data.get("finding_kind"),
-                reason=str(data.get("reason") or ""),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ActionError(f"malformed action {dict(data).get('action_id', '?')!r}: {exc!r}") from exc
-
-    def __repr__(self) -> str:
-        return f"Action({self.kind} {self.key} {self.amount:,} KRW, {self.action_id})"
-
-
-@dataclass(frozen=True)
-class FixPlan:
-    """An ordered list of actions, plus the findings left for a person.
-
-    Render it in Jupyter, save it with :meth:`save` / :meth:`to_json`, load it with :meth:`load` /
-    :meth:`from_json`, apply it with :func:`portone_recon.actions.apply`.
-    """
-
-    actions: tuple[Action, ...]
-    unplanned: tuple[Mapping[str, Any], ...] = ()
-    run_id: str | None = None
-    as_of: datetime | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.actions)
-
-    def __iter__(self) -> Any:
-        return iter(self.actions)
-
-    def __getitem__(self, i: int) -> Action:
-        return self.actions[i]
-
-    @property
-    def total_amount(self) -> int:
-        """KRW of the money-moving actions (rebook, retry)."""
-        return sum(a.amount for a in self.actions if a.kind in MONEY_KINDS)
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for a in self.actions:
-            out[a.kind] = out.get(a.kind, 0) + 1
-        return out
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per action: what it does, to what, for how much, and the request it would send."""
-        rows = [
-            {
-                "action_id": a.action_id,
-                "kind": a.kind,
-                "customer_uid": a.customer_uid,
-                "key": a.key,
-                "amount": a.amount,
-                "finding_kind": a.finding_kind,
-                "finding_id": a.finding_id,
-                "request": f"{a.request.get('method', '')} {a.request.get('path', '')}".strip(),
-                "reason": a.reason,
-            }
-            for a in self.actions
-        ]
-        cols = ["action_id", "kind", "customer_uid", "key", "amount", "finding_kind", "finding_id", "request"]
-        return pd.DataFrame(rows, columns=[*cols, "reason"])
-
-    def filter(self, kinds: Iterable[str] | None = None, customers: Iterable[str] | None = None) -> FixPlan:
-        """A sub-plan with only these action kinds and/or customers."""
-        ks = set(kinds) if kinds is not None else None
-        cs = set(customers) if customers is not None else None
-        acts = tuple(
-            a for a in self.actions if (ks is None or a.kind in ks) and (cs is None or a.customer_uid in cs)
-        )
-        return FixPlan(acts, self.unplanned, self.run_id, self.as_of, self.params)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": PLAN_VERSION,
-            "run_id": self.run_id,
-            "as_of": self.as_of.isoformat() if self.as_of else None,
-            "params": dict(self.params),
-            "counts": self.counts(),
-            "total_amount": self.total_amount,
-            "actions": [a.to_dict() for a in self.actions],
-            "unplanned": [dict(u) for u in self.unplanned],
-        }
-
-    def to_json(self, path: str | Path | None = None) -> str:
-        """The plan as JSON text (UTF-8, Korean kept readable); also written to ``path`` when given."""
-        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=2, default=str)
-        if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
-        return text
-
-    save = to_json
-
-    @classmethod
-    def from_json(cls, text: str) -> FixPlan:
-        """Parse a plan saved by :meth:`to_json`."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ActionError(f"not a fix plan (invalid JSON at line {exc.lineno}): {exc.msg}") from exc
-        if not isinstance(data, dict) or data.get("version") != PLAN_VERSION or "actions" not in data:
-            raise ActionError(f"not a fix plan of version {PLAN_VERSION} (missing 'version'/'actions')")
-        actions = tuple(Action.from_dict(a) for a in data["actions"])
-        ids = [a.action_id for a in actions]
-        if len(set(ids)) != len(ids):
-            raise ActionError("fix plan holds duplicate action_ids")
-        as_of = data.get("as_of")
-        return cls(
-            actions=actions,
-            unplanned=tuple(data.get("unplanned") or ()),
-            run_id=data.get("run_id"),
-            as_of=datetime.fromisoformat(as_of) if as_of else None,
-            params=dict(data.get("params") or {}),
-        )
-
-    @classmethod
-    def load(cls, path: str | Path) -> FixPlan:
-        """Read a plan file."""
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ActionError(f"{p}: cannot read the fix plan: {exc.strerror}") from exc
-        try:
-            return cls.from_json(text)
-        except ActionError as exc:
-            raise ActionError(f"{p}: {exc}") from exc
-
-    def __repr__(self) -> str:
-        counts = ", ".join(f"{k} {n}" for k, n in self.counts().items()) or "nothing to do"
-        return (
-            f"FixPlan({len(self.actions)} actions: {counts}; {self.total_amount:,} KRW to charge; "
-            f"{len(self.unplanned)} findings left for review)"
-        )
-
-    def _repr_html_(self) -> str:
-        try:
-            head = html.escape(repr(self))
-            frame = self.to_frame().drop(columns=["action_id", "finding_id"])
-            table = frame.head(50).to_html(index=False, escape=True, formatters={"amount": "{:,}".format})
-            more = f"<p>... and {len(frame) - 50} more</p>" if len(frame) > 50 else ""
-            return f"<b>{head}</b>{table}{more}"
-        except Exception as exc:  # a repr never raises
-            return f"<b>FixPlan</b> <i>(cannot render: {html.escape(type(exc).__name__)})</i>"
-
-
-# -- planning ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Sub:
-    amount: int | None
-    anchor_day: int | None
-    status: str | None
-
-
-def _subscriptions_index(subscriptions: pd.DataFrame | None) -> dict[str, _Sub]:
-    if subscriptions is None or len(subscriptions) == 0:
-        return {}
-    out: dict[str, _Sub] = {}
-    for row in subscriptions.to_dict("records"):
-        cu = _as_str(row.get("customer_uid"))
-        if cu is None:
-            continue
-        out[cu] = _Sub(_as_int(row.get("amount")), _as_int(row.get("anchor_day")), _as_str(row.get("status")))
-    return out
+            return cls(**kwargs)
+        except TypeError as exc:
+            raise ActionError(f"plan params are malformed: {exc}") from exc
 
 
 def _findings_frame(result: Any) -> tuple[pd.DataFrame, str | None, datetime | None]:
@@ -368,28 +189,29 @@ def _findings_frame(result: Any) -> tuple[pd.DataFrame, str | None, datetime | N
     as_of = getattr(result, "as_of", None)
     if as_of is not None and not isinstance(as_of, datetime):
         as_of = pd.Timestamp(as_of).to_pydatetime()
-    return findings, _as_str(getattr(result, "run_id", None)), as_of
+    return findings, as_str(getattr(result, "run_id", None)), as_of
 
 
 def _instant(d: date, hour: int) -> datetime:
     return datetime.combine(d, time(hour=hour), tzinfo=KST)
 
 
-def _next_period(as_of: datetime, anchor_day: int, hour: int) -> date:
-    """The first anchored billing date whose ``hour`` KST instant lies after ``as_of``."""
-    local = as_of.astimezone(KST)
-    y, m = local.year, local.month
-    for _ in range(3):
-        d = anchored_date(y, m, anchor_day)
-        if _instant(d, hour) > as_of:
-            return d
-        y, m = add_months(y, m, 1)
-    raise AssertionError("unreachable: a month always has a later anchored date")  # pragma: no cover
+def _midnight(d: date) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=KST)
 
 
-def _period_bounds(start: date, anchor_day: int) -> tuple[date, date]:
-    y, m = add_months(start.year, start.month, 1)
-    return start, anchored_date(y, m, anchor_day)
+def _date(value: Any) -> date | None:
+    v = clean(value)
+    if v is None:
+        return None
+    if isinstance(v, datetime):
+        return v.astimezone(KST).date()
+    if isinstance(v, date):
+        return v
+    try:
+        return date.fromisoformat(str(v)[:10])
+    except ValueError:
+        return None
 
 
 def plan_fixes(
@@ -397,64 +219,64 @@ def plan_fixes(
     kinds: Iterable[str] | None = None,
     customers: Iterable[str] | None = None,
     *,
-    subscriptions: pd.DataFrame | None = None,
+    subscriptions: pd.DataFrame | Subscriptions | None = None,
     as_of: datetime | None = None,
     prefix: str = "rebook",
     schedule_hour: int = 10,
     name: str = "정기결제",
     notice_url: str | None = None,
+    allow_inferred: bool = False,
+    include_held: bool = False,
+    max_retries: int = 3,
+    retries_sent: Mapping[str, int] | None = None,
+    triaged: Iterable[str] = (),
 ) -> FixPlan:
     """Plan the fix-ups for a reconciliation result. Pure: no store, no API.
 
     Args:
-        result: a ``ReconResult`` (uses ``.findings``, ``.as_of``, ``.run_id``) or a findings DataFrame.
-        kinds: finding kinds (``missed_webhook``...) and/or action kinds (``rebook``...) to keep.
-        customers: customer_uids to keep.
-        subscriptions: the subscriptions table (customer_uid, amount, anchor_day, status); needed for
-            the amount and anchor day of rebook/retry when the findings do not carry them
-            (``subscription_amount`` / ``anchor_day`` columns). Without either, the anchor day is the KST
-            day of the finding's ``event_at`` and the amount its ``local_amount``.
-        as_of: the reconciliation instant (default: ``result.as_of``); rebook books the first anchored
-            date after it.
-        prefix: the rebooked merchant_uid prefix.
-        schedule_hour: hour (Asia/Seoul) of rebooked schedules.
-        name: the schedule's product name; notice_url: the webhook URL of rebooked schedules.
+        result: a ``ReconResult`` / stored run (uses ``.findings``, ``.as_of``, ``.run_id``) or a findings
+            DataFrame.
+        kinds: finding kinds (``missed_webhook``...) and/or action kinds (``rebook``...) to keep; an empty
+            or unknown selection is an error.
+        customers: customer_uids to keep; an empty selection is an error.
+        subscriptions: the merchant's subscriptions (DataFrame of the subscriptions table). Without them,
+            no money-moving action is planned unless ``allow_inferred``.
+        as_of: the reconciliation instant (default: ``result.as_of``).
+        prefix, schedule_hour, name, notice_url, allow_inferred, include_held, max_retries: see
+            :class:`PlanSettings`.
+        retries_sent: retries already sent per failed schedule merchant_uid (from the journal).
+        triaged: finding ids a person acknowledged or explained (they hold nothing).
 
     Returns:
-        A :class:`FixPlan` ordered unschedule -> reverify -> retry -> rebook (so a replacement is
-        booked only after the wrong schedule is revoked).
+        A :class:`FixPlan` ordered unschedule -> reverify -> retry -> rebook (so a replacement is booked
+        only after the wrong schedule is revoked). It is not recorded: ``fix plan`` and apply record it.
     """
-    if not 0 <= schedule_hour <= 23:
-        raise ActionError(f"schedule_hour must be 0..23, got {schedule_hour}")
+    settings = PlanSettings(
+        prefix, schedule_hour, name, notice_url, allow_inferred, include_held, max_retries
+    )
     findings, run_id, result_as_of = _findings_frame(result)
     as_of = as_of or result_as_of
-    if as_of is not None:
-        as_of = ensure_aware(as_of)
-    wanted = set(kinds) if kinds is not None else None
+    if as_of is None:
+        raise ActionError("plan_fixes needs as_of (pass as_of= or a ReconResult)")
+    as_of = ensure_aware(as_of)
+    wanted = _selection(kinds, "kinds")
     if wanted is not None:
-        known = (
-            set(ACTION_KINDS)
-            | set(MANUAL_KINDS)
-            | {
-                "missed_webhook",
-                "missing_next_schedule",
-                "unpaid_renewal",
-                "duplicate_schedule",
-                "orphan_schedule",
-                "schedule_amount_mismatch",
-            }
-        )
+        known = set(ACTION_KINDS) | set(MANUAL_KINDS) | FIXABLE_KINDS
         unknown = wanted - known
         if unknown:
             raise ActionError(f"unknown kind(s) {sorted(unknown)}; known: {sorted(known)}")
-    cust = set(customers) if customers is not None else None
-    subs = _subscriptions_index(subscriptions)
-    planner = _Planner(as_of, subs, prefix, schedule_hour, name, notice_url)
+    cust = _selection(customers, "customers")
+    subs = (
+        subscriptions if isinstance(subscriptions, Subscriptions) else Subscriptions.from_frame(subscriptions)
+    )
+    holds = Holds.from_frame(findings, triaged)
+    planner = Planner(as_of, subs, settings, retries_sent or {})
 
     actions: dict[str, Action] = {}
     unplanned: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []
     for raw in findings.to_dict("records"):
-        f = {str(k): _clean(v) for k, v in raw.items()}
+        f = {str(k): clean(v) for k, v in raw.items()}
         fkind = str(f.get("kind"))
         if cust is not None and f.get("customer_uid") not in cust:
             continue
@@ -463,39 +285,93 @@ def plan_fixes(
             made = [a for a in made if a.kind in wanted or fkind in wanted]
             if not made and fkind not in wanted:
                 continue
+        made, on_hold = _apply_holds(made, holds, settings.include_held)
+        held.extend(on_hold)
+        if on_hold and not made:
+            why = str(on_hold[0]["reason"])
         if not made:
-            unplanned.append(
-                {
-                    "finding_id": f.get("finding_id"),
-                    "kind": fkind,
-                    "customer_uid": f.get("customer_uid"),
-                    "key": f.get("schedule_merchant_uid") or f.get("merchant_uid") or f.get("imp_uid"),
-                    "reason": why,
-                }
-            )
+            unplanned.append(_unplanned(f, why))
         for a in made:
             actions.setdefault(a.action_id, a)
-    ordered = sorted(actions.values(), key=lambda a: (_ORDER[a.kind], a.customer_uid or "", a.key))
-    params = {"prefix": prefix, "schedule_hour": schedule_hour, "name": name, "notice_url": notice_url}
-    return FixPlan(tuple(ordered), tuple(unplanned), run_id, as_of, params)
+    ordered = sorted(actions.values(), key=lambda a: (ORDER[a.kind], a.customer_uid or "", a.key))
+    return FixPlan(tuple(ordered), tuple(unplanned), run_id, as_of, settings.to_params(), tuple(held))
 
 
-class _Planner:
+def _selection(values: Iterable[str] | None, what: str) -> set[str] | None:
+    if values is None:
+        return None
+    chosen = {str(v).strip() for v in values if str(v).strip()}
+    if not chosen:
+        raise ActionError(f"the {what} selection is empty: name at least one, or leave it out for all")
+    return chosen
+
+
+def _unplanned(f: Mapping[str, Any], why: str) -> dict[str, Any]:
+    return {
+        "finding_id": f.get("finding_id"),
+        "kind": str(f.get("kind")),
+        "customer_uid": f.get("customer_uid"),
+        "subscription_id": f.get("subscription_id"),
+        "key": f.get("schedule_merchant_uid") or f.get("merchant_uid") or f.get("imp_uid"),
+        "reason": why,
+    }
+
+
+def _apply_holds(
+    made: list[Action], holds: Holds, include_held: bool
+) -> tuple[list[Action], list[dict[str, Any]]]:
+    """Split the money-moving actions held by an open manual-review finding from the others."""
+    keep: list[Action] = []
+    on_hold: list[dict[str, Any]] = []
+    held_ids: set[str] = set()
+    for a in made:
+        hold = holds.find(a.customer_uid, as_str(a.target.get("subscription_id"))) if a.moves_money else None
+        if hold is None and a.target.get("requires") in held_ids:
+            hold_reason = f"on hold: follows held action {a.target.get('requires')}"
+        elif hold is not None:
+            hold_reason = hold.reason
+        else:
+            keep.append(a)
+            continue
+        if include_held and hold is not None:
+            keep.append(replace(a, target={**a.target, "held_by": hold.finding_id}))
+            continue
+        if include_held:  # follows an action that is itself included deliberately
+            keep.append(a)
+            continue
+        held_ids.add(a.action_id)
+        on_hold.append(
+            {
+                "action_id": a.action_id,
+                "kind": a.kind,
+                "customer_uid": a.customer_uid,
+                "subscription_id": a.target.get("subscription_id"),
+                "key": a.key,
+                "amount": a.amount,
+                "finding_id": a.finding_id,
+                "held_by_kind": hold.kind if hold else None,
+                "held_by": hold.finding_id if hold else a.target.get("requires"),
+                "reason": hold_reason,
+            }
+        )
+    return keep, on_hold
+
+
+class Planner:
+    """Turns one finding into its actions (or the reason there are none). Apply uses it again, on the
+    stored finding and today's subscriptions, to check that a recorded action still means the same."""
+
     def __init__(
         self,
-        as_of: datetime | None,
-        subs: Mapping[str, _Sub],
-        prefix: str,
-        hour: int,
-        name: str,
-        notice_url: str | None,
+        as_of: datetime,
+        subs: Subscriptions,
+        settings: PlanSettings,
+        retries_sent: Mapping[str, int] | None = None,
     ) -> None:
         self.as_of = as_of
         self.subs = subs
-        self.prefix = prefix
-        self.hour = hour
-        self.name = name
-        self.notice_url = notice_url
+        self.s = settings
+        self.retries_sent = retries_sent or {}
 
     def for_finding(self, f: Mapping[str, Any]) -> tuple[list[Action], str]:
         kind = str(f.get("kind"))
@@ -503,8 +379,8 @@ class _Planner:
             return [], MANUAL_KINDS[kind]
         if kind == "missed_webhook":
             return self._reverify(f)
-        if kind == "missing_next_schedule":
-            return self._rebook_next(f)
+        if kind in ("missing_next_schedule", "chain_not_started"):
+            return self._rebook_named(f)
         if kind == "unpaid_renewal":
             return self._retry(f)
         if kind in ("duplicate_schedule", "orphan_schedule"):
@@ -513,234 +389,257 @@ class _Planner:
             acts, why = self._unschedule(f)
             if not acts:
                 return acts, why
-            more, why2 = self._rebook_replacement(f)
+            more, why2 = self._rebook_replacement(f, acts[0].action_id)
             return acts + more, why2
         return [], f"no automatic fix for {kind!r}"
 
-    # -- per customer facts -------------------------------------------------------------------
+    # -- the subscription a money-moving action is for -----------------------------------------
 
-    def _amount(self, f: Mapping[str, Any]) -> int | None:
-        cu = _as_str(f.get("customer_uid"))
-        sub = self.subs.get(cu or "")
-        if sub is not None and sub.amount is not None:
-            return sub.amount
-        for col in ("subscription_amount", "local_amount", "amount_at_risk"):
-            v = _as_int(f.get(col))
-            if v:
-                return v
-        return None
-
-    def _anchor(self, f: Mapping[str, Any]) -> int | None:
-        cu = _as_str(f.get("customer_uid"))
-        sub = self.subs.get(cu or "")
-        if sub is not None and sub.anchor_day is not None:
-            return sub.anchor_day
-        v = _as_int(f.get("anchor_day"))
-        if v:
-            return v
+    def _subscription(self, f: Mapping[str, Any]) -> tuple[Subscription | None, str]:
+        cu = as_str(f.get("customer_uid"))
+        sid = as_str(f.get("subscription_id"))
+        if self.subs.loaded:
+            return self.subs.find(sid, cu)
+        if not self.s.allow_inferred:
+            return None, (
+                "needs subscriptions: none are loaded, so amount, interval and status are only inferred; "
+                "load them (load-subscriptions) or plan with --allow-inferred"
+            )
+        if cu is None:
+            return None, "finding names no customer"
+        amount = next(
+            (v for c in ("subscription_amount", "local_amount", "amount_at_risk") if (v := as_int(f.get(c)))),
+            None,
+        )
+        anchor = as_int(f.get("anchor_day"))
         ev = f.get("event_at")
-        if isinstance(ev, datetime):
-            return ensure_aware(ev).day
-        return None
+        if anchor is None and isinstance(ev, datetime):
+            anchor = ensure_aware(ev).day
+        if not amount or anchor is None:
+            return None, "subscription amount or anchor day unknown (inferred): load subscriptions"
+        return Subscription(
+            subscription_id=sid or cu,
+            customer_uid=cu,
+            status="active",
+            amount=amount,
+            interval_months=as_int(f.get("interval_months")) or 1,
+            anchor_day=anchor,
+        ), ""
 
     def _base(self, f: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "finding_id": _as_str(f.get("finding_id")),
-            "finding_kind": str(f.get("kind")),
-        }
+        return {"finding_id": as_str(f.get("finding_id")), "finding_kind": str(f.get("kind"))}
+
+    def _action(
+        self, kind: str, aid: str, target: dict[str, Any], amount: int, reason: str, f: Any
+    ) -> Action:
+        return Action(aid, kind, target, build_request(kind, target), amount, reason=reason, **self._base(f))
 
     # -- builders ---------------------------------------------------------------------------
 
     def _reverify(self, f: Mapping[str, Any]) -> tuple[list[Action], str]:
-        mu = _as_str(f.get("merchant_uid"))
-        imp = _as_str(f.get("imp_uid"))
+        mu = as_str(f.get("merchant_uid"))
+        imp = as_str(f.get("imp_uid"))
         if mu is None and imp is None:
             return [], "finding has neither merchant_uid nor imp_uid"
-        amount = _as_int(f.get("local_amount")) or _as_int(f.get("portone_amount")) or 0
-        target = {"customer_uid": _as_str(f.get("customer_uid")), "merchant_uid": mu, "imp_uid": imp}
-        request = reverify_request(mu, imp, amount)
-        return [
-            Action(
-                make_action_id("reverify", mu or "", imp or ""),
-                "reverify",
-                target,
-                request,
-                amount,
-                reason="re-fetch the payment; if paid with the order's amount, mark the order paid",
-                **self._base(f),
-            )
-        ], ""
+        amount = as_int(f.get("local_amount")) or as_int(f.get("portone_amount")) or 0
+        target = {
+            "customer_uid": as_str(f.get("customer_uid")),
+            "merchant_uid": mu,
+            "imp_uid": imp,
+            "expected_amount": amount,
+        }
+        act = self._action(
+            "reverify",
+            make_action_id("reverify", mu or "", imp or ""),
+            target,
+            0,
+            "re-fetch the payment; if paid with the order's amount, mark the order paid",
+            f,
+        )
+        return [act], ""
 
-    def _rebook_next(self, f: Mapping[str, Any]) -> tuple[list[Action], str]:
-        if self.as_of is None:
-            return [], "rebook needs as_of (pass as_of= or a ReconResult)"
-        anchor = self._anchor(f)
-        if anchor is None:
-            return [], "anchor day unknown: pass subscriptions="
-        return self._rebook(f, _next_period(self.as_of, anchor, self.hour), anchor, None)
-
-    def _rebook_replacement(self, f: Mapping[str, Any]) -> tuple[list[Action], str]:
-        anchor = self._anchor(f)
+    def _named_period(self, f: Mapping[str, Any], sub: Subscription) -> tuple[int | None, str]:
+        """The period a rebook finding names: its ``period_start``, else the one after its last paid
+        renewal (``event_at``), else the first whose renewal is after as_of."""
+        start = _date(f.get("period_start"))
+        if start is not None:
+            number = sub.period_starting(start)
+            if number is None:
+                return None, (
+                    f"the finding's period {start} is not a period start of subscription "
+                    f"{sub.subscription_id} (anchor {sub.anchor_day}, every {sub.interval_months} months)"
+                )
+            return number, ""
         ev = f.get("event_at")
-        if anchor is None or not isinstance(ev, datetime):
-            return [], "anchor day or schedule time unknown: pass subscriptions="
-        ev = ensure_aware(ev)
-        start = period_start(ev, anchor)
-        return self._rebook(f, start, anchor, ev)
+        if isinstance(ev, datetime):
+            return sub.period_of(ensure_aware(ev)) + 1, ""
+        number = sub.period_of(self.as_of)
+        if _instant(sub.bounds(number)[0], self.s.schedule_hour) <= self.as_of:
+            number += 1
+        return number, ""
+
+    def _rebook_named(self, f: Mapping[str, Any]) -> tuple[list[Action], str]:
+        sub, why = self._subscription(f)
+        if sub is None:
+            return [], why
+        number, why = self._named_period(f, sub)
+        if number is None:
+            return [], why
+        start, end = sub.bounds(number)
+        at = _instant(start, self.s.schedule_hour)
+        if at <= self.as_of:
+            return [], (
+                f"needs a decision: the renewal of period {start}..{end} of {sub.subscription_id} was due "
+                f"{at:%Y-%m-%d %H:%M} KST and has passed; charge it now (a person's retry/charge) or book "
+                "the following period - nothing is planned so that no period is skipped silently"
+            )
+        return self._rebook(f, sub, number, at, None)
+
+    def _rebook_replacement(self, f: Mapping[str, Any], requires: str) -> tuple[list[Action], str]:
+        sub, why = self._subscription(f)
+        if sub is None:
+            return [], why
+        ev = f.get("event_at")
+        if not isinstance(ev, datetime):
+            return [], "the wrong schedule's time is unknown: manual review"
+        at = ensure_aware(ev)
+        if at <= self.as_of:
+            return [], "the wrong schedule's time has passed: nothing to rebook"
+        return self._rebook(f, sub, sub.period_of(at), at, requires)
 
     def _rebook(
-        self, f: Mapping[str, Any], start: date, anchor: int, at: datetime | None
+        self, f: Mapping[str, Any], sub: Subscription, number: int, at: datetime, requires: str | None
     ) -> tuple[list[Action], str]:
-        cu = _as_str(f.get("customer_uid"))
-        if cu is None:
-            return [], "finding has no customer_uid"
-        amount = self._amount(f)
-        if not amount or amount <= 0:
-            return [], "subscription amount unknown: pass subscriptions="
-        sub = self.subs.get(cu)
-        if sub is not None and sub.status == "cancelled":
-            return [], "subscription is cancelled locally: nothing to rebook"
-        p_start, p_end = _period_bounds(start, anchor)
-        schedule_at = _instant(p_start, self.hour)
-        if at is not None and (self.as_of is None or schedule_at <= self.as_of):
-            schedule_at = at
-        mu = rebook_merchant_uid(cu, p_start, self.prefix)
-        entry: dict[str, Any] = {
+        refused = sub.refuse_charge(at)
+        if refused:
+            return [], refused
+        start, end = sub.bounds(number)
+        mu = rebook_merchant_uid(sub.subscription_id, start, self.s.prefix)
+        target: dict[str, Any] = {
+            "customer_uid": sub.customer_uid,
+            **sub.to_target(),
             "merchant_uid": mu,
-            "schedule_at": int(schedule_at.timestamp()),
-            "currency": "KRW",
-            "amount": amount,
-            "name": self.name,
+            "period_start": start.isoformat(),
+            "period_end": end.isoformat(),
+            "schedule_at": at.isoformat(),
+            "amount": sub.amount,
+            "name": sub.name or self.s.name,
+            "notice_url": self.s.notice_url,
         }
-        if self.notice_url:
-            entry["notice_url"] = self.notice_url
-        target = {
-            "customer_uid": cu,
-            "merchant_uid": mu,
-            "period_start": p_start.isoformat(),
-            "period_end": p_end.isoformat(),
-            "schedule_at": schedule_at.isoformat(),
-            "anchor_day": anchor,
-        }
-        request = {
-            "method": "POST",
-            "endpoint": "/subscribe/payments/schedule",
-            "path": "/subscribe/payments/schedule",
-            "json": {"customer_uid": cu, "schedules": [entry]},
-        }
-        return [
-            Action(
-                make_action_id("rebook", cu, p_start.isoformat()),
-                "rebook",
-                target,
-                request,
-                amount,
-                reason=f"book {p_start:%Y-%m} at {schedule_at:%Y-%m-%d %H:%M} KST",
-                **self._base(f),
-            )
-        ], ""
+        if requires:
+            target["requires"] = requires
+        act = self._action(
+            "rebook",
+            make_action_id("rebook", sub.subscription_id, start.isoformat()),
+            target,
+            sub.amount,
+            f"book {start}..{end} of {sub.subscription_id} at {at:%Y-%m-%d %H:%M} KST",
+            f,
+        )
+        return [act], ""
 
     def _retry(self, f: Mapping[str, Any]) -> tuple[list[Action], str]:
-        smu = _as_str(f.get("schedule_merchant_uid")) or _as_str(f.get("merchant_uid"))
-        cu = _as_str(f.get("customer_uid"))
+        smu = as_str(f.get("schedule_merchant_uid")) or as_str(f.get("merchant_uid"))
+        cu = as_str(f.get("customer_uid"))
         if smu is None or cu is None:
             return [], "finding has no schedule merchant_uid/customer_uid"
         if str(f.get("portone_status") or "") == "scheduled":
             return [], "schedule is stuck in 'scheduled' (PortOne retries only failed ones): manual review"
-        amount = self._amount(f)
-        anchor = self._anchor(f)
+        sub, why = self._subscription(f)
+        if sub is None:
+            return [], why
+        refused = sub.refuse_charge(self.as_of)
+        if refused:
+            return [], refused
         ev = f.get("event_at")
-        target: dict[str, Any] = {"customer_uid": cu, "schedule_merchant_uid": smu, "merchant_uid": smu}
-        if anchor is None or not isinstance(ev, datetime):
-            return [], "billing period of the failed schedule unknown (pass subscriptions=): manual review"
-        p_start, p_end = _period_bounds(period_start(ensure_aware(ev), anchor), anchor)
-        if self.as_of is not None and _instant(p_end, 0) <= self.as_of:
+        start_named = _date(f.get("period_start"))
+        if start_named is not None:
+            number = sub.period_starting(start_named)
+        elif isinstance(ev, datetime):
+            number = sub.period_of(ensure_aware(ev))
+        else:
+            number = None
+        if number is None:
+            return [], "billing period of the failed schedule unknown: manual review"
+        start, end = sub.bounds(number)
+        if _midnight(end) <= self.as_of:
             return [], (
-                f"its billing period ended on {p_end.isoformat()}: a retry now would charge in the current "
+                f"its billing period ended on {end.isoformat()}: a retry now would charge in the current "
                 "period (a possible duplicate charge) - manual review"
             )
-        target.update(period_start=p_start.isoformat(), period_end=p_end.isoformat(), anchor_day=anchor)
-        target["expected_amount"] = amount
-        path = f"/subscribe/payments/schedule/{smu}/retry"
-        request = {
-            "method": "POST",
-            "endpoint": "/subscribe/payments/schedule/{merchant_uid}/retry",
-            "path": path,
+        charge = as_int(f.get("portone_amount"))
+        if charge is not None and charge != sub.amount:
+            return [], (
+                f"the failed schedule is for {charge:,} but subscription {sub.subscription_id} costs "
+                f"{sub.amount:,}: a retry would charge the schedule's amount - manual review"
+            )
+        sent = int(self.retries_sent.get(smu, 0))
+        if sent >= self.s.max_retries:
+            return [], f"retried {sent} times already (max_retries={self.s.max_retries}): manual review"
+        day = self.as_of.astimezone(KST).date().isoformat()
+        target = {
+            "customer_uid": cu,
+            **sub.to_target(),
+            "schedule_merchant_uid": smu,
+            "merchant_uid": smu,
+            "period_start": start.isoformat(),
+            "period_end": end.isoformat(),
+            "amount": sub.amount,
+            "attempt_day": day,
         }
-        retry = Action(
-            make_action_id("retry", smu),
+        retry = self._action(
             "retry",
+            make_action_id("retry", smu, day),
             target,
-            request,
-            amount or _as_int(f.get("portone_amount")) or 0,
-            reason="retry the failed schedule if nothing was paid for its period",
-            **self._base(f),
+            sub.amount,
+            f"retry the failed schedule (attempt of {day}) if nothing was paid for {start}..{end}",
+            f,
         )
         # A paid retry is what the webhook handler would have seen: book the next period too, but only
-        # once the retry succeeded (or was not needed because the period is paid).
-        nxt, _ = self._rebook_next(f) if self.as_of is not None else ([], "")
-        follow = [
-            Action(
-                a.action_id,
-                a.kind,
-                {**a.target, "requires": retry.action_id},
-                a.request,
-                a.amount,
-                a.finding_id,
-                a.finding_kind,
-                a.reason + " after the retry",
-            )
-            for a in nxt
-        ]
-        return [retry, *follow], ""
+        # once the retry succeeded.
+        nxt_at = _instant(sub.bounds(number + 1)[0], self.s.schedule_hour)
+        follow, _ = self._rebook(f, sub, number + 1, nxt_at, retry.action_id)
+        return [retry, *[replace(a, reason=a.reason + " after the retry") for a in follow]], ""
 
     def _unschedule(self, f: Mapping[str, Any]) -> tuple[list[Action], str]:
-        smu = _as_str(f.get("schedule_merchant_uid"))
-        cu = _as_str(f.get("customer_uid"))
+        smu = as_str(f.get("schedule_merchant_uid"))
+        cu = as_str(f.get("customer_uid"))
+        kind = str(f.get("kind"))
         if smu is None:
             return [], "finding has no schedule_merchant_uid"
-        sub = self.subs.get(cu or "")
-        if f.get("kind") == "orphan_schedule" and sub is not None and sub.status == "active":
-            # The billing key is gone but the subscription is active: revoking the schedule only turns
-            # this into a missing renewal. A person must get a new card first.
-            return [], "billing key deleted while the subscription is active: ask for a new card (manual)"
-        target = {"customer_uid": cu, "schedule_merchant_uid": smu}
-        body: dict[str, Any] = {"merchant_uid": [smu]}
-        if cu:
-            body = {"customer_uid": cu, "merchant_uid": [smu]}
-        request = {
-            "method": "POST",
-            "endpoint": "/subscribe/payments/unschedule",
-            "path": "/subscribe/payments/unschedule",
-            "json": body,
+        target: dict[str, Any] = {
+            "customer_uid": cu,
+            "subscription_id": as_str(f.get("subscription_id")),
+            "schedule_merchant_uid": smu,
+            "because": kind,
+            "amount": as_int(f.get("portone_amount")) or 0,
         }
-        amount = _as_int(f.get("portone_amount")) or 0
-        return [
-            Action(
-                make_action_id("unschedule", smu),
-                "unschedule",
-                target,
-                request,
-                amount,
-                reason=f"revoke schedule {smu} ({f.get('kind')})",
-                **self._base(f),
-            )
-        ], ""
-
-
-def reverify_request(merchant_uid: str | None, imp_uid: str | None, amount: int) -> dict[str, Any]:
-    """The read a reverify makes and the local write it would do."""
-    if imp_uid:
-        read = {"method": "GET", "endpoint": "/payments/{imp_uid}", "path": f"/payments/{imp_uid}"}
-    else:
-        read = {
-            "method": "GET",
-            "endpoint": "/payments/findAll/{merchant_uid}",
-            "path": f"/payments/findAll/{merchant_uid}",
-        }
-    return {**read, "local": {"mark_paid": {"merchant_uid": merchant_uid, "expected_amount": amount}}}
-
-
-def single_action_plan(actions: Sequence[Action], as_of: datetime | None = None) -> FixPlan:
-    """A plan from hand-made actions (used by the reverify/rebook helpers)."""
-    return FixPlan(tuple(actions), (), None, as_of, {})
+        if kind == "duplicate_schedule":
+            keep = as_str(f.get("keep_merchant_uid"))
+            if keep is None:
+                m = _KEEP.search(str(f.get("detail") or ""))
+                keep = m.group(1) if m else None
+            if keep is None or keep == smu:
+                return [], "the schedule to keep is not named: manual review"
+            target["keep_merchant_uid"] = keep
+        if kind == "orphan_schedule":
+            sub, _ = self.subs.find(as_str(f.get("subscription_id")), cu) if self.subs.loaded else (None, "")
+            if sub is not None and sub.status not in ("cancelled",):
+                # The billing key is gone but the subscription lives: revoking the schedule only turns this
+                # into a missing renewal. A person must get a new card first.
+                return [], (
+                    f"billing key deleted while subscription {sub.subscription_id} is {sub.status}: "
+                    "ask for a new card (manual)"
+                )
+            target["orphan_cause"] = "subscription_cancelled" if sub is not None else "unconfirmed"
+            if sub is not None:
+                target["subscription_id"] = sub.subscription_id
+        act = self._action(
+            "unschedule",
+            make_action_id("unschedule", smu),
+            target,
+            0,
+            f"revoke schedule {smu} ({kind})",
+            f,
+        )
+        return [act], ""

@@ -149,6 +149,52 @@ class OrdersWriter:
             raise SourceError(f"{self._where}: write-back failed, nothing changed: {detail}") from exc
         return changed
 
+    def add_pending(
+        self,
+        merchant_uid: str,
+        *,
+        customer_uid: str,
+        amount: int,
+        currency: str = "KRW",
+        subscription_id: str | None = None,
+    ) -> int:
+        """Create the pending order of a charge portone_recon books (a rebook), unless it exists.
+
+        The merchant's webhook handler then finds the order when PortOne charges it, and the next
+        reconcile sees it. Columns the table lacks (currency, subscription_id) are left out; the status
+        written is the merchant's raw value for ``pending``. Returns rows inserted (0 when it existed).
+        """
+        sa = _sqlalchemy()
+        tbl = self._reflect()
+        m = self.mapping
+        cols = tbl.c
+        for canon in ("merchant_uid", "status", "amount"):
+            if m.source_column(canon) not in cols:
+                raise SourceError(f"{self._where}: no column {m.source_column(canon)!r} ({canon})")
+        values: dict[str, Any] = {
+            m.source_column("merchant_uid"): merchant_uid,
+            m.source_column("status"): m.raw_statuses("pending")[0],
+            m.source_column("amount"): int(amount),
+        }
+        for canon, value in (
+            ("customer_uid", customer_uid),
+            ("currency", currency),
+            ("subscription_id", subscription_id),
+        ):
+            if value is not None and m.source_column(canon) in cols:
+                values[m.source_column(canon)] = value
+        mu_col = cols[m.source_column("merchant_uid")]
+        try:
+            with self._engine_().begin() as con:
+                exists = con.execute(sa.select(mu_col).where(mu_col == merchant_uid)).first()
+                if exists is not None:
+                    return 0
+                con.execute(sa.insert(tbl).values(values))
+        except sa.exc.SQLAlchemyError as exc:
+            detail = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
+            raise SourceError(f"{self._where}: could not add order {merchant_uid}: {detail}") from exc
+        return 1
+
     # -- internals --------------------------------------------------------------------------------
 
     @property

@@ -1,0 +1,714 @@
+"""Executing one action: the fresh re-check right before sending, the send, and reading an unknown outcome.
+
+Every re-check measures the action's own reason again with fresh data and the wall clock, never the
+plan's ``as_of`` or a narrower condition:
+
+- **rebook**: ``schedule_at`` still ahead; the subscription (today's store) still chargeable, at the
+  booked amount, interval and anchor; the billing key present (a single-key GET); no ``scheduled`` entry
+  anywhere in the period (any day, any merchant_uid) and no paid charge in the period by any route
+  (scheduled, ``again``, console) - an entry or charge known to belong to another subscription of the same
+  card does not count.
+- **retry**: the period not over by the wall clock; the subscription chargeable at the same amount; the
+  schedule still failed, at the amount the plan will charge; no attempt on it and no charge in the period
+  reached paid; fewer than ``max_retries`` retries sent.
+- **unschedule**: the schedule still ``scheduled`` and the customer's; a duplicate only while the schedule
+  to keep is still scheduled; an orphan only while its subscription is still cancelled or the billing
+  key's deletion is confirmed by a single-key GET (a 404 for one id of a multi-id lookup proves nothing).
+- **reverify**: PortOne says paid with the order's amount and currency, and the order is still unpaid.
+
+What is no longer needed or no longer certain is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any, Protocol
+
+from portone_recon._time import KST
+from portone_recon.actions import journal
+from portone_recon.actions.model import Action, as_int, as_str
+from portone_recon.actions.requests import build_request
+from portone_recon.actions.subscriptions import Subscriptions
+from portone_recon.api.models import BillingKey, Payment, Schedule
+from portone_recon.errors import BusinessError, NotFoundError, PortOneReconError
+from portone_recon.store import Store
+
+
+class ClientLike(Protocol):
+    """The :class:`~portone_recon.api.client.PortOneClient` methods apply uses."""
+
+    def fetch_payment(self, imp_uid: str) -> Payment: ...
+
+    def iter_payments_by_merchant_uid(self, merchant_uid: str) -> Iterator[Payment]: ...
+
+    def iter_billing_key_payments(self, customer_uid: str) -> Iterator[Payment]: ...
+
+    def fetch_billing_key(self, customer_uid: str) -> BillingKey: ...
+
+    def fetch_schedule(self, merchant_uid: str) -> Schedule: ...
+
+    def iter_customer_schedules(
+        self, customer_uid: str, since: datetime, until: datetime, *, status: str | None = None
+    ) -> Iterator[Schedule]: ...
+
+    def create_schedules(
+        self, customer_uid: str, schedules: Sequence[Mapping[str, Any]]
+    ) -> list[Schedule]: ...
+
+    def unschedule(
+        self, *, customer_uid: str | None = None, merchant_uids: Sequence[str] | None = None
+    ) -> list[Schedule]: ...
+
+    def retry_schedule(self, merchant_uid: str) -> Payment: ...
+
+
+class OrdersWriterLike(Protocol):
+    def mark_paid(self, merchant_uid: str, *, imp_uid: str, paid_at: datetime, amount: int) -> int: ...
+
+    def add_pending(
+        self,
+        merchant_uid: str,
+        *,
+        customer_uid: str,
+        amount: int,
+        currency: str = "KRW",
+        subscription_id: str | None = None,
+    ) -> int: ...
+
+
+# -- small result types ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Go:
+    pre: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OrderUpdate:
+    """Mark a local order paid (only while still unpaid with the same amount)."""
+
+    merchant_uid: str
+    imp_uid: str
+    paid_at: datetime | None
+    amount: int
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """The local order of a charge portone_recon booked or retried (created when missing)."""
+
+    merchant_uid: str
+    customer_uid: str
+    amount: int
+    currency: str
+    subscription_id: str | None
+    source: str
+
+
+@dataclass(frozen=True)
+class Final:
+    status: str  # succeeded | failed | skipped
+    message: str
+    result: Mapping[str, Any] = field(default_factory=dict)
+    order: OrderUpdate | None = None
+    new_order: NewOrder | None = None
+
+
+class NotApplied:
+    """A read proved an unresolved action's write never happened."""
+
+
+NOT_APPLIED = NotApplied()
+
+
+class Pending(Exception):
+    """Leave the action as it is (a read failed, or the orders writer failed); try on the next apply."""
+
+
+def reached_paid(p: Payment) -> bool:
+    return p.status == "paid" or (p.status == "cancelled" and p.paid_at is not None)
+
+
+def fmt_money(v: Any, currency: str | None = "KRW") -> str:
+    try:
+        return f"{int(v):,} {currency or 'KRW'}"
+    except (TypeError, ValueError):
+        return f"{v} {currency or 'KRW'}"
+
+
+def pay_evidence(p: Payment) -> dict[str, Any]:
+    return {
+        "imp_uid": p.imp_uid,
+        "merchant_uid": p.merchant_uid,
+        "status": p.status,
+        "amount": int(p.amount),
+        "currency": p.currency,
+        "paid_at": p.paid_at.isoformat() if p.paid_at else None,
+        "fail_reason": p.fail_reason,
+    }
+
+
+def sched_evidence(s: Schedule) -> dict[str, Any]:
+    return {
+        "merchant_uid": s.merchant_uid,
+        "customer_uid": s.customer_uid,
+        "schedule_status": s.schedule_status,
+        "payment_status": s.payment_status,
+        "amount": int(s.amount),
+        "schedule_at": s.schedule_at.isoformat() if s.schedule_at else None,
+        "imp_uid": s.imp_uid,
+    }
+
+
+def kst_midnight(d: date) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=KST)
+
+
+def _period(t: Mapping[str, Any]) -> tuple[datetime, datetime]:
+    return (
+        kst_midnight(date.fromisoformat(str(t["period_start"]))),
+        kst_midnight(date.fromisoformat(str(t["period_end"]))),
+    )
+
+
+class Context:
+    """What one apply reads through: PortOne, the store, the merchant's orders DB, the wall clock.
+
+    Args:
+        subs: the subscriptions as the store holds them when the apply starts (fresh, not the plan's).
+        allow_inferred: the plan was made with inferred subscriptions allowed.
+        max_retries: retries of one failed schedule at most.
+    """
+
+    def __init__(
+        self,
+        client: ClientLike | None,
+        store: Store,
+        writer: OrdersWriterLike | None,
+        *,
+        now: Any,
+        subs: Subscriptions,
+        allow_inferred: bool = False,
+        max_retries: int = 3,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.writer = writer
+        self.now = now
+        self.subs = subs
+        self.allow_inferred = allow_inferred
+        self.max_retries = max_retries
+        self._auto_writers: dict[str, OrdersWriterLike | None] = {}
+        self._order_cols: set[str] | None = None
+
+    @property
+    def api(self) -> ClientLike:
+        if self.client is None:
+            raise Pending("no client: cannot read PortOne")
+        return self.client
+
+    # reads that may legitimately find nothing
+    def schedule_or_none(self, mu: str) -> Schedule | None:
+        try:
+            return self.api.fetch_schedule(mu)
+        except NotFoundError:
+            return None
+
+    def attempts(self, mu: str) -> list[Payment]:
+        try:
+            return list(self.api.iter_payments_by_merchant_uid(mu))
+        except NotFoundError:
+            return []
+
+    def key_payments(self, cu: str) -> list[Payment]:
+        try:
+            return list(self.api.iter_billing_key_payments(cu))
+        except NotFoundError:
+            return []
+
+    def order_columns(self) -> set[str]:
+        if self._order_cols is None:
+            with self.store.connect() as con:
+                self._order_cols = {str(r[0]) for r in con.execute("DESCRIBE orders").fetchall()}
+        return self._order_cols
+
+    def local_order(self, mu: str) -> dict[str, Any] | None:
+        if not self.store.path.exists():
+            return None
+        keys = ["merchant_uid", "amount", "currency", "status", "source", "imp_uid", "customer_uid"]
+        if "subscription_id" in self.order_columns():
+            keys.append("subscription_id")
+        with self.store.connect() as con:
+            row = con.execute(f"SELECT {', '.join(keys)} FROM orders WHERE merchant_uid = ?", [mu]).fetchone()
+        return None if row is None else dict(zip(keys, row, strict=True))
+
+    def belongs_elsewhere(self, mu: str, subscription_id: str | None) -> bool:
+        """Whether the merchant's own order for ``mu`` says it belongs to another subscription."""
+        if not subscription_id or "subscription_id" not in self.order_columns():
+            return False
+        order = self.local_order(mu)
+        other = as_str(order.get("subscription_id")) if order else None
+        return other is not None and other != subscription_id
+
+    def order_source(self, customer_uid: str) -> str:
+        """The orders source a new local order of this customer belongs to."""
+        with self.store.connect() as con:
+            row = con.execute(
+                "SELECT source FROM orders WHERE customer_uid = ? ORDER BY loaded_at DESC LIMIT 1",
+                [customer_uid],
+            ).fetchone()
+            if row is None:
+                row = con.execute(
+                    "SELECT source FROM source_loads WHERE target = 'orders' ORDER BY loaded_at DESC LIMIT 1"
+                ).fetchone()
+        return str(row[0]) if row else "portone_recon"
+
+    def writer_for(self, source: str) -> OrdersWriterLike | None:
+        if self.writer is not None:
+            return self.writer
+        if source in self._auto_writers:
+            return self._auto_writers[source]
+        with self.store.connect() as con:
+            row = con.execute(
+                "SELECT kind FROM source_loads WHERE target = 'orders' AND source = ?", [source]
+            ).fetchone()
+        writer: OrdersWriterLike | None = None
+        if row is not None and row[0] == "sql":
+            from portone_recon.orders import OrdersWriter
+
+            try:
+                writer = OrdersWriter.from_store(self.store, source=source)
+            except PortOneReconError as exc:
+                raise Pending(f"orders source {source!r} is SQL but no writer: {exc}") from exc
+        self._auto_writers[source] = writer
+        return writer
+
+
+# -- the subscription behind a money-moving action ---------------------------------------------
+
+
+def _subscription_check(a: Action, ctx: Context, at: datetime) -> Skip | None:
+    t = a.target
+    sid = as_str(t.get("subscription_id"))
+    cu = as_str(t.get("customer_uid"))
+    if not ctx.subs.loaded:
+        if ctx.allow_inferred:
+            return None
+        return Skip("needs subscriptions: none are loaded in the store (plan with --allow-inferred to allow)")
+    sub, why = ctx.subs.find(sid, cu)
+    if sub is None:
+        return Skip(why)
+    refused = sub.refuse_charge(at)
+    if refused:
+        return Skip(refused)
+    if sub.amount != as_int(t.get("amount")) or sub.currency != str(t.get("currency") or "KRW"):
+        return Skip(
+            f"subscription {sub.subscription_id} now costs {fmt_money(sub.amount, sub.currency)}, the plan "
+            f"{fmt_money(t.get('amount'), as_str(t.get('currency')))}: re-plan"
+        )
+    if sub.interval_months != as_int(t.get("interval_months")) or sub.anchor_day != as_int(
+        t.get("anchor_day")
+    ):
+        return Skip(
+            f"subscription {sub.subscription_id}'s interval or anchor day changed since the plan: re-plan"
+        )
+    return None
+
+
+def _period_paid(a: Action, ctx: Context) -> Skip | None:
+    """A charge that reached paid in the action's period, by any route, of this subscription's money."""
+    t = a.target
+    lo, hi = _period(t)
+    amount = as_int(t.get("amount"))
+    sid = as_str(t.get("subscription_id"))
+    for p in ctx.key_payments(str(t["customer_uid"])):
+        if not reached_paid(p) or p.paid_at is None or not lo <= p.paid_at < hi:
+            continue
+        if int(p.amount) != amount and p.merchant_uid != t.get("merchant_uid"):
+            continue
+        if ctx.belongs_elsewhere(p.merchant_uid, sid):
+            continue
+        return Skip(
+            f"period {lo:%Y-%m-%d}..{hi:%Y-%m-%d} already paid by {p.imp_uid} ({p.merchant_uid})",
+            pay_evidence(p),
+        )
+    return None
+
+
+# -- re-checks ---------------------------------------------------------------------------------
+
+
+def precheck(action: Action, ctx: Context) -> Skip | Go | Final:
+    if action.kind == "reverify":
+        return _precheck_reverify(action, ctx)
+    if action.kind == "unschedule":
+        return _precheck_unschedule(action, ctx)
+    if action.kind == "rebook":
+        return _precheck_rebook(action, ctx)
+    if action.kind == "retry":
+        return _precheck_retry(action, ctx)
+    raise PortOneReconError(f"unknown action kind {action.kind!r}")  # pragma: no cover
+
+
+def _precheck_reverify(action: Action, ctx: Context) -> Skip | Go | Final:
+    t = action.target
+    imp = t.get("imp_uid")
+    mu = t.get("merchant_uid")
+    if imp:
+        try:
+            pay = ctx.api.fetch_payment(str(imp))
+        except NotFoundError:
+            return Skip(f"payment {imp} not found at PortOne")
+        if mu and pay.merchant_uid != mu:
+            return Final(
+                "failed", f"payment {imp} belongs to order {pay.merchant_uid}, not {mu}", pay_evidence(pay)
+            )
+    else:
+        attempts = ctx.attempts(str(mu))
+        paid = [p for p in attempts if p.status == "paid"]
+        if not attempts:
+            return Skip(f"no payment for order {mu} at PortOne")
+        pay = paid[-1] if paid else attempts[-1]
+    mu = pay.merchant_uid
+    evidence = pay_evidence(pay)
+    if pay.status != "paid":
+        return Skip(f"PortOne status is {pay.status!r}, not 'paid'", evidence)
+    order = ctx.local_order(mu)
+    if order is None:
+        return Skip(f"no local order {mu}", evidence)
+    evidence["order"] = {k: order[k] for k in ("amount", "currency", "status")}
+    if order["status"] == "paid":
+        return Skip("order is already paid locally", evidence)
+    if order["status"] not in ("pending", "failed"):
+        return Skip(f"order is {order['status']} locally: not revived", evidence)
+    if int(pay.amount) != int(order["amount"]) or pay.currency != (order["currency"] or "KRW"):
+        return Final(
+            "failed",
+            f"amount mismatch: PortOne {fmt_money(pay.amount, pay.currency)}, "
+            f"order {fmt_money(order['amount'], order['currency'])} - not marked paid (manual review)",
+            evidence,
+        )
+    return Go({"payment": evidence, "order_source": order["source"]})
+
+
+def _precheck_unschedule(action: Action, ctx: Context) -> Skip | Go | Final:
+    t = action.target
+    smu = str(t["schedule_merchant_uid"])
+    s = ctx.schedule_or_none(smu)
+    if s is None:
+        return Skip("no such schedule at PortOne")
+    ev = sched_evidence(s)
+    if s.schedule_status != "scheduled":
+        return Skip(f"schedule is already {s.schedule_status}", ev)
+    if t.get("customer_uid") and s.customer_uid != t.get("customer_uid"):
+        return Skip(f"schedule {smu} belongs to {s.customer_uid}, not {t.get('customer_uid')}", ev)
+    because = str(t.get("because") or "")
+    if because == "duplicate_schedule":
+        keep_mu = str(t.get("keep_merchant_uid") or "")
+        keep = ctx.schedule_or_none(keep_mu) if keep_mu else None
+        if keep is None or keep.schedule_status != "scheduled" or keep.customer_uid != s.customer_uid:
+            state = "missing" if keep is None else f"{keep.schedule_status}, customer {keep.customer_uid}"
+            return Skip(f"the schedule to keep ({keep_mu or '?'}) is not scheduled any more ({state})", ev)
+        return Go({"schedule": ev, "keep": sched_evidence(keep)})
+    if because == "orphan_schedule":
+        return _orphan_confirmed(t, s, ctx)
+    if because == "schedule_amount_mismatch":
+        sub, why = ctx.subs.find(as_str(t.get("subscription_id")), as_str(t.get("customer_uid")))
+        if sub is None:
+            return Skip(f"subscription unknown, the amount cannot be judged: {why}", ev)
+        if int(s.amount) == sub.amount:
+            return Skip(f"schedule amount {fmt_money(s.amount)} equals the subscription's now", ev)
+        return Go({"schedule": ev})
+    return Skip(f"an unschedule must name why (duplicate, orphan or amount mismatch), got {because!r}", ev)
+
+
+def _orphan_confirmed(t: Mapping[str, Any], s: Schedule, ctx: Context) -> Skip | Go:
+    ev = sched_evidence(s)
+    cu = str(t.get("customer_uid") or s.customer_uid)
+    if ctx.subs.loaded:
+        sub, _ = ctx.subs.find(as_str(t.get("subscription_id")), cu)
+        if sub is not None and sub.status == "cancelled":
+            return Go({"schedule": ev, "confirmed": f"subscription {sub.subscription_id} is cancelled"})
+        if sub is not None and s.schedule_at is not None and sub.refuse_charge(s.schedule_at) is not None:
+            return Go({"schedule": ev, "confirmed": sub.refuse_charge(s.schedule_at)})
+    try:
+        ctx.api.fetch_billing_key(cu)
+    except NotFoundError:
+        return Go({"schedule": ev, "confirmed": f"billing key {cu} not found by a single-key GET"})
+    return Skip(
+        f"not an orphan by fresh data: billing key {cu} exists and the subscription is not cancelled", ev
+    )
+
+
+def _precheck_rebook(action: Action, ctx: Context) -> Skip | Go | Final:
+    t = action.target
+    cu = str(t["customer_uid"])
+    mu = str(t["merchant_uid"])
+    at = datetime.fromisoformat(str(t["schedule_at"]))
+    found = ctx.schedule_or_none(mu)
+    if found is not None:
+        return rebook_found(action, found)
+    now = ctx.now()
+    if at <= now:
+        return Skip(f"its renewal time {at.astimezone(KST):%Y-%m-%d %H:%M} KST has passed: re-plan")
+    refused = _subscription_check(action, ctx, at)
+    if refused:
+        return refused
+    try:
+        ctx.api.fetch_billing_key(cu)
+    except (NotFoundError, BusinessError) as exc:
+        return Skip(f"billing key {cu} not found at PortOne: {exc.detail}")
+    lo, hi = _period(t)
+    sid = as_str(t.get("subscription_id"))
+    for s in ctx.api.iter_customer_schedules(cu, lo, hi):
+        if s.schedule_status == "scheduled" or (
+            s.schedule_status == "executed" and s.payment_status == "paid"
+        ):
+            if ctx.belongs_elsewhere(s.merchant_uid, sid):
+                continue
+            what = "covered by scheduled" if s.schedule_status == "scheduled" else "already paid by"
+            return Skip(f"period {lo:%Y-%m-%d}.. {what} {s.merchant_uid}", sched_evidence(s))
+    paid = _period_paid(action, ctx)
+    if paid:
+        return paid
+    return Go({"covered": False})
+
+
+def rebook_found(action: Action, s: Schedule) -> Final:
+    same = s.customer_uid == action.target["customer_uid"] and int(s.amount) == as_int(
+        action.target["amount"]
+    )
+    if same and s.schedule_status in ("scheduled", "executed"):
+        return Final(
+            "succeeded",
+            f"schedule {s.merchant_uid} exists at PortOne ({s.schedule_status})",
+            sched_evidence(s),
+            new_order=None,
+        )
+    return Final(
+        "failed",
+        f"merchant_uid {s.merchant_uid} is already used at PortOne ({s.schedule_status}, customer "
+        f"{s.customer_uid}, {fmt_money(s.amount)}); re-plan with another prefix",
+        sched_evidence(s),
+    )
+
+
+def _precheck_retry(action: Action, ctx: Context) -> Skip | Go | Final:
+    t = action.target
+    smu = str(t["schedule_merchant_uid"])
+    hi = _period(t)[1]
+    now = ctx.now()
+    if hi <= now:
+        return Skip(
+            f"its billing period ended on {hi:%Y-%m-%d} (now {now.astimezone(KST):%Y-%m-%d}): no late retry"
+        )
+    refused = _subscription_check(action, ctx, now)
+    if refused:
+        return refused
+    s = ctx.schedule_or_none(smu)
+    if s is None:
+        return Skip("no such schedule at PortOne")
+    ev = sched_evidence(s)
+    if s.schedule_status == "scheduled":
+        return Skip("schedule has not run yet (still scheduled)", ev)
+    if s.payment_status == "paid":
+        return Skip("schedule is already paid", ev)
+    if s.customer_uid != t.get("customer_uid"):
+        return Skip(f"schedule {smu} belongs to {s.customer_uid}, not {t.get('customer_uid')}", ev)
+    if int(s.amount) != as_int(t.get("amount")):
+        return Skip(
+            f"the schedule would charge {fmt_money(s.amount)}, the plan says {fmt_money(t.get('amount'))}", ev
+        )
+    sent = journal.retries_sent(ctx.store, smu, exclude=action.action_id)
+    if sent >= ctx.max_retries:
+        return Skip(f"retried {sent} times already (max_retries={ctx.max_retries})", ev)
+    attempts = ctx.attempts(smu)
+    for p in attempts:
+        if reached_paid(p):
+            return Skip(f"order {smu} already paid by {p.imp_uid}", pay_evidence(p))
+    paid = _period_paid(action, ctx)
+    if paid:
+        return paid
+    return Go({"attempts": [p.imp_uid for p in attempts], "schedule": ev})
+
+
+# -- sending -----------------------------------------------------------------------------------
+
+
+def _new_order(action: Action, ctx: Context, mu: str) -> NewOrder | None:
+    t = action.target
+    if ctx.local_order(mu) is not None:
+        return None
+    cu = str(t["customer_uid"])
+    return NewOrder(
+        merchant_uid=mu,
+        customer_uid=cu,
+        amount=int(t["amount"]),
+        currency=str(t.get("currency") or "KRW"),
+        subscription_id=as_str(t.get("subscription_id")),
+        source=ctx.order_source(cu),
+    )
+
+
+def _write_new_order(order: NewOrder | None, ctx: Context, evidence: dict[str, Any]) -> None:
+    """Add a booked charge's order to the merchant's SQL orders (recorded, never turned into a re-send)."""
+    if order is None:
+        return
+    try:
+        writer = ctx.writer_for(order.source)
+        if writer is not None:
+            evidence["orders_db_added"] = writer.add_pending(
+                order.merchant_uid,
+                customer_uid=order.customer_uid,
+                amount=order.amount,
+                currency=order.currency,
+                subscription_id=order.subscription_id,
+            )
+    except (PortOneReconError, Pending) as exc:
+        evidence["orders_db_error"] = str(exc)
+
+
+def send(action: Action, go: Go, ctx: Context) -> Final:
+    """Send the action's request, built from its recorded target (never from a file's request)."""
+    t = action.target
+    request = build_request(action.kind, t)
+    if action.kind == "reverify":
+        return _send_reverify(go, ctx)
+    if action.kind == "unschedule":
+        smu = str(t["schedule_merchant_uid"])
+        body = request["json"]
+        try:
+            done = ctx.api.unschedule(
+                customer_uid=body.get("customer_uid"), merchant_uids=body["merchant_uid"]
+            )
+        except BusinessError as exc:
+            s = ctx.schedule_or_none(smu)
+            if s is not None and s.schedule_status == "revoked":
+                return Final("succeeded", f"schedule {smu} is revoked", sched_evidence(s))
+            return Final("failed", f"PortOne refused: {exc.message} (code {exc.code})", {"code": exc.code})
+        return Final("succeeded", f"schedule {smu} revoked", {"revoked": [sched_evidence(s) for s in done]})
+    if action.kind == "rebook":
+        body = request["json"]
+        mu = str(t["merchant_uid"])
+        try:
+            made = ctx.api.create_schedules(str(body["customer_uid"]), body["schedules"])
+        except BusinessError as exc:
+            s = ctx.schedule_or_none(mu)  # "duplicate" may mean: it exists. Read it.
+            if s is not None:
+                return _with_order(rebook_found(action, s), action, ctx, mu)
+            return Final("failed", f"PortOne refused: {exc.message} (code {exc.code})", {"code": exc.code})
+        ok = Final(
+            "succeeded",
+            f"booked {mu} at {t.get('schedule_at')} for {fmt_money(t['amount'], as_str(t.get('currency')))}",
+            {"schedules": [sched_evidence(s) for s in made]},
+        )
+        return _with_order(ok, action, ctx, mu)
+    if action.kind == "retry":
+        smu = str(t["schedule_merchant_uid"])
+        try:
+            pay_obj = ctx.api.retry_schedule(smu)
+        except BusinessError as exc:
+            return Final("failed", f"PortOne refused: {exc.message} (code {exc.code})", {"code": exc.code})
+        return retry_outcome(action, pay_obj, ctx)
+    raise PortOneReconError(f"unknown action kind {action.kind!r}")  # pragma: no cover
+
+
+def _with_order(final: Final, action: Action, ctx: Context, mu: str) -> Final:
+    if final.status != "succeeded":
+        return final
+    order = _new_order(action, ctx, mu)
+    result = dict(final.result)
+    _write_new_order(order, ctx, result)
+    msg = final.message + (f"; local order {mu} created (pending)" if order else "")
+    if "orders_db_error" in result:
+        msg += f"; the merchant's orders DB was NOT updated: {result['orders_db_error']}"
+    return Final(final.status, msg, result, final.order, order)
+
+
+def _send_reverify(go: Go, ctx: Context) -> Final:
+    pay = go.pre["payment"]
+    writer = ctx.writer_for(str(go.pre.get("order_source") or ""))
+    written = None
+    if writer is not None:
+        try:
+            written = writer.mark_paid(
+                pay["merchant_uid"],
+                imp_uid=pay["imp_uid"],
+                paid_at=datetime.fromisoformat(pay["paid_at"]),
+                amount=pay["amount"],
+            )
+        except PortOneReconError as exc:
+            raise Pending(f"orders database not updated: {exc}") from exc
+    order = OrderUpdate(
+        pay["merchant_uid"],
+        pay["imp_uid"],
+        datetime.fromisoformat(pay["paid_at"]) if pay["paid_at"] else None,
+        int(pay["amount"]),
+    )
+    msg = f"order {pay['merchant_uid']} marked paid ({pay['imp_uid']}, {fmt_money(pay['amount'])})"
+    if written is not None:
+        msg += f"; orders database rows changed: {written}"
+    return Final("succeeded", msg, {"payment": pay, "orders_db_rows": written}, order)
+
+
+def retry_outcome(action: Action, p: Payment, ctx: Context) -> Final:
+    ev = pay_evidence(p)
+    if p.status != "paid":  # code 0 only means the request reached the card company
+        return Final(
+            "failed", f"retry charged nothing: status {p.status} ({p.fail_reason or 'no reason'})", ev
+        )
+    new = _new_order(action, ctx, p.merchant_uid)
+    _write_new_order(new, ctx, ev)
+    upd = OrderUpdate(p.merchant_uid, p.imp_uid, p.paid_at, int(p.amount))
+    try:  # the charge happened: a write-back problem is recorded, never turned into a re-send
+        source = new.source if new else str((ctx.local_order(p.merchant_uid) or {}).get("source") or "")
+        writer = ctx.writer_for(source)
+        if writer is not None and p.paid_at is not None:
+            ev["orders_db_rows"] = writer.mark_paid(
+                p.merchant_uid, imp_uid=p.imp_uid, paid_at=p.paid_at, amount=int(p.amount)
+            )
+    except (PortOneReconError, Pending) as exc:
+        ev["orders_db_error"] = str(exc)
+    return Final("succeeded", f"retry paid {fmt_money(p.amount, p.currency)} ({p.imp_uid})", ev, upd, new)
+
+
+def resolve(action: Action, row: journal.JournalRow, ctx: Context) -> Final | NotApplied:
+    """Decide an action left ``sending``/``unknown``/``failed_retryable`` by reading PortOne (never by
+    re-sending)."""
+    t = action.target
+    if action.kind == "reverify":
+        return NOT_APPLIED  # no remote write; the local writes only touch rows still unpaid
+    if action.kind == "unschedule":
+        s = ctx.schedule_or_none(str(t["schedule_merchant_uid"]))
+        if s is None:
+            return Final("skipped", "schedule not found at PortOne")
+        if s.schedule_status == "revoked":
+            return Final("succeeded", "schedule is revoked (resolved by reading)", sched_evidence(s))
+        if s.schedule_status == "executed":
+            return Final("failed", "schedule executed before it could be revoked", sched_evidence(s))
+        return NOT_APPLIED
+    if action.kind == "rebook":
+        mu = str(t["merchant_uid"])
+        s = ctx.schedule_or_none(mu)
+        if s is None:
+            return NOT_APPLIED
+        f = _with_order(rebook_found(action, s), action, ctx, mu)
+        return Final(f.status, f.message + " (resolved by reading)", f.result, f.order, f.new_order)
+    if action.kind == "retry":
+        before = set(row.result.get("pre", {}).get("attempts", []))
+        new = [p for p in ctx.attempts(str(t["schedule_merchant_uid"])) if p.imp_uid not in before]
+        if not new:
+            return NOT_APPLIED
+        paid = [p for p in new if reached_paid(p)]
+        f = retry_outcome(action, paid[0] if paid else new[-1], ctx)
+        return Final(f.status, f.message + " (resolved by reading)", f.result, f.order, f.new_order)
+    raise PortOneReconError(f"unknown action kind {action.kind!r}")  # pragma: no cover
