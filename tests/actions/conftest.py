@@ -17,7 +17,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from portone_recon import _time
 from portone_recon._time import KST
+from portone_recon.actions import StoredRecon
 from portone_recon.sandbox.process import serve_in_subprocess
 from portone_recon.store import Store
 
@@ -142,16 +144,32 @@ def findings(ids: dict[str, str]) -> pd.DataFrame:
                 portone_amount=9900,
                 local_amount=9900,
             ),
-            f("missing_next_schedule", "f2", customer_uid="cus_a", local_amount=9900),
+            f(
+                "missing_next_schedule",
+                "f2",
+                customer_uid="cus_a",
+                local_amount=9900,
+                schedule_merchant_uid="sub-cus_a-202611",
+                event_at=pd.Timestamp("2026-11-03 10:00", tz=KST),
+            ),
             f(
                 "unpaid_renewal",
                 "f3",
                 customer_uid="cus_b",
                 schedule_merchant_uid="sub-cus_b-202611",
                 portone_status="failed",
+                portone_amount=14900,
                 event_at=pd.Timestamp("2026-11-25 10:00", tz=KST),
             ),
-            f("duplicate_schedule", "f4", customer_uid="cus_c", schedule_merchant_uid="sub-cus_c-202612-x"),
+            f(
+                "duplicate_schedule",
+                "f4",
+                customer_uid="cus_c",
+                schedule_merchant_uid="sub-cus_c-202612-x",
+                portone_amount=4900,
+                detail="2 schedules booked in one billing period; keep sub-cus_c-202612, revoke this one "
+                "(2026-12-10 11:00 KST, 4,900 KRW)",
+            ),
             f("orphan_schedule", "f5", customer_uid="cus_d", schedule_merchant_uid="sub-cus_d-202612"),
             f(
                 "missed_webhook",
@@ -176,11 +194,55 @@ def writes(log: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+class WallClock:
+    """The wall clock apply and ``fix plan`` read (``portone_recon._time.now_kst``), for tests: a fixed
+    instant, or the sandbox world's clock once a test has a world."""
+
+    def __init__(self) -> None:
+        self.fixed = AS_OF
+        self.world: Any = None
+
+    def __call__(self) -> datetime:
+        return self.world.clock.now if self.world is not None else self.fixed
+
+
+@pytest.fixture(autouse=True)
+def wall(monkeypatch: pytest.MonkeyPatch) -> WallClock:
+    clock = WallClock()
+    monkeypatch.setattr(_time, "now_kst", clock)
+    return clock
+
+
 @pytest.fixture
-def world() -> Any:
+def world(wall: WallClock) -> Any:
     from portone_recon.sandbox import SandboxWorld
 
-    return SandboxWorld(start=START, seed=7)
+    w = SandboxWorld(start=START, seed=7)
+    wall.world = w
+    return w
+
+
+def store_run(
+    store: Store, frame: pd.DataFrame, as_of: datetime = AS_OF, run_id: str = "run_test"
+) -> StoredRecon:
+    """Store hand-built findings as a reconciliation run (what ``reconcile`` would have stored)."""
+    with store.transaction() as con:
+        cols = [str(r[0]) for r in con.execute("DESCRIBE findings").fetchall()]
+        rows = frame.copy()
+        rows["run_id"] = run_id
+        for c in cols:
+            if c not in rows:
+                rows[c] = None
+        rows = rows[cols]
+        con.execute(
+            "INSERT INTO recon_runs (run_id, as_of, grace_seconds, started_at, finding_count) "
+            "VALUES (?, ?, 900, ?, ?)",
+            [run_id, as_of, as_of, len(rows)],
+        )
+        con.register("_f", rows)
+        con.execute(f"INSERT INTO findings ({', '.join(cols)}) SELECT {', '.join(cols)} FROM _f")
+        con.unregister("_f")
+    return StoredRecon(run_id, as_of, frame)
 
 
 def load_subs(store: Store) -> None:

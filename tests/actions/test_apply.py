@@ -11,10 +11,10 @@ import pytest
 
 from portone_recon.actions import apply, journal_frame, plan_fixes, rebook, reverify
 from portone_recon.actions.journal import apply_lock, lock_path_for
-from portone_recon.errors import ApplyInProgressError
+from portone_recon.errors import ApplyInProgressError, CapExceededError
 from portone_recon.store import Store
 
-from .conftest import AS_OF, SUBSCRIPTIONS, build_merchant, findings, load_local, writes
+from .conftest import AS_OF, SUBSCRIPTIONS, build_merchant, findings, load_local, load_subs, store_run, writes
 
 
 @pytest.fixture
@@ -22,7 +22,8 @@ def setup(world: Any, store: Store) -> tuple[Any, Any, Store, Any]:
     client = world.client()
     ids = build_merchant(client, lambda to: world.advance(to=to))
     load_local(store)
-    plan = plan_fixes(findings(ids), subscriptions=SUBSCRIPTIONS, as_of=AS_OF)
+    load_subs(store)
+    plan = plan_fixes(store_run(store, findings(ids)), subscriptions=SUBSCRIPTIONS)
     world.requests.clear()
     return world, client, store, plan
 
@@ -48,7 +49,9 @@ def test_dry_run_sends_no_write_and_writes_no_journal(setup: Any) -> None:
     assert st["retry:sub-cus_b-202611"] == "would_send"
     # the amount-mismatch reverify would not mark anything paid
     assert st["reverify:sub-cus_e-202611"] == "would_skip"
-    assert "would send POST /subscribe/payments/schedule" in " ".join(report.outcomes["message"])
+    requests = " ".join(report.outcomes["request"])
+    assert "POST /subscribe/payments/schedule " in requests
+    assert '"merchant_uid": "rebook-cus_a-202612"' in requests and "2026-12-03 10:00 KST" in requests
     assert report.exit_code == 1
     assert (
         store.query("SELECT status FROM orders WHERE merchant_uid = 'sub-cus_a-202611'")["status"][0]
@@ -149,7 +152,7 @@ def test_skips_what_is_no_longer_needed(setup: Any) -> None:
     assert st["rebook:rebook-cus_a-202612"] == "skipped"
     msgs = dict(zip(report.outcomes["key"], report.outcomes["message"], strict=True))
     assert "already revoked" in msgs["sub-cus_d-202612"]
-    assert "already covered by scheduled manual-a" in msgs["rebook-cus_a-202612"]
+    assert "covered by scheduled manual-a" in msgs["rebook-cus_a-202612"]
     assert "POST /subscribe/payments/unschedule" in writes(world.requests)  # only cus_c's
     assert writes(world.requests).count("POST /subscribe/payments/unschedule") == 1
     assert "rebook-cus_a-202612" not in world.schedules
@@ -189,17 +192,17 @@ def test_duplicate_merchant_uid_refusal_reads_the_existing_schedule(setup: Any) 
     assert sum(1 for s in world.schedules.values() if s["customer_uid"] == "cus_a") == 2
 
 
-def test_caps_leave_the_rest_planned(setup: Any) -> None:
-    _world, client, store, plan = setup
-    report = apply(plan, client, store, dry_run=False, max_actions=2, progress=False)
-    assert (report.outcomes["outcome"] == "deferred").sum() >= 3
-    assert report.exit_code == 1
-    capped = apply(plan, client, store, dry_run=False, max_amount=10000, progress=False)
-    st = status_of(capped)
-    # 14,900 (retry) exceeds 10,000 KRW; a 9,900 rebook fits
-    assert st["retry:sub-cus_b-202611"] == "planned"
-    assert st["rebook:rebook-cus_a-202612"] == "succeeded"
-    assert capped.amount_sent == 9900
+def test_over_a_cap_nothing_is_sent_and_the_cap_is_named(setup: Any) -> None:
+    world, client, store, plan = setup
+    # three money-moving requests: the retry (14,900) and two rebooks (9,900 + 14,900)
+    with pytest.raises(CapExceededError, match=r"3 money-moving requests.*max_actions is 2, exceeded by 1"):
+        apply(plan, client, store, dry_run=False, max_actions=2, progress=False)
+    with pytest.raises(CapExceededError, match=r"39,700 KRW.*max_amount is 10,000, exceeded by 29,700"):
+        apply(plan, client, store, dry_run=False, max_amount=10_000, progress=False)
+    assert writes(world.requests) == []
+    assert journal_frame(store).empty
+    done = apply(plan, client, store, dry_run=False, max_amount=39_700, progress=False)
+    assert done.amount_sent == {"KRW": 39_700} and done.requests_sent == 3
 
 
 def test_a_second_apply_fails_at_once_naming_the_holder(setup: Any) -> None:

@@ -97,7 +97,7 @@ def test_cli_against_a_served_sandbox(
     # one-off reverify: dry-run first, then for real
     imp = client.fetch_schedule("sub-cus_a-202611").imp_uid
     assert main(["reverify", str(imp)]) == 1
-    assert "would read /payments/" in capsys.readouterr().out
+    assert f"GET /payments/{imp} then mark its order paid locally" in capsys.readouterr().out
     assert main(["reverify", str(imp), "--apply"]) == 0
     assert "succeeded" in capsys.readouterr().out
     assert (
@@ -107,7 +107,9 @@ def test_cli_against_a_served_sandbox(
 
     # one-off rebook, dry-run only (reads, never writes)
     assert main(["rebook", "cus_a", "--as-of", AS_OF.isoformat()]) == 1
-    assert "would send POST /subscribe/payments/schedule" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "would_send" in out and "POST /subscribe/payments/schedule {" in out
+    assert '"merchant_uid": "rebook-cus_a-202612"' in out and "2026-12-03 10:00 KST, 9,900 KRW" in out
     assert sent() == Counter()
 
     plan = tmp_path / "plan.json"
@@ -115,15 +117,15 @@ def test_cli_against_a_served_sandbox(
     assert main(["fix", "apply", str(plan)]) == 1  # dry-run
     assert sent() == Counter()
     capsys.readouterr()
-    code = main(["fix", "apply", str(plan), "--yes"])
+    code = main(["fix", "apply", str(plan), "--apply"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "already paid locally" in out  # the reverify done by hand above
     first = sent()
     assert first["POST /subscribe/payments/schedule/sub-cus_b-202611/retry"] == 1
-    assert main(["fix", "apply", str(plan), "--yes"]) == 0
+    assert main(["fix", "apply", str(plan), "--yes"]) == 0  # the old switch is an alias
     assert sent() == first  # a second apply sends nothing
     assert main(["fix", "journal"]) == 0
     journal = capsys.readouterr().out
     assert "succeeded" in journal and "skipped" in journal
-    assert json.loads(plan.read_text(encoding="utf-8"))["version"] == 1
+    assert json.loads(plan.read_text(encoding="utf-8"))["version"] == 2

@@ -15,24 +15,25 @@ from typing import Any
 import httpx
 import pytest
 
-from portone_recon.actions import apply, journal_frame, plan_fixes
+from portone_recon.actions import apply, journal_frame, plan_fixes, record_plan
 from portone_recon.api.client import PortOneClient
 from portone_recon.errors import ApplyInProgressError
 from portone_recon.store import Store
 
-from .conftest import AS_OF, SUBSCRIPTIONS, build_merchant, findings, load_local, writes
+from .conftest import AS_OF, SUBSCRIPTIONS, build_merchant, findings, load_local, load_subs, store_run, writes
 
 pytestmark = pytest.mark.slow
 
 WORKER = textwrap.dedent(
     """
     import os, signal, sys, time
+    from datetime import datetime
     from pathlib import Path
     from portone_recon.actions import FixPlan, apply
     from portone_recon.api.client import PortOneClient
     from portone_recon.store import Store
 
-    base, key, secret, db, plan_path, mode, point, kinds = sys.argv[1:9]
+    base, key, secret, db, plan_path, now, mode, point, kinds = sys.argv[1:10]
     targets = set(kinds.split(","))
 
     def hook(where, action):
@@ -46,7 +47,10 @@ WORKER = textwrap.dedent(
                 time.sleep(0.05)
 
     client = PortOneClient(imp_key=key, imp_secret=secret, api_base=base, sleep=lambda s: None)
-    report = apply(FixPlan.load(plan_path), client, Store(db), dry_run=False, progress=False, hook=hook)
+    clock = lambda: datetime.fromisoformat(now)  # the sandbox's time, not the wall clock
+    report = apply(
+        FixPlan.load(plan_path), client, Store(db), dry_run=False, progress=False, hook=hook, clock=clock
+    )
     print(repr(report))
     """
 )
@@ -66,7 +70,10 @@ def merchant(served: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     store = Store(tmp_path / "crash.duckdb", lock_timeout=5.0)
     store.migrate()
     load_local(store)
-    plan = plan_fixes(findings(ids), subscriptions=SUBSCRIPTIONS, as_of=AS_OF)
+    load_subs(store)
+    plan = record_plan(
+        store, plan_fixes(store_run(store, findings(ids)), subscriptions=SUBSCRIPTIONS), now=AS_OF
+    )
     plan_path = tmp_path / "plan.json"
     plan.save(plan_path)
     script = tmp_path / "worker.py"
@@ -83,7 +90,14 @@ def merchant(served: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
 
 
 def run_worker(m: dict[str, Any], mode: str, point: str, kinds: str) -> subprocess.Popen[str]:
-    args = [m["base_url"], m["imp_key"], m["imp_secret"], str(m["store"].path), str(m["plan_path"])]
+    args = [
+        m["base_url"],
+        m["imp_key"],
+        m["imp_secret"],
+        str(m["store"].path),
+        str(m["plan_path"]),
+        AS_OF.isoformat(),
+    ]
     return subprocess.Popen(
         [sys.executable, str(m["script"]), *args, mode, point, kinds],
         stdout=subprocess.PIPE,

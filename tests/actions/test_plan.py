@@ -56,6 +56,7 @@ def findings_frame() -> pd.DataFrame:
                 customer_uid="cus_3",
                 schedule_merchant_uid="sub-cus_3-202612-dup",
                 portone_amount=4900,
+                detail="2 schedules booked in one billing period; keep sub-cus_3-202612, revoke this one (x)",
             ),
             finding("orphan_schedule", customer_uid="cus_4", schedule_merchant_uid="sub-cus_4-202612"),
             finding(
@@ -174,9 +175,14 @@ def test_filters_by_kind_action_kind_and_customer() -> None:
         plan_fixes(f, ["nonsense"], as_of=AS_OF)
 
 
-def test_without_subscriptions_uses_findings_columns() -> None:
+def test_without_subscriptions_no_money_moves_unless_allowed() -> None:
     f = finding("missing_next_schedule", customer_uid="cus_x", local_amount=7700, anchor_day=30)
-    (act,) = plan_fixes(pd.DataFrame([f]), as_of=datetime(2027, 2, 1, tzinfo=KST)).actions
+    plan = plan_fixes(pd.DataFrame([f]), as_of=datetime(2027, 2, 1, tzinfo=KST))
+    assert plan.actions == ()
+    assert "needs subscriptions" in plan.unplanned[0]["reason"]
+    (act,) = plan_fixes(
+        pd.DataFrame([f]), as_of=datetime(2027, 2, 1, tzinfo=KST), allow_inferred=True
+    ).actions
     assert act.amount == 7700
     assert act.target["period_start"] == "2027-02-28"
 
@@ -215,8 +221,11 @@ def test_load_refuses_bad_files(tmp_path: Path) -> None:
     bad.write_text("{not json", encoding="utf-8")
     with pytest.raises(ActionError, match=r"bad\.json"):
         FixPlan.load(bad)
-    bad.write_text('{"version": 1, "actions": [{"action_id": "a", "kind": "explode"}]}', encoding="utf-8")
-    with pytest.raises(ActionError, match="explode"):
+    bad.write_text('{"version": 2, "actions": [{"action_id": "a", "kind": "explode"}]}', encoding="utf-8")
+    with pytest.raises(ActionError, match="action 1 \\(a\\): field 'target' is missing"):
+        FixPlan.load(bad)
+    bad.write_text('{"version": 1, "actions": []}', encoding="utf-8")
+    with pytest.raises(ActionError, match=r"version 1.*re-plan"):
         FixPlan.load(bad)
     with pytest.raises(ActionError, match="cannot read"):
         FixPlan.load(tmp_path / "missing.json")

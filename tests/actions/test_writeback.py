@@ -11,7 +11,7 @@ import pytest
 from portone_recon.actions import apply, plan_fixes
 from portone_recon.store import Store
 
-from .conftest import AS_OF, SUBSCRIPTIONS, build_merchant, findings
+from .conftest import SUBSCRIPTIONS, build_merchant, findings, store_run
 
 pytest.importorskip("sqlalchemy")
 
@@ -48,7 +48,7 @@ def test_reverify_marks_paid_in_the_sql_source_and_the_store(
     }
     load_orders(store, f"sqlite:///{db}", mapping, table="shop_orders", progress=False)
 
-    plan = plan_fixes(findings(ids), ["missed_webhook"], subscriptions=SUBSCRIPTIONS, as_of=AS_OF)
+    plan = plan_fixes(store_run(store, findings(ids)), ["missed_webhook"], subscriptions=SUBSCRIPTIONS)
     report = apply(plan, world.client(), store, dry_run=False, progress=False)
     st = dict(zip(report.outcomes["key"], report.outcomes["status"], strict=True))
     assert st == {"sub-cus_a-202611": "succeeded", "sub-cus_e-202611": "failed"}
