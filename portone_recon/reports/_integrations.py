@@ -42,13 +42,8 @@ def reconcile_store(store: Store, as_of: datetime, grace: str) -> Any:
 
 
 def plan_for_run(store: Store, run_id: str, kinds: list[str] | None = None) -> Any:
-    """The FixPlan ``portone-recon fix plan --run-id RUN`` would produce (pure: nothing is sent)."""
-    load_recon = _attr("portone_recon.actions", "load_recon")
-    plan_fixes = _attr("portone_recon.actions", "plan_fixes")
-    subs_frame = _attr("portone_recon.actions.journal", "load_subscriptions_frame")
-    recon = load_recon(store, run_id)
-    subs = subs_frame(store)
-    return plan_fixes(recon, kinds, subscriptions=subs if len(subs) else None)
+    """The FixPlan ``portone-recon fix plan --run-id RUN`` would produce (pure: nothing is sent or recorded)."""
+    return _attr("portone_recon.actions", "plan_for_store")(store, run_id, kinds)
 
 
 def plan_frame(plan: Any) -> pd.DataFrame:
@@ -59,10 +54,22 @@ def plan_frame(plan: Any) -> pd.DataFrame:
     return frame
 
 
-def apply_plan(plan: Any, client: Any, store: Store, *, max_actions: int, dry_run: bool) -> pd.DataFrame:
-    """Apply (or dry-run) a plan; returns its outcomes, one row per action (the journal of this apply)."""
+def held_frame(plan: Any) -> pd.DataFrame:
+    """The money-moving actions a plan holds back for a person's review, with the finding that holds each."""
+    frame = plan.held_frame()
+    if not isinstance(frame, pd.DataFrame):  # pragma: no cover - contract of actions
+        raise ReportError("actions: FixPlan.held_frame() did not return a DataFrame")
+    return frame
+
+
+def apply_plan(
+    plan: Any, client: Any, store: Store, *, max_actions: int, max_amount: int, dry_run: bool
+) -> pd.DataFrame:
+    """Apply (or dry-run) a plan through apply's gate and caps; returns its outcomes, one row per action."""
     apply = _attr("portone_recon.actions", "apply")
-    report = apply(plan, client, store, dry_run=dry_run, max_actions=max_actions, progress=False)
+    report = apply(
+        plan, client, store, dry_run=dry_run, max_actions=max_actions, max_amount=max_amount, progress=False
+    )
     outcomes = report.outcomes
     if not isinstance(outcomes, pd.DataFrame):  # pragma: no cover - contract of actions
         raise ReportError("actions: ApplyReport.outcomes is not a DataFrame")

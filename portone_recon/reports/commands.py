@@ -47,7 +47,18 @@ def register(subparsers: Any) -> None:
     rep.add_argument("--kinds", help="fixup: comma-separated finding kinds (default all)")
     rep.add_argument("--apply", action="store_true", help="fixup: send the plan (default: plan only)")
     rep.add_argument(
-        "--max-actions", dest="max_actions", type=int, default=None, help="fixup: cap (default 50)"
+        "--max-actions",
+        dest="max_actions",
+        type=int,
+        default=None,
+        help="fixup: cap on money-moving requests (default as fix apply)",
+    )
+    rep.add_argument(
+        "--max-amount",
+        dest="max_amount",
+        type=int,
+        default=None,
+        help="fixup: cap on money charged or booked (default as fix apply)",
     )
     rep.set_defaults(func=_report)
 
@@ -87,6 +98,8 @@ def report_params(args: argparse.Namespace) -> dict[str, Any]:
         params["apply"] = bool(args.apply)
         if args.max_actions is not None:
             params["max_actions"] = args.max_actions
+        if args.max_amount is not None:
+            params["max_amount"] = args.max_amount
     return params
 
 

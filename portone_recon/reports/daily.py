@@ -109,6 +109,7 @@ class DailyReport(SummaryMixin):
     trend_days: int = 30
     plan: pd.DataFrame | None = None
     plan_note: str = ""
+    held: pd.DataFrame | None = None
     reconciled: bool = False
     synced: bool = False
     notes: tuple[str, ...] = field(default=())
@@ -282,7 +283,18 @@ class DailyReport(SummaryMixin):
             f"<p>계획된 조치 <b>{len(self.plan):,}건</b>: {html.escape(parts)}. "
             "보고서는 아무것도 전송하지 않습니다.</p>"
         )
-        return intro + html_table(self.plan, max_rows=max_rows)
+        return intro + html_table(self.plan, max_rows=max_rows) + self.held_html(max_rows=max_rows)
+
+    def held_html(self, *, max_rows: int = 200) -> str:
+        """Money-moving actions held back for a person, each with the finding that holds it."""
+        if self.held is None or not len(self.held):
+            return ""
+        return (
+            f"<h4>보류된 조치 {len(self.held):,}건 (담당자 검토 필요)</h4>"
+            "<p>같은 고객의 구독에 검토가 필요한 발견 항목(held_by)이 열려 있어 자동 결제·예약을 계획하지 "
+            "않았습니다. 항목을 확인(ack)하거나 설명하면 다음 계획에 포함됩니다.</p>"
+            + html_table(self.held, max_rows=max_rows)
+        )
 
     def plan_section(self) -> Any:
         return _html(self.plan_html())
@@ -310,6 +322,7 @@ class DailyReport(SummaryMixin):
             "new": self.new_count,
             "resolved": self.resolved_count,
             "planned_actions": None if self.plan is None else len(self.plan),
+            "held_actions": None if self.held is None else len(self.held),
         }
 
     def __repr__(self) -> str:
@@ -348,6 +361,7 @@ def build_daily(
     store = open_report_store(db)
     notes: list[str] = []
     plan: pd.DataFrame | None = None
+    held: pd.DataFrame | None = None
     plan_note = ""
     if sync:
         integ.sync_store(store)
@@ -362,7 +376,9 @@ def build_daily(
             )
         run_id = found
     try:
-        plan = integ.plan_frame(integ.plan_for_run(store, run_id))
+        plan_obj = integ.plan_for_run(store, run_id)
+        plan = integ.plan_frame(plan_obj)
+        held = integ.held_frame(plan_obj)
     except ReportError as exc:  # the actions area is optional for reading a report
         plan_note = f"조치 계획을 만들 수 없습니다: {exc}"
     run = metrics.run_info(store, run_id)
@@ -378,6 +394,7 @@ def build_daily(
         trend_days=trend_days,
         plan=plan,
         plan_note=plan_note,
+        held=held,
         reconciled=reconcile,
         synced=sync,
         notes=tuple(notes),

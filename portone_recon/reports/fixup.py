@@ -16,7 +16,8 @@ from typing import Any
 import pandas as pd
 
 from portone_recon._time import KST
-from portone_recon.errors import ReportError
+from portone_recon.actions.apply import DEFAULT_MAX_ACTIONS, DEFAULT_MAX_AMOUNT
+from portone_recon.errors import ActionError, ReportError
 from portone_recon.reports import _integrations as integ
 from portone_recon.reports.daily import _as_of, open_report_store
 from portone_recon.reports.formatting import html_output, html_table, krw, kst, kv_table
@@ -46,7 +47,10 @@ class FixupReport(SummaryMixin):
     plan: pd.DataFrame
     applied: bool
     max_actions: int
+    max_amount: int
     journal: pd.DataFrame | None = None
+    held: pd.DataFrame | None = None
+    refused: str | None = None
 
     @property
     def plan_amount(self) -> int:
@@ -59,18 +63,31 @@ class FixupReport(SummaryMixin):
             "대상 종류": ", ".join(self.kinds) if self.kinds else "전체",
             "계획된 조치": f"{len(self.plan):,}건",
             "관련 금액": krw(self.plan_amount),
-            "최대 조치 수 (max_actions)": f"{self.max_actions:,}",
+            "최대 결제·예약 요청 수 (max_actions)": f"{self.max_actions:,}",
+            "최대 금액 (max_amount)": krw(self.max_amount),
             "모드": "적용 (apply)" if self.applied else "계획만 (전송 없음)",
         }
         body = (
             html_table(self.plan, max_rows=max_rows) if len(self.plan) else "<p>조치할 항목이 없습니다.</p>"
         )
-        return f"<h3>조치 계획</h3>{kv_table(facts)}{body}"
+        held = ""
+        if self.held is not None and len(self.held):
+            held = (
+                "<h4>보류된 조치 (담당자 검토 필요)</h4><p>같은 고객의 구독에 검토가 필요한 발견 항목이 열려 있어 "
+                "결제·예약을 보내지 않습니다. 항목을 확인(ack)하면 다음 계획에 포함됩니다.</p>"
+                + html_table(self.held, max_rows=max_rows)
+            )
+        return f"<h3>조치 계획</h3>{kv_table(facts)}{body}{held}"
 
     def plan_section(self) -> Any:
         return _html(self.plan_html())
 
     def journal_html(self, *, max_rows: int = 500) -> str:
+        if self.refused:
+            return (
+                "<h3>적용 거부: 아무것도 전송하지 않았습니다</h3>"
+                f"<p><b>{html.escape(self.refused)}</b></p>"
+            )
         if not self.applied or self.journal is None:
             return (
                 "<p><i>apply=False: 아무것도 전송하지 않았습니다. "
@@ -99,6 +116,9 @@ class FixupReport(SummaryMixin):
             "plan_amount": self.plan_amount,
             "applied": self.applied,
             "max_actions": self.max_actions,
+            "max_amount": self.max_amount,
+            "held_actions": 0 if self.held is None else len(self.held),
+            "apply_refused": self.refused,
             "journal_by_status": _counts(self.journal, "status") if self.journal is not None else None,
         }
 
@@ -122,7 +142,8 @@ def build_fixup(
     grace: str = "15min",
     kinds: list[str] | tuple[str, ...] | None = None,
     apply: bool = False,
-    max_actions: int = 50,
+    max_actions: int = DEFAULT_MAX_ACTIONS,
+    max_amount: int = DEFAULT_MAX_AMOUNT,
 ) -> FixupReport:
     """Reconcile, plan fixes for ``kinds`` (None: every fixable kind) and apply them only if ``apply``.
 
@@ -132,10 +153,11 @@ def build_fixup(
         grace: reconciliation grace period.
         kinds: finding kinds to fix.
         apply: send the plan to PortOne (credentials from PORTONE_* in the kernel's environment).
-        max_actions: cap on actions applied in this run.
+        max_actions: cap on money-moving requests sent in this run (apply's default).
+        max_amount: cap on money charged or booked per currency in this run (apply's default).
     """
-    if max_actions < 0:
-        raise ReportError(f"max_actions must be >= 0, got {max_actions}")
+    if max_actions < 0 or max_amount < 0:
+        raise ReportError(f"max_actions and max_amount must be >= 0, got {max_actions}, {max_amount}")
     when = _as_of(as_of)
     store = open_report_store(db)
     result = integ.reconcile_store(store, when, grace)
@@ -144,9 +166,15 @@ def build_fixup(
     plan = integ.plan_frame(plan_obj)
     findings = getattr(result, "findings", pd.DataFrame())
     journal: pd.DataFrame | None = None
+    refused: str | None = None
     if apply:
         client = integ.make_client_from_env()
-        journal = integ.apply_plan(plan_obj, client, store, max_actions=max_actions, dry_run=False)
+        try:
+            journal = integ.apply_plan(
+                plan_obj, client, store, max_actions=max_actions, max_amount=max_amount, dry_run=False
+            )
+        except ActionError as exc:  # over a cap, or a refused plan: nothing was sent, and the report says so
+            refused = str(exc)
     return FixupReport(
         db=str(store.path),
         as_of=when,
@@ -157,5 +185,8 @@ def build_fixup(
         plan=plan,
         applied=apply,
         max_actions=max_actions,
+        max_amount=max_amount,
         journal=journal,
+        held=integ.held_frame(plan_obj),
+        refused=refused,
     )

@@ -105,18 +105,14 @@ def test_monthly_html_shows_the_summary_numbers(report_run: ReportRun) -> None:
     assert result.exit_code("low") == 0  # a monthly report carries no findings
 
 
-def test_fixup_applies_only_when_asked_and_shows_the_journal(report_run: ReportRun) -> None:
+def test_fixup_over_its_cap_sends_nothing_and_says_which_cap(report_run: ReportRun) -> None:
     s = report_run.results["fixup"].summary
-    assert s["applied"] is True
-    assert s["journal_by_status"] is not None
-    journal = s["journal_by_status"]
-    assert sum(journal.values()) == s["planned_actions"]  # one journal row per planned action
-    sent = journal.get("succeeded", 0) + journal.get("failed", 0) + journal.get("unknown", 0)
-    assert 0 < sent <= s["max_actions"]  # the cap holds; the rest stays planned
-    if s["planned_actions"] > s["max_actions"]:
-        assert journal.get("planned", 0) > 0
+    assert s["applied"] is True and s["max_actions"] == 3
+    assert s["planned_actions"] > 3
+    assert s["journal_by_status"] is None  # nothing was journaled: nothing was sent
+    assert "the cap max_actions is 3, exceeded by" in s["apply_refused"]
     html = report_run.results["fixup"].html.read_text(encoding="utf-8")
-    assert "적용 결과 (journal)" in html
+    assert "적용 거부" in html and "max_actions is 3" in html
 
 
 def test_exit_codes_follow_fail_on(report_run: ReportRun) -> None:
