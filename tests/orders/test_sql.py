@@ -7,7 +7,6 @@ tests skip, unless PORTONE_RECON_REQUIRE_SQL=1, when they fail. Every test uses 
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -27,19 +26,10 @@ sa = pytest.importorskip("sqlalchemy")
 
 pytestmark = pytest.mark.sql
 
-SERVERS = {"postgresql": "PORTONE_RECON_TEST_PG_URL", "mariadb": "PORTONE_RECON_TEST_MYSQL_URL"}
 
-
-@pytest.fixture(params=sorted(SERVERS))
-def url(request: pytest.FixtureRequest) -> str:
-    var = SERVERS[request.param]
-    value = os.environ.get(var)
-    if not value:
-        reason = f"{var} not set ({request.param} SQL-source tests)"
-        if os.environ.get("PORTONE_RECON_REQUIRE_SQL") == "1":
-            pytest.fail(f"{reason} but PORTONE_RECON_REQUIRE_SQL=1")
-        pytest.skip(reason)
-    return value
+@pytest.fixture
+def url(sql_url: str) -> str:
+    return sql_url
 
 
 @pytest.fixture
