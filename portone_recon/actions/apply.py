@@ -2,8 +2,9 @@
 
 Safety rules, in the order ``apply`` follows them for every action:
 
-1. One apply at a time per store: an ``fcntl`` lock on ``<db>.apply.lock`` (holding pid, host and start
-   time); a second apply fails at once with :class:`~portone_recon.errors.ApplyInProgressError`.
+1. One apply at a time per store: an OS file lock (``filelock``) on ``<db>.apply.lock`` (the holder's
+   pid, host and start time beside it); a second apply fails at once with
+   :class:`~portone_recon.errors.ApplyInProgressError`.
 2. Every action is journaled in ``actions`` as ``planned`` before anything is sent.
 3. An action left ``sending`` (a crash) or ``unknown`` (:class:`~portone_recon.errors.OutcomeUnknownError`)
    is resolved by a read - the schedule by its merchant_uid, the payment attempts on a merchant_uid
