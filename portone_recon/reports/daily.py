@@ -101,6 +101,11 @@ def _labelled(df: pd.DataFrame) -> str:
     return html_table(df.rename(columns=TABLE_LABELS), money=_MONEY_LABEL)
 
 
+#: The identifiers at the end of each workflow row: the text that explains it comes first, so a laptop
+#: screen shows it and the ids scroll into view.
+_IDS = ("customer_uid", "merchant_uid", "event_at", "first_seen", "finding_id")
+
+
 def _open_in(part: pd.DataFrame) -> int:
     if not len(part):
         return 0
@@ -307,32 +312,37 @@ class DailyReport(SummaryMixin):
     def new_today(self) -> pd.DataFrame:
         """Findings the previous run did not report, most severe and largest first."""
         part = self.findings[self.findings["is_new"].astype(bool)] if len(self.findings) else self.findings
-        cols = ("severity", "kind", "customer_uid", "merchant_uid", "amount_at_risk", "event_at", "triage_state")
-        return self._workflow(_by_severity(part), (*cols, "finding_id", "detail"))
+        cols: tuple[str, ...] = ("severity", "kind", "amount_at_risk", "detail")
+        if len(part) and "triage_state" in part and part["triage_state"].notna().any():
+            cols = (*cols, "triage_state")  # acknowledged on the day it appeared
+        return self._workflow(_by_severity(part), (*cols, *_IDS))
 
     def still_open(self) -> pd.DataFrame:
         """Open findings seen before today, oldest first (age in days since first seen)."""
         part = self.open_findings
         if len(part):
-            part = part[~part["is_new"].astype(bool)].sort_values(
-                ["first_seen", "amount_at_risk"], ascending=[True, False], na_position="last"
+            rank = {sev: i for i, sev in enumerate(SEVERITIES)}
+            part = (
+                part[~part["is_new"].astype(bool)]
+                .assign(_rank=lambda d: [rank.get(str(v), len(rank)) for v in d["severity"]])
+                .sort_values(["first_seen", "_rank", "amount_at_risk"], ascending=[True, True, False])
+                .drop(columns="_rank")
             )
-        cols = ("age_days", "first_seen", "severity", "kind", "customer_uid", "merchant_uid", "amount_at_risk")
-        return self._workflow(part, (*cols, "finding_id", "detail"))
+        return self._workflow(part, ("age_days", "severity", "kind", "amount_at_risk", "detail", *_IDS))
 
     def acknowledged(self) -> pd.DataFrame:
         """Findings with a decision in effect: state, who, until when, the note."""
         part = _by_severity(self.acknowledged_findings)
-        cols = ("triage_state", "triage_by", "triage_until", "age_days", "severity", "kind", "customer_uid")
-        return self._workflow(part, (*cols, "amount_at_risk", "finding_id", "triage_note"))
+        cols = ("triage_state", "triage_by", "triage_until", "triage_note", "age_days", "severity", "kind")
+        return self._workflow(part, (*cols, "amount_at_risk", *_IDS))
 
     def resolved_how(self) -> pd.DataFrame:
         """Findings of the previous run gone now, and how: by which fix-up action, or from the data."""
         part = self.resolved.copy()
         if len(part):
             part["resolved_how"] = [_how_text(r) for r in part.to_dict(orient="records")]
-        cols = ("severity", "kind", "customer_uid", "merchant_uid", "amount_at_risk", "finding_id")
-        return self._workflow(_by_severity(part), (*cols, "resolved_how"))
+        cols = ("severity", "kind", "amount_at_risk", "resolved_how")
+        return self._workflow(_by_severity(part), (*cols, *_IDS))
 
     def _workflow(self, part: pd.DataFrame, cols: tuple[str, ...]) -> pd.DataFrame:
         shown = part[[c for c in cols if c in part.columns]].copy() if len(part) else pd.DataFrame(columns=cols)
@@ -355,8 +365,8 @@ class DailyReport(SummaryMixin):
             (
                 "계속 미확인 (오래된 순)",
                 self.still_open(),
-                "이전 실행부터 이어지는, 아무도 확인하지 않은 항목입니다. `portone-recon ack` 로 확인·설명하면 "
-                "알림에서 빠집니다.",
+                "이전 실행부터 이어지는, 아무도 확인하지 않은 항목입니다 (먼저 발견된 것부터, 같은 날은 심각한 "
+                "순). portone-recon ack 로 확인·설명하면 알림에서 빠집니다.",
             ),
             (
                 "확인됨 (메모·담당·기한)",

@@ -149,8 +149,10 @@ def html_table(
         if col in money_set:
             rules.append(f"{cell}{{text-align:right}}")
         if col in wrap_set:
+            head = f"table.{scope} th:nth-child({i})"
             rules.append(
-                f"{cell}{{white-space:normal !important;min-width:14em;max-width:32em;overflow-wrap:anywhere}}"
+                f"{cell}{{white-space:normal !important;min-width:16em;max-width:36em;"
+                f"overflow-wrap:anywhere;text-align:left}}{head}{{text-align:left}}"
             )
     note = ""
     if max_rows is not None and len(df) > max_rows:

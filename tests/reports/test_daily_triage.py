@@ -80,6 +80,7 @@ def test_wide_tables_scroll_inside_their_box_and_rules_stay_per_table() -> None:
     scope_two = re.search(r"pr-t[0-9a-f]{8}", two)
     assert scope_one and scope_two and scope_one.group(0) != scope_two.group(0)
     assert f"table.{scope_one.group(0)} td:nth-child(3){{white-space:normal" in one  # detail wraps
+    assert f"table.{scope_one.group(0)} th:nth-child(3){{text-align:left}}" in one
     assert f"table.{scope_one.group(0)} td:nth-child(2){{text-align:right}}" in one  # money
 
 
