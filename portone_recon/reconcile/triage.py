@@ -224,14 +224,9 @@ def with_triage(df: pd.DataFrame, entries: Mapping[str, TriageEntry], as_of: dat
     out["triage_note"] = pd.Series([e.note if e else None for e in found], index=out.index, dtype="object")
     out["triage_by"] = pd.Series([e.by if e else None for e in found], index=out.index, dtype="object")
     out["triage_until"] = pd.Series([e.until if e else None for e in found], index=out.index, dtype="object")
-    day = as_of.astimezone(KST).date()
-    out["age_days"] = pd.array(
-        [
-            None if _missing(v) else (day - pd.Timestamp(v).astimezone(KST).date()).days
-            for v in out["first_seen"]
-        ],
-        dtype="Int64",
-    )
+    day = pd.Timestamp(as_of.astimezone(KST).date())
+    first = pd.to_datetime(out["first_seen"], utc=True).dt.tz_convert(KST).dt.tz_localize(None).dt.normalize()
+    out["age_days"] = (day - first).dt.days.astype("Int64")
     return out
 
 
@@ -304,7 +299,3 @@ def _known(con: duckdb.DuckDBPyConnection, ids: list[str], path: Path) -> dict[s
             "(see `portone-recon findings --state all`); nothing was written"
         )
     return kinds
-
-
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NaT or (not isinstance(value, str) and bool(pd.isna(value)))

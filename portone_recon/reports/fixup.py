@@ -47,6 +47,8 @@ class FixupReport(SummaryMixin):
     applied: bool
     max_actions: int
     journal: pd.DataFrame | None = None
+    #: Severities of the findings nobody has acknowledged (what ``--fail-on`` counts); None: unknown.
+    open_counts_by_severity: dict[str, int] | None = None
 
     @property
     def plan_amount(self) -> int:
@@ -100,6 +102,11 @@ class FixupReport(SummaryMixin):
             "applied": self.applied,
             "max_actions": self.max_actions,
             "journal_by_status": _counts(self.journal, "status") if self.journal is not None else None,
+            **(
+                {"open_counts_by_severity": self.open_counts_by_severity}
+                if self.open_counts_by_severity is not None
+                else {}
+            ),
         }
 
     def __repr__(self) -> str:
@@ -158,4 +165,5 @@ def build_fixup(
         applied=apply,
         max_actions=max_actions,
         journal=journal,
+        open_counts_by_severity=_counts(result.open, "severity") if hasattr(result, "open") else None,
     )

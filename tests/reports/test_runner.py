@@ -117,6 +117,8 @@ def test_fixup_applies_only_when_asked_and_shows_the_journal(report_run: ReportR
         assert journal.get("planned", 0) > 0
     html = report_run.results["fixup"].html.read_text(encoding="utf-8")
     assert "적용 결과 (journal)" in html
+    # nothing is acknowledged in this store: the alert counts every finding
+    assert s["open_counts_by_severity"] == s["counts_by_severity"]
 
 
 def test_exit_codes_follow_fail_on(report_run: ReportRun) -> None:
