@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from portone_recon._time import now_kst
 from portone_recon.errors import ReconcileError
 from portone_recon.reconcile.resolution import how_resolved
 from portone_recon.reconcile.result import finding_records
@@ -103,6 +104,13 @@ def run_ack(args: argparse.Namespace) -> int:
     until = f" until {first.until.isoformat()}" if first.until else ""
     who = f" by {first.by}" if first.by else ""
     print(f"{first.state} {len(entries)} finding(s){until}{who}: {', '.join(e.finding_id for e in entries)}")
+    today = now_kst().date()
+    if first.until is not None and first.until < today:
+        print(
+            f"note: --until {first.until.isoformat()} is before today ({today.isoformat()} KST): "
+            "for runs as of today these findings are open and alert as before",
+            file=sys.stderr,
+        )
     return 0
 
 

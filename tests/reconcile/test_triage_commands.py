@@ -86,7 +86,10 @@ def test_findings_lists_open_acknowledged_resolved_and_all(
     _code, rows = _json(capsys, ["reconcile", "--db", str(db), "--as-of", AS_OF, "--format", "json"])
     ghost = next(str(r["finding_id"]) for r in rows if r["kind"] == "unknown_payment")
     webhook = next(str(r["finding_id"]) for r in rows if r["kind"] == "missed_webhook")
+    capsys.readouterr()
     assert main(["ack", webhook, "--note", "waiting for PG", "--until", "2026-12-01", "--db", str(db)]) == 0
+    assert main(["ack", ghost, "--note", "x", "--until", "2000-01-01", "--db", str(db)]) == 0
+    assert "--until 2000-01-01 is before today" in capsys.readouterr().err
     world.execute("DELETE FROM payments WHERE merchant_uid = 'ghost'")
     main(["reconcile", "--db", str(db), "--as-of", NEXT_DAY])
 
