@@ -46,7 +46,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/$(B).py $(ARGS)
 
 lab: dev
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab portone_recon/reports/notebooks/
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

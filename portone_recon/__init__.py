@@ -6,6 +6,7 @@
     pr.sync(pr.PortOneClient.from_env(), store)
     pr.load_orders(store, "orders.csv")
     result = pr.reconcile(store)
+    pr.acknowledge(store, ["3f2a..."], note="manual discount agreed by sales", until="2026-12-31")
     plan = pr.plan_fixes(result)
     pr.apply(plan, client, store, dry_run=True)
     pr.run_report("daily", {"as_of": "2026-11-27"}, "reports/")
@@ -16,7 +17,7 @@ from portone_recon.api import PortOneClient
 from portone_recon.config import Secret, Settings
 from portone_recon.errors import PortOneReconError
 from portone_recon.orders import OrdersWriter, load_orders, load_subscriptions
-from portone_recon.reconcile import ReconResult, load_result, reconcile
+from portone_recon.reconcile import ReconResult, acknowledge, load_result, reconcile, unacknowledge
 from portone_recon.reports import run_report
 from portone_recon.sandbox import CardBehaviour, SandboxWorld, Scenario, generate_merchant
 from portone_recon.store import Store, open_store
@@ -39,6 +40,7 @@ __all__ = [
     "Store",
     "SyncReport",
     "__version__",
+    "acknowledge",
     "apply",
     "generate_merchant",
     "load_orders",
@@ -51,4 +53,5 @@ __all__ = [
     "reverify",
     "run_report",
     "sync",
+    "unacknowledge",
 ]

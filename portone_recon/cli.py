@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "portone_recon.sync.commands",  # sync
     "portone_recon.orders.commands",  # load-orders, load-subscriptions
     "portone_recon.reconcile.commands",  # reconcile
+    "portone_recon.reconcile.triage_commands",  # ack, unack, findings
     "portone_recon.actions.commands",  # fix plan/apply, reverify, rebook
     "portone_recon.sandbox.commands",  # sandbox serve
 )

@@ -14,7 +14,9 @@ The gate, before anything is sent (the whole plan, or nothing):
 
 Then, action by action (:mod:`portone_recon.actions.executor` has the re-checks):
 
-5. One apply at a time per store (a lock beside the DB file); every action journaled ``planned`` first.
+5. One apply at a time per store: an OS file lock (``filelock``) on ``<db>.apply.lock``, the holder's pid,
+   host and start time beside it; a second apply fails at once with
+   :class:`~portone_recon.errors.ApplyInProgressError`. Every action is journaled ``planned`` first.
 6. An action left ``sending``, ``unknown`` or ``failed_retryable`` is resolved by a read, never by sending
    again blindly.
 7. The action is derived again from its stored finding with today's subscriptions; one that no longer
@@ -27,6 +29,12 @@ Then, action by action (:mod:`portone_recon.actions.executor` has the re-checks)
 
 Dry-run (the default) takes no lock, writes nothing and sends no write request; it reads PortOne (when
 given a client) and shows every request in full, exactly as it would be sent.
+
+UNCONFIRMED points and the reading chosen here: unschedule sends ``customer_uid`` with a one-element
+``merchant_uid`` array (never ``customer_uid`` alone, which would revoke every schedule of the key); any
+refusal of a schedule create is followed by ``GET /subscribe/payments/schedule/{merchant_uid}`` (the
+duplicate message is not documented), and a schedule found with the same customer and amount counts as
+booked.
 """
 
 from __future__ import annotations

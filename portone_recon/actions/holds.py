@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from portone_recon.actions.model import as_str, clean
+from portone_recon.reconcile.triage import active_triage
 from portone_recon.store import Store
 
 #: Kinds that always need a person (their suggested action is a review).
@@ -106,10 +107,6 @@ class Holds:
 
 def triaged_findings(store: Store, at: datetime | None = None) -> set[str]:
     """Ids of the findings a person acknowledged or explained, in effect at ``at`` (default now)."""
-    try:
-        from portone_recon.reconcile.triage import active_triage  # type: ignore[import-not-found]
-    except ImportError:  # pragma: no cover - the triage module ships with the package
-        return set()
     return set(active_triage(store, at=at))
 
 

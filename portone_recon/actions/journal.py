@@ -15,7 +15,6 @@ again only when the read proves nothing happened.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import socket
@@ -23,14 +22,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import duckdb
+import filelock
 import pandas as pd
 
 from portone_recon._time import KST
 from portone_recon.actions.model import Action, FixPlan
 from portone_recon.errors import ActionError, ApplyInProgressError
+from portone_recon.reconcile import triage
 from portone_recon.store import Store
 
 FINAL = frozenset({"succeeded", "failed", "skipped"})
@@ -220,48 +221,57 @@ def lock_path_for(store: Store) -> Path:
     return store.path.with_name(store.path.name + ".apply.lock")
 
 
+def holder_path_for(lock_path: Path) -> Path:
+    """Where the lock holder writes who it is (pid, host, start): ``<lock>.holder``.
+
+    A separate file because Windows refuses reads of a locked file to every other handle.
+    """
+    return lock_path.with_name(lock_path.name + ".holder")
+
+
 @contextlib.contextmanager
 def apply_lock(path: Path) -> Iterator[dict[str, Any]]:
-    """Hold an exclusive ``fcntl`` lock on ``path`` for one apply; fail at once if another holds it.
+    """Hold an exclusive lock on ``path`` for one apply; fail at once if another holds it.
 
-    The file records the holder (pid, host, start time) so the error can name it. The kernel releases
-    the lock when the holder dies, even by SIGKILL, so a crashed apply never blocks the next one.
+    ``filelock`` takes an OS lock (``flock`` on POSIX, ``msvcrt.locking`` on Windows) that the system
+    releases when the holder dies, even by SIGKILL, so a crashed apply never blocks the next one. The
+    holder records itself in :func:`holder_path_for` so the error can name it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fh: IO[str] = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+    holder_file = holder_path_for(path)
+    lock = filelock.FileLock(str(path), timeout=0, thread_local=False)
     try:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.seek(0)
-            holder = fh.read().strip()
-            try:
-                info = json.loads(holder)
-                who = (
-                    f"pid {info.get('pid')} on host {info.get('host')} since {info.get('started_at')}"
-                    if isinstance(info, dict)
-                    else holder
-                )
-            except json.JSONDecodeError:
-                who = holder or "an unknown process"
-            raise ApplyInProgressError(
-                f"another apply is running on this store ({who}); lock file {path}. "
-                "Wait for it to finish (only one apply at a time per store)."
-            ) from None
+        lock.acquire()
+    except filelock.Timeout:
+        raise ApplyInProgressError(
+            f"another apply is running on this store ({_holder(holder_file)}); lock file {path}. "
+            "Wait for it to finish (only one apply at a time per store)."
+        ) from None
+    try:
         info = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": _now().isoformat()}
-        fh.seek(0)
-        fh.truncate()
-        fh.write(json.dumps(info))
-        fh.flush()
+        holder_file.write_text(json.dumps(info), encoding="utf-8")
         try:
             yield info
         finally:
-            fh.seek(0)
-            fh.truncate()
-            fh.flush()
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):
+                holder_file.write_text("", encoding="utf-8")
     finally:
-        fh.close()
+        lock.release()
+
+
+def _holder(holder_file: Path) -> str:
+    """Who holds the lock, as recorded by the holder (pid, host, start)."""
+    try:
+        text = holder_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        return "an unknown process"
+    try:
+        info = json.loads(text)
+    except json.JSONDecodeError:
+        return text or "an unknown process"
+    if not isinstance(info, dict):
+        return text
+    return f"pid {info.get('pid')} on host {info.get('host')} since {info.get('started_at')}"
 
 
 # -- findings stored by reconcile -----------------------------------------------------------------
@@ -269,7 +279,8 @@ def apply_lock(path: Path) -> Iterator[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class StoredRecon:
-    """The findings of one stored reconciliation run (what ``fix plan`` plans from)."""
+    """The findings of one stored reconciliation run (what ``fix plan`` plans from), with the triage
+    columns (``triage_state`` ...) of the decisions in effect."""
 
     run_id: str
     as_of: datetime
@@ -297,7 +308,8 @@ def load_recon(store: Store, run_id: str | None = None) -> StoredRecon:
         findings = con.execute(
             "SELECT * FROM findings WHERE run_id = ? ORDER BY kind, finding_id", [rid]
         ).df()
-    as_of_dt = as_of if isinstance(as_of, datetime) else pd.Timestamp(as_of).to_pydatetime()
+        as_of_dt = as_of if isinstance(as_of, datetime) else pd.Timestamp(as_of).to_pydatetime()
+        findings = triage.with_triage(findings, triage.active_in(con, as_of_dt), as_of_dt)
     return StoredRecon(rid, as_of_dt.astimezone(KST), findings)
 
 

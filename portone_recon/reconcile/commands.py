@@ -10,9 +10,9 @@ from typing import Any
 import pandas as pd
 
 from portone_recon.errors import ReconcileError
-from portone_recon.reconcile.kinds import SEVERITIES
 from portone_recon.reconcile.result import ReconResult
 from portone_recon.reconcile.runner import reconcile
+from portone_recon.reconcile.triage import DEFAULT_FAIL_ON, FAIL_ON_CHOICES
 from portone_recon.store import existing_store
 
 _TABLE_COLUMNS = (
@@ -31,8 +31,9 @@ def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "reconcile",
         help="find missed webhooks, unpaid renewals, missing schedules and the rest",
-        description="Run every reconciliation rule on the store and report the findings. Exit code 1 when a "
-        "finding at or above --fail-on exists, 0 otherwise, 2 on errors.",
+        description="Run every reconciliation rule on the store and report the findings. Exit code 1 when an "
+        "open finding (not acknowledged, explained or won't-fix; new ones included) at or above --fail-on "
+        "exists (with --fail-on-all: any finding), 0 otherwise, 2 on errors.",
     )
     p.add_argument(
         "--db",
@@ -51,13 +52,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--out", type=Path, default=None, help="write to FILE instead of stdout (required for xlsx)"
     )
-    p.add_argument(
-        "--fail-on",
-        dest="fail_on",
-        choices=SEVERITIES,
-        default="high",
-        help="exit 1 at or above (default high)",
-    )
+    add_fail_on_arguments(p)
     p.add_argument(
         "--profile",
         action="store_true",
@@ -92,7 +87,33 @@ def run(args: argparse.Namespace) -> int:
             print(f"{result.headline()}\nwrote {args.out}", file=sys.stderr)
         else:
             sys.stdout.write(text)
-    return 1 if result.has_findings(at_least=args.fail_on) else 0
+    return alert_code(result, args.fail_on, every=args.fail_on_all)
+
+
+def add_fail_on_arguments(p: argparse.ArgumentParser) -> None:
+    """``--fail-on`` and ``--fail-on-all``: the same options (and default) on reconcile and report."""
+    p.add_argument(
+        "--fail-on",
+        dest="fail_on",
+        choices=FAIL_ON_CHOICES,
+        default=DEFAULT_FAIL_ON,
+        help=f"exit 1 when an open (untriaged) finding of this severity or worse exists "
+        f"(default {DEFAULT_FAIL_ON}; none: never)",
+    )
+    p.add_argument(
+        "--fail-on-all",
+        dest="fail_on_all",
+        action="store_true",
+        help="count acknowledged/explained findings too (every finding at or above --fail-on)",
+    )
+
+
+def alert_code(result: ReconResult, fail_on: str, *, every: bool = False) -> int:
+    """1 when ``result`` has findings at or above ``fail_on`` to alert on (open ones unless ``every``)."""
+    if fail_on == "none":
+        return 0
+    found = result.has_findings(at_least=fail_on) if every else result.has_open_findings(at_least=fail_on)
+    return 1 if found else 0
 
 
 def render(result: ReconResult, fmt: str) -> str:

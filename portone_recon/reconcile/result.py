@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,10 @@ FINDING_COLUMNS: tuple[str, ...] = (
     "first_seen",
 )
 
+#: Columns added after :data:`FINDING_COLUMNS`: the decision in effect (``reconcile.triage``; state None
+#: while the finding is open) and whole KST days since ``first_seen``.
+TRIAGE_COLUMNS: tuple[str, ...] = ("triage_state", "triage_note", "triage_by", "triage_until", "age_days")
+
 _MONEY_COLUMNS = ("portone_amount", "local_amount", "amount_at_risk")
 _TIME_COLUMNS = ("event_at", "first_seen")
 _TOP_ROWS = 10
@@ -72,6 +76,29 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
+def finding_records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Findings rows as JSON-ready dicts (times ISO 8601 with +09:00, age in seconds, days as
+    YYYY-MM-DD, amounts int or None)."""
+    out: list[dict[str, Any]] = []
+    for rec in df.to_dict(orient="records"):
+        row: dict[str, Any] = {}
+        for key, value in rec.items():
+            if value is None or value is pd.NaT or (not isinstance(value, str) and pd.isna(value)):
+                row[str(key)] = None
+            elif isinstance(value, pd.Timestamp | datetime):
+                row[str(key)] = value.astimezone(KST).isoformat()
+            elif isinstance(value, pd.Timedelta | timedelta):
+                row[str(key)] = int(value.total_seconds())
+            elif isinstance(value, date):
+                row[str(key)] = value.isoformat()
+            elif key in _MONEY_COLUMNS or key == "age_days":
+                row[str(key)] = int(value)
+            else:
+                row[str(key)] = value
+        out.append(row)
+    return out
+
+
 def format_age(value: Any) -> str:
     """A timedelta as '3d 04h', '2h 05m' or '12m' ('' when missing)."""
     if value is None or value is pd.NaT or not isinstance(value, timedelta):
@@ -99,7 +126,8 @@ class ReconResult:
         grace: how long fresh events were given before becoming findings.
         subscriptions_inferred: no subscriptions were loaded; "active" and anchor days were inferred.
         duration_s: seconds the run took.
-        findings: every finding (columns :data:`FINDING_COLUMNS`), most severe first.
+        findings: every finding (columns :data:`FINDING_COLUMNS` then :data:`TRIAGE_COLUMNS`), most
+            severe first; :attr:`open` and :attr:`acknowledged` split it by triage.
         new: findings not in the previous run.
         resolved: findings of the previous run that are gone now.
         previous_run_id: the run compared with (None for the first run).
@@ -121,6 +149,20 @@ class ReconResult:
     timings: dict[str, float] = field(default_factory=dict, repr=False)
 
     # -- numbers -------------------------------------------------------------------------------
+
+    @property
+    def open(self) -> pd.DataFrame:
+        """Findings nobody has acknowledged, explained or marked won't-fix (what alerts count)."""
+        if "triage_state" not in self.findings:
+            return self.findings
+        return self.findings[self.findings["triage_state"].isna()].reset_index(drop=True)
+
+    @property
+    def acknowledged(self) -> pd.DataFrame:
+        """Findings with a triage decision in effect (acknowledged, explained or won't fix)."""
+        if "triage_state" not in self.findings:
+            return self.findings.iloc[0:0]
+        return self.findings[self.findings["triage_state"].notna()].reset_index(drop=True)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -179,6 +221,17 @@ class ReconResult:
         floor = severity_rank(at_least)
         return any(SEVERITY_RANK.get(s, -1) >= floor for s in self.findings["severity"])
 
+    def has_open_findings(self, at_least: str = "low") -> bool:
+        """Whether an open (untriaged) finding of severity ``at_least`` or more severe exists."""
+        floor = severity_rank(at_least)
+        return any(SEVERITY_RANK.get(s, -1) >= floor for s in self.open["severity"])
+
+    @property
+    def open_counts_by_severity(self) -> dict[str, int]:
+        """Number of open (untriaged) findings per severity, most severe first."""
+        vc = self.open["severity"].value_counts()
+        return {s: int(vc.get(s, 0)) for s in reversed(SEVERITIES)}
+
     def __getitem__(self, kind: str) -> pd.DataFrame:
         """The findings of one kind, e.g. ``result["missed_webhook"]``."""
         if kind not in FINDING_KINDS:
@@ -217,6 +270,9 @@ class ReconResult:
             "amount_at_risk_by_kind": self.amount_at_risk_by_kind,
             "new": len(self.new),
             "resolved": len(self.resolved),
+            "open": len(self.open),
+            "acknowledged": len(self.acknowledged),
+            "open_counts_by_severity": self.open_counts_by_severity,
             "kinds": list(self.kinds),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
@@ -228,22 +284,7 @@ class ReconResult:
             which: "findings", "new" or "resolved".
         """
         df = {"findings": self.findings, "new": self.new, "resolved": self.resolved}[which]
-        out: list[dict[str, Any]] = []
-        for rec in df.to_dict(orient="records"):
-            row: dict[str, Any] = {}
-            for key, value in rec.items():
-                if value is None or value is pd.NaT or (not isinstance(value, str) and pd.isna(value)):
-                    row[str(key)] = None
-                elif isinstance(value, pd.Timestamp | datetime):
-                    row[str(key)] = value.astimezone(KST).isoformat()
-                elif isinstance(value, pd.Timedelta | timedelta):
-                    row[str(key)] = int(value.total_seconds())
-                elif key in _MONEY_COLUMNS:
-                    row[str(key)] = int(value)
-                else:
-                    row[str(key)] = value
-            out.append(row)
-        return out
+        return finding_records(df)
 
     def to_json(self) -> str:
         """The findings as one JSON array (what ``portone-recon reconcile --format json`` prints)."""
@@ -280,6 +321,9 @@ class ReconResult:
             + f", {_krw(self.amount_at_risk)} at risk; {len(self.new)} new, {len(self.resolved)} resolved"
             + f" as of {_kst(self.as_of)}"
         )
+        acknowledged = len(self.acknowledged)
+        if acknowledged:
+            text += f" ({len(self.findings) - acknowledged} open, {acknowledged} acknowledged)"
         if self.subscriptions_inferred:
             text += " [subscriptions inferred]"
         return text

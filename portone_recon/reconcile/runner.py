@@ -24,6 +24,7 @@ import pandas as pd
 
 from portone_recon._time import KST, now_kst, parse_duration, parse_instant
 from portone_recon.errors import PortOneReconError, ReconcileError
+from portone_recon.reconcile import triage
 from portone_recon.reconcile.kinds import FINDING_KINDS, KIND_SEVERITY, SEVERITIES
 from portone_recon.reconcile.result import FINDING_COLUMNS, ReconResult
 from portone_recon.reconcile.rules import RULE_COLUMNS, bind, load_rule, load_support, split_statements
@@ -137,9 +138,12 @@ def reconcile(
             _check_found(con, selected)
         with _timed(timings, "store findings"):
             con.execute(_INSERT_FINDINGS, bind(_INSERT_FINDINGS, params))
+        with _timed(timings, "triage"):
+            decided = triage.active_in(con, at)
+            triage.clear_resolved(con, run_id, selected)
 
         fetch_started = time.perf_counter()
-        findings, new, resolved = _fetch_run(con, params, selected)
+        findings, new, resolved = _with_triage(_fetch_run(con, params, selected), decided, at)
 
         timings["fetch findings"] = time.perf_counter() - fetch_started
         by_kind = findings["kind"].value_counts()
@@ -229,7 +233,8 @@ def load_result(store: Store | str | Path | None = None, run_id: str | None = No
             [started_at, started_at, run_id],
         ).fetchone()
         params: dict[str, Any] = {"as_of": as_of, "run_id": run_id, "prev_run_id": prev[0] if prev else None}
-        findings, new, resolved = _fetch_run(con, params, selected)
+        decided = triage.active_in(con, as_of)
+        findings, new, resolved = _with_triage(_fetch_run(con, params, selected), decided, as_of)
     return ReconResult(
         run_id=run_id,
         as_of=as_of.astimezone(KST),
@@ -395,6 +400,20 @@ def _fetch_resolved(
         "kinds": list(FINDING_KINDS),
     }
     return _normalise(con.execute(sql, bind(sql, full)).df())
+
+
+def _with_triage(
+    frames: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    decided: dict[str, triage.TriageEntry],
+    at: datetime,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Findings and new ones with the decisions in effect; resolved ones are open by definition."""
+    findings, new, resolved = frames
+    return (
+        triage.with_triage(findings, decided, at),
+        triage.with_triage(new, decided, at),
+        triage.with_triage(resolved, {}, at),
+    )
 
 
 def _normalise(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Reports: papermill notebooks in ``notebooks/`` and the library they call.
+"""Reports: papermill notebooks (shipped in ``reports/notebooks/``) and the library they call.
 
 - :func:`run_report` executes a report notebook, exports HTML without code and writes ``summary.json``.
 - :func:`build_daily`, :func:`build_monthly`, :func:`build_fixup` build what each notebook shows.

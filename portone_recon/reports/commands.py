@@ -9,9 +9,10 @@ import argparse
 import sys
 from typing import Any
 
+from portone_recon.reconcile.commands import add_fail_on_arguments
+
 EXIT_OK = 0
 EXIT_FINDINGS = 1
-SEVERITY_CHOICES = ("low", "medium", "high", "critical", "none")
 
 
 def register(subparsers: Any) -> None:
@@ -21,7 +22,8 @@ def register(subparsers: Any) -> None:
         help="run a report notebook (papermill) into reports/<name>/<date>/ with HTML and summary.json",
         description=(
             "Execute a report notebook, export it to HTML without code cells and write summary.json. "
-            "Exit code 1 when findings at or above --fail-on exist, 0 otherwise, 2 on errors."
+            "Exit code 1 when open findings (not acknowledged, explained or won't-fix; new ones included) at "
+            "or above --fail-on exist (with --fail-on-all: any finding), 0 otherwise, 2 on errors."
         ),
     )
     rep.add_argument("name", choices=("daily", "monthly", "fixup"), help="which report")
@@ -30,12 +32,12 @@ def register(subparsers: Any) -> None:
     rep.add_argument("--db", help="the DuckDB store (default PORTONE_RECON_DB or ./portone_recon.duckdb)")
     rep.add_argument("--out", default="reports", help="reports folder (default reports/)")
     rep.add_argument(
-        "--fail-on",
-        dest="fail_on",
-        choices=SEVERITY_CHOICES,
-        default="low",
-        help="exit 1 when findings of this severity or worse exist (default low: any finding; none: never)",
+        "--notebook-dir",
+        dest="notebook_dir",
+        default=None,
+        help="run your own copy of the report notebook from DIR (same file name; default: the packaged one)",
     )
+    add_fail_on_arguments(rep)
     rep.add_argument("--grace", default=None, help="daily/fixup: reconciliation grace (default 15min)")
     rep.add_argument("--sync", action="store_true", help="daily: sync PortOne first (credentials from env)")
     rep.add_argument(
@@ -109,7 +111,7 @@ def _report(args: argparse.Namespace) -> int:
 
     if args.month and args.name != "monthly":
         raise ReportError("--month applies to the monthly report only (use --as-of for daily/fixup)")
-    result = run_report(args.name, report_params(args), args.out)
+    result = run_report(args.name, report_params(args), args.out, notebook_dir=args.notebook_dir)
     s = result.summary
     print(f"{args.name} report written in {result.duration_s:.1f}s:")
     print(f"  html:     {result.html}")
@@ -120,9 +122,12 @@ def _report(args: argparse.Namespace) -> int:
         risk = s.get("amount_at_risk")  # the fix-up report carries counts, not amounts
         tail = f", KRW at risk {int(risk):,}" if risk is not None else ""
         print(f"  findings: {s['finding_count']:,} ({sev or 'none'}){tail}")
-    code = result.exit_code(args.fail_on)
+        if "open" in s:
+            print(f"  open:     {int(s['open']):,} (acknowledged {int(s.get('acknowledged') or 0):,})")
+    code = result.exit_code(args.fail_on, every=args.fail_on_all)
     if code:
-        print(f"findings at or above {args.fail_on!r}: exit 1", file=sys.stderr)
+        which = "findings" if args.fail_on_all else "open (unacknowledged) findings"
+        print(f"{which} at or above {args.fail_on!r}: exit 1", file=sys.stderr)
     return code
 
 

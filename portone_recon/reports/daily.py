@@ -8,6 +8,7 @@ chart, and writes ``summary.json``. The notebook only calls these.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,11 +31,14 @@ from portone_recon.reports.formatting import (
 )
 from portone_recon.reports.kinds import kind_info, ordered_kinds
 from portone_recon.reports.summary import SummaryMixin
+from portone_recon.reconcile.resolution import how_resolved
+from portone_recon.reconcile.triage import active_triage, with_triage
 from portone_recon.store import Store
 
 #: Evidence columns in the order a reader checks them (all-empty ones are dropped per kind).
 EVIDENCE_COLUMNS = (
     "is_new",
+    "triage_state",
     "customer_uid",
     "merchant_uid",
     "imp_uid",
@@ -51,7 +55,27 @@ EVIDENCE_COLUMNS = (
     "detail",
     "finding_id",
 )
-EVIDENCE_LABELS = {"is_new": "신규", "age": "경과"}
+EVIDENCE_LABELS = {"is_new": "신규", "age": "경과", "triage_state": "확인 상태"}
+#: Triage states as the report says them.
+TRIAGE_LABELS = {"acknowledged": "확인함", "explained": "설명됨", "wont_fix": "조치 안 함"}
+#: Headers of the workflow tables (new today, still open, acknowledged, resolved).
+WORKFLOW_LABELS = {
+    "age_days": "경과 일수",
+    "first_seen": "최초 발견 (KST)",
+    "severity": "심각도",
+    "kind": "종류",
+    "customer_uid": "customer_uid",
+    "merchant_uid": "merchant_uid",
+    "amount_at_risk": "위험 금액",
+    "event_at": "발생 (KST)",
+    "triage_state": "상태",
+    "triage_by": "담당",
+    "triage_until": "다시 볼 날 (이후 미확인)",
+    "triage_note": "메모",
+    "resolved_how": "해결 경위",
+    "finding_id": "finding_id",
+    "detail": "detail",
+}
 #: Korean headers of the summary tables (the DataFrames keep English names for code).
 TABLE_LABELS = {
     "severity": "심각도",
@@ -63,6 +87,8 @@ TABLE_LABELS = {
     "amount_at_risk": "위험 금액",
     "day": "날짜 (KST)",
     "open_findings": "미해결",
+    "open": "미확인",
+    "acknowledged": "확인됨",
     "critical": "치명",
     "high": "높음",
     "medium": "보통",
@@ -73,6 +99,34 @@ _MONEY_LABEL = frozenset({"위험 금액"})
 
 def _labelled(df: pd.DataFrame) -> str:
     return html_table(df.rename(columns=TABLE_LABELS), money=_MONEY_LABEL)
+
+
+#: The identifiers at the end of each workflow row: the text that explains it comes first, so a laptop
+#: screen shows it and the ids scroll into view.
+_IDS = ("customer_uid", "merchant_uid", "event_at", "first_seen", "finding_id")
+
+
+def _open_in(part: pd.DataFrame) -> int:
+    if not len(part):
+        return 0
+    return int(part["triage_state"].isna().sum()) if "triage_state" in part else len(part)
+
+
+def _by_severity(part: pd.DataFrame) -> pd.DataFrame:
+    """Most severe first, then the largest amount at risk."""
+    if not len(part):
+        return part
+    rank = {sev: i for i, sev in enumerate(SEVERITIES)}
+    order = part.assign(_rank=[rank.get(str(v), len(rank)) for v in part["severity"]])
+    return order.sort_values(["_rank", "amount_at_risk"], ascending=[True, False]).drop(columns="_rank")
+
+
+def _how_text(row: Mapping[Any, Any]) -> str:
+    action = row.get("fixed_by_action")
+    if isinstance(action, str) and action:
+        when = kst(row.get("fixed_at"))
+        return f"조치로 해결: {action} ({row.get('fixed_by_action_id')}{', ' + when if when else ''})"
+    return "데이터에서 사라짐 (조치 기록 없음: 늦은 웹훅, 수기 수정, 동기화 등)"
 
 
 def _html(text: str) -> Any:
@@ -141,6 +195,33 @@ class DailyReport(SummaryMixin):
     def resolved_count(self) -> int:
         return len(self.resolved)
 
+    @property
+    def open_findings(self) -> pd.DataFrame:
+        """Findings nobody has acknowledged, explained or marked won't-fix (what the alert counts)."""
+        if not len(self.findings) or "triage_state" not in self.findings:
+            return self.findings
+        return self.findings[self.findings["triage_state"].isna()]
+
+    @property
+    def acknowledged_findings(self) -> pd.DataFrame:
+        """Findings with a triage decision in effect."""
+        if not len(self.findings) or "triage_state" not in self.findings:
+            return self.findings.iloc[0:0]
+        return self.findings[self.findings["triage_state"].notna()]
+
+    @property
+    def open_count(self) -> int:
+        return len(self.open_findings)
+
+    @property
+    def acknowledged_count(self) -> int:
+        return len(self.acknowledged_findings)
+
+    def open_counts_by_severity(self) -> dict[str, int]:
+        part = self.open_findings
+        counts = part["severity"].value_counts() if len(part) else pd.Series(dtype="int64")
+        return {sev: int(counts.get(sev, 0)) for sev in SEVERITIES}
+
     def kinds(self) -> list[str]:
         """Every kind with a section: all known kinds plus any other seen in this run."""
         seen = [str(k) for k in self.findings["kind"].unique()] if len(self.findings) else []
@@ -163,6 +244,7 @@ class DailyReport(SummaryMixin):
                 {
                     "severity": f"{SEVERITY_LABELS[sev]} ({sev})",
                     "findings": len(part),
+                    "open": _open_in(part),
                     "new": int(part["is_new"].sum()) if len(part) else 0,
                     "amount_at_risk": int(part["amount_at_risk"].fillna(0).sum()) if len(part) else 0,
                 }
@@ -182,6 +264,7 @@ class DailyReport(SummaryMixin):
                     "title": info.title,
                     "severity": info.severity,
                     "findings": len(part),
+                    "open": _open_in(part),
                     "new": int(part["is_new"].sum()) if len(part) else 0,
                     "resolved": len(gone),
                     "amount_at_risk": int(part["amount_at_risk"].fillna(0).sum()) if len(part) else 0,
@@ -199,6 +282,8 @@ class DailyReport(SummaryMixin):
             "대사 실행 ID (run_id)": self.run_id,
             "이전 실행 ID": prev,
             "총 발견 항목": f"{self.finding_count:,}건",
+            "미확인 (알림 대상)": f"{self.open_count:,}건",
+            "확인됨 (확인·설명·조치 안 함)": f"{self.acknowledged_count:,}건",
             "위험 금액 (KRW at risk)": krw(self.amount_at_risk),
             "신규 (이전 실행 대비)": f"{self.new_count:,}건",
             "해결됨 (이전 실행 대비)": f"{self.resolved_count:,}건",
@@ -223,12 +308,96 @@ class DailyReport(SummaryMixin):
     def headline(self) -> Any:
         return _html(self.headline_html())
 
+    # -- the analyst's day -------------------------------------------------------------------------
+
+    def new_today(self) -> pd.DataFrame:
+        """Findings the previous run did not report, most severe and largest first."""
+        part = self.findings[self.findings["is_new"].astype(bool)] if len(self.findings) else self.findings
+        cols: tuple[str, ...] = ("severity", "kind", "amount_at_risk", "detail")
+        if len(part) and "triage_state" in part and part["triage_state"].notna().any():
+            cols = (*cols, "triage_state")  # acknowledged on the day it appeared
+        return self._workflow(_by_severity(part), (*cols, *_IDS))
+
+    def still_open(self) -> pd.DataFrame:
+        """Open findings seen before today, oldest first (age in days since first seen)."""
+        part = self.open_findings
+        if len(part):
+            rank = {sev: i for i, sev in enumerate(SEVERITIES)}
+            part = (
+                part[~part["is_new"].astype(bool)]
+                .assign(_rank=lambda d: [rank.get(str(v), len(rank)) for v in d["severity"]])
+                .sort_values(["first_seen", "_rank", "amount_at_risk"], ascending=[True, True, False])
+                .drop(columns="_rank")
+            )
+        return self._workflow(part, ("age_days", "severity", "kind", "amount_at_risk", "detail", *_IDS))
+
+    def acknowledged(self) -> pd.DataFrame:
+        """Findings with a decision in effect: state, who, until when, the note."""
+        part = _by_severity(self.acknowledged_findings)
+        cols = ("triage_state", "triage_by", "triage_until", "triage_note", "age_days", "severity", "kind")
+        return self._workflow(part, (*cols, "amount_at_risk", *_IDS))
+
+    def resolved_how(self) -> pd.DataFrame:
+        """Findings of the previous run gone now, and how: by which fix-up action, or from the data."""
+        part = self.resolved.copy()
+        if len(part):
+            part["resolved_how"] = [_how_text(r) for r in part.to_dict(orient="records")]
+        cols = ("severity", "kind", "amount_at_risk", "resolved_how")
+        return self._workflow(_by_severity(part), (*cols, *_IDS))
+
+    def _workflow(self, part: pd.DataFrame, cols: tuple[str, ...]) -> pd.DataFrame:
+        shown = part[[c for c in cols if c in part.columns]].copy() if len(part) else pd.DataFrame(columns=cols)
+        if "severity" in shown:
+            shown["severity"] = [SEVERITY_LABELS.get(str(v), str(v)) for v in shown["severity"]]
+        if "triage_state" in shown:
+            shown["triage_state"] = [
+                TRIAGE_LABELS.get(str(v), str(v)) if isinstance(v, str) else "" for v in shown["triage_state"]
+            ]
+        if "triage_until" in shown:
+            shown["triage_until"] = [v.isoformat() if hasattr(v, "isoformat") else "" for v in shown["triage_until"]]
+        return shown.rename(columns=WORKFLOW_LABELS).reset_index(drop=True)
+
+    def workflow_html(self, *, max_rows: int = 100) -> str:
+        """The four lists an analyst works through: new today, still open, acknowledged, resolved."""
+        money = frozenset({"위험 금액"})
+        parts = []
+        sections = (
+            ("오늘 새로 발견", self.new_today(), "이전 실행에 없던 항목입니다."),
+            (
+                "계속 미확인 (오래된 순)",
+                self.still_open(),
+                "이전 실행부터 이어지는, 아무도 확인하지 않은 항목입니다 (먼저 발견된 것부터, 같은 날은 심각한 "
+                "순). portone-recon ack 로 확인·설명하면 알림에서 빠집니다.",
+            ),
+            (
+                "확인됨 (메모·담당·기한)",
+                self.acknowledged(),
+                "확인·설명·조치 안 함으로 표시된 항목입니다. 보고서에는 남지만 --fail-on 알림에는 세지 않습니다. "
+                "기한(다시 볼 날)이 지나면 다시 미확인이 됩니다.",
+            ),
+            (
+                "이전 실행 이후 해결됨",
+                self.resolved_how(),
+                "조치 기록(actions)에 성공한 조치가 있으면 그 조치로, 없으면 데이터에서 사라진 것으로 표시합니다.",
+            ),
+        )
+        for title, table, intro in sections:
+            head = f"<h3>{html.escape(title)} ({len(table):,}건)</h3><p>{html.escape(intro)}</p>"
+            body = html_table(table, money=money, max_rows=max_rows) if len(table) else "<p>없음.</p>"
+            parts.append(head + body)
+        return "".join(parts)
+
+    def workflow(self) -> Any:
+        return _html(self.workflow_html())
+
     def evidence(self, kind: str) -> pd.DataFrame:
         """The rows of one kind with the evidence columns that hold something (plus age at as_of)."""
         if not len(self.findings):
             return pd.DataFrame(columns=list(EVIDENCE_COLUMNS))
         part = self.findings[self.findings["kind"] == kind].copy()
         part["age"] = self.as_of - part["event_at"] if "event_at" in part else pd.NaT
+        if "triage_state" in part:
+            part["triage_state"] = [TRIAGE_LABELS.get(v, v) if isinstance(v, str) else None for v in part["triage_state"]]
         cols = [c for c in EVIDENCE_COLUMNS if c in part.columns and (c == "is_new" or part[c].notna().any())]
         part = part.sort_values(["amount_at_risk", "event_at"], ascending=[False, True], na_position="last")
         return part[cols].rename(columns=EVIDENCE_LABELS).reset_index(drop=True)
@@ -321,6 +490,12 @@ class DailyReport(SummaryMixin):
             ),
             "new": self.new_count,
             "resolved": self.resolved_count,
+            "open": self.open_count,
+            "acknowledged": self.acknowledged_count,
+            "open_counts_by_severity": self.open_counts_by_severity(),
+            "resolved_by_action": int(self.resolved["fixed_by_action"].notna().sum())
+            if "fixed_by_action" in self.resolved
+            else 0,
             "planned_actions": None if self.plan is None else len(self.plan),
             "held_actions": None if self.held is None else len(self.held),
         }
@@ -384,12 +559,16 @@ def build_daily(
     run = metrics.run_info(store, run_id)
     prev = run.get("previous_run_id")
     prev_id = None if prev is None else str(prev)
+    run_as_of = parse_instant(run["as_of"]) if run.get("as_of") is not None else when
+    decided = active_triage(store, at=run_as_of)
+    findings = with_triage(metrics.run_findings(store, run_id, prev_id), decided, run_as_of)
+    resolved = how_resolved(store, metrics.resolved_findings(store, run_id, prev_id))
     return DailyReport(
         db=str(store.path),
         as_of=when,
         run=run,
-        findings=metrics.run_findings(store, run_id, prev_id),
-        resolved=metrics.resolved_findings(store, run_id, prev_id),
+        findings=findings,
+        resolved=resolved,
         trend=metrics.findings_trend(store, when, trend_days),
         trend_days=trend_days,
         plan=plan,

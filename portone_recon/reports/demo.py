@@ -152,7 +152,7 @@ def run_demo(
         db: the DuckDB file to (re)build; refuses to replace a file a demo did not create.
         out_dir: the reports folder.
         subscribers / months / seed: the scenario's size and randomness.
-        notebook_dir: where the report notebooks are (default: the repository's ``notebooks/``).
+        notebook_dir: where the report notebooks are (default: the ones shipped in the package).
         echo: called with a line per finished step (e.g. ``print``).
     """
     say = echo or (lambda _line: None)

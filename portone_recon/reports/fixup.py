@@ -51,6 +51,8 @@ class FixupReport(SummaryMixin):
     journal: pd.DataFrame | None = None
     held: pd.DataFrame | None = None
     refused: str | None = None
+    #: Severities of the findings nobody has acknowledged (what ``--fail-on`` counts); None: unknown.
+    open_counts_by_severity: dict[str, int] | None = None
 
     @property
     def plan_amount(self) -> int:
@@ -120,6 +122,11 @@ class FixupReport(SummaryMixin):
             "held_actions": 0 if self.held is None else len(self.held),
             "apply_refused": self.refused,
             "journal_by_status": _counts(self.journal, "status") if self.journal is not None else None,
+            **(
+                {"open_counts_by_severity": self.open_counts_by_severity}
+                if self.open_counts_by_severity is not None
+                else {}
+            ),
         }
 
     def __repr__(self) -> str:
@@ -189,4 +196,5 @@ def build_fixup(
         journal=journal,
         held=integ.held_frame(plan_obj),
         refused=refused,
+        open_counts_by_severity=_counts(result.open, "severity") if hasattr(result, "open") else None,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import importlib
 import math
@@ -28,6 +29,12 @@ MONEY_COLUMNS = frozenset(
         "recovered_amount",
         "unpaid_amount",
     }
+)
+
+#: Free-text columns (raw or labelled names): they wrap inside a bounded width while every other cell
+#: (ids, amounts, times) stays on one line; a table wider than the page scrolls inside its own box.
+WRAP_COLUMNS = frozenset(
+    {"detail", "note", "triage_note", "message", "resolved_how", "메모", "해결 경위", "설명", "내용"}
 )
 
 SEVERITIES = ("critical", "high", "medium", "low")
@@ -117,23 +124,45 @@ def display_frame(df: pd.DataFrame, *, money: Iterable[str] = MONEY_COLUMNS) -> 
     return out
 
 
-def html_table(df: pd.DataFrame, *, money: Iterable[str] = MONEY_COLUMNS, max_rows: int | None = None) -> str:
-    """An escaped HTML table of :func:`display_frame`, right-aligned money, with a note when cut."""
+def html_table(
+    df: pd.DataFrame,
+    *,
+    money: Iterable[str] = MONEY_COLUMNS,
+    max_rows: int | None = None,
+    wrap: Iterable[str] = WRAP_COLUMNS,
+) -> str:
+    """An escaped HTML table of :func:`display_frame` that fits the page, with a note when cut.
+
+    Money is right-aligned; ``wrap`` columns wrap at a bounded width; the table sits in a box that
+    scrolls sideways when it is still wider than the page (a 1,024 px laptop), so nothing is cut off.
+    Column rules are scoped to a class derived from the columns, so tables never restyle each other.
+    """
     shown = df if max_rows is None else df.head(max_rows)
-    body = display_frame(shown, money=money).to_html(index=False, escape=True, border=0, classes="pr-table")
-    money_set = set(money)
-    style = "".join(
-        f".pr-table td:nth-child({i + 1}){{text-align:right}}"
-        for i, col in enumerate(shown.columns)
-        if col in money_set
+    scope = "pr-t" + hashlib.md5("\x1f".join(map(str, shown.columns)).encode()).hexdigest()[:8]
+    body = display_frame(shown, money=money).to_html(
+        index=False, escape=True, border=0, classes=["pr-table", scope]
     )
+    money_set, wrap_set = set(money), set(wrap)
+    rules = []
+    for i, col in enumerate(shown.columns, start=1):
+        cell = f"table.{scope} td:nth-child({i})"
+        if col in money_set:
+            rules.append(f"{cell}{{text-align:right}}")
+        if col in wrap_set:
+            head = f"table.{scope} th:nth-child({i})"
+            rules.append(
+                f"{cell}{{white-space:normal !important;min-width:16em;max-width:36em;"
+                f"overflow-wrap:anywhere;text-align:left}}{head}{{text-align:left}}"
+            )
     note = ""
     if max_rows is not None and len(df) > max_rows:
         note = (
             f"<p><i>{len(df) - max_rows:,}건 더 있음 "
             f"(전체 {len(df):,}건은 저장소의 findings 표에 있습니다).</i></p>"
         )
-    return f"<style>{style}</style>{body}{note}" if style else body + note
+    style = f"<style>{''.join(rules)}</style>" if rules else ""
+    box = f"<div class='pr-scroll' style='overflow-x:auto;max-width:100%'>{body}</div>"
+    return style + box + note
 
 
 def kv_table(rows: Mapping[str, Any]) -> str:

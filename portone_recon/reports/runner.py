@@ -21,10 +21,11 @@ from typing import Any
 from portone_recon._time import KST, now_kst, parse_instant
 from portone_recon.config import Settings
 from portone_recon.errors import ReportError
+from portone_recon.reconcile.triage import DEFAULT_FAIL_ON
 from portone_recon.reports.metrics import default_month, parse_month
 from portone_recon.reports.summary import findings_at_or_above, read_summary, write_summary
 
-#: Report name -> notebook file (in ``notebooks/``).
+#: Report name -> notebook file (in the package's ``reports/notebooks/``).
 NOTEBOOKS = {
     "daily": "daily_reconciliation.ipynb",
     "monthly": "monthly_subscriptions.ipynb",
@@ -36,8 +37,11 @@ _PLAIN = (str, int, float, bool, type(None))
 
 
 def default_notebook_dir() -> Path:
-    """``notebooks/`` at the repository root (beside the package)."""
-    return Path(__file__).resolve().parents[2] / "notebooks"
+    """The report notebooks shipped inside the package (``portone_recon/reports/notebooks/``).
+
+    Inside the package so a wheel install finds them; run a merchant's own copy with ``notebook_dir=``.
+    """
+    return Path(__file__).resolve().parent / "notebooks"
 
 
 def _check_plain(name: str, value: Any) -> None:
@@ -113,9 +117,14 @@ class ReportResult:
     summary: dict[str, Any] = field(repr=False)
     duration_s: float
 
-    def exit_code(self, fail_on: str | None = "low") -> int:
-        """1 when findings at or above ``fail_on`` exist (None/'none': never), else 0."""
-        return 1 if findings_at_or_above(self.summary, fail_on) else 0
+    def exit_code(self, fail_on: str | None = DEFAULT_FAIL_ON, *, every: bool = False) -> int:
+        """1 when open findings at or above ``fail_on`` exist (None/'none': never), else 0.
+
+        Args:
+            fail_on: the least severity that counts.
+            every: count acknowledged / explained findings too.
+        """
+        return 1 if findings_at_or_above(self.summary, fail_on, every=every) else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -208,7 +217,8 @@ def run_report(
             to PORTONE_RECON_DB / ./portone_recon.duckdb; ``as_of`` to now; ``month`` to last month.
         out_dir: the reports folder; files go to ``<out_dir>/<name>/<date>/``.
         kernel_name: the Jupyter kernel (``python3``).
-        notebook_dir: where the notebooks are (default: ``notebooks/`` of the repository).
+        notebook_dir: a folder holding your own copy of the notebook (same file name); default: the
+            notebooks shipped in the package.
         cell_timeout: seconds one cell may run.
 
     Raises:
@@ -223,7 +233,7 @@ def run_report(
     source = Path(notebook_dir or default_notebook_dir()) / NOTEBOOKS[name]
     if not source.is_file():
         raise ReportError(
-            f"{source}: notebook not found (pass notebook_dir= when the package is installed elsewhere)"
+            f"{source}: notebook not found; a notebook_dir / --notebook-dir must hold {NOTEBOOKS[name]}"
         )
     settings = Settings.from_env()
     given = dict(params or {})

@@ -165,3 +165,33 @@ def test_apply_skips_money_when_a_review_finding_appears_after_the_plan(world: A
     sent = writes(world.requests)
     assert "POST /subscribe/payments/schedule/sub-cus_b-202611/retry" not in sent
     assert sent.count("POST /subscribe/payments/unschedule") == 2  # unschedules are never held
+
+
+def test_acknowledging_the_review_finding_lifts_the_hold_on_the_next_plan(world: Any, store: Store) -> None:
+    from portone_recon import acknowledge, unacknowledge
+    from portone_recon.actions import plan_for_store
+
+    client = world.client()
+    ids = build_merchant(client, lambda to: world.advance(to=to))
+    load_local(store)
+    load_subs(store)
+    store_run(store, pd.DataFrame([holder("phantom_paid"), *findings(ids).to_dict("records")]))
+    held = plan_for_store(store)
+    assert [(h["kind"], h["held_by"]) for h in held.held] == [
+        ("retry", "h_phantom_paid_cus_b"),
+        ("rebook", held.held[0]["action_id"]),
+    ]
+    acknowledge(
+        store, ["h_phantom_paid_cus_b"], note="paid by bank transfer on 11-26; retry is fine", by="kim"
+    )
+    lifted = plan_for_store(store)
+    assert not lifted.held
+    assert {a.kind for a in lifted.actions if a.customer_uid == "cus_b"} == {"retry", "rebook"}
+    # applied with the acknowledgement in force: the retry goes out
+    report = apply(lifted, client, store, dry_run=False, progress=False)
+    assert (
+        report.outcomes.set_index(["kind", "customer_uid"]).loc[("retry", "cus_b"), "status"] == "succeeded"
+    )
+    # taken back: the next plan holds again
+    unacknowledge(store, ["h_phantom_paid_cus_b"])
+    assert plan_for_store(store).held

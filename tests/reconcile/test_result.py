@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from _recon_world import World, kst
 
-from portone_recon.reconcile import FINDING_COLUMNS, FINDING_KINDS, ReconResult
+from portone_recon.reconcile import FINDING_COLUMNS, FINDING_KINDS, TRIAGE_COLUMNS, ReconResult
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def result(world: World) -> ReconResult:
 
 
 def test_columns_counts_and_item_access(result: ReconResult) -> None:
-    assert tuple(result.findings.columns) == FINDING_COLUMNS
+    assert tuple(result.findings.columns) == FINDING_COLUMNS + TRIAGE_COLUMNS
     assert result.counts["missed_webhook"] == 1 and result.counts["phantom_paid"] == 1
     assert set(result.counts) == set(FINDING_KINDS)
     assert result.counts_by_severity == {"critical": 1, "high": 2, "medium": 0, "low": 0}

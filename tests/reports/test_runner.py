@@ -113,6 +113,8 @@ def test_fixup_over_its_cap_sends_nothing_and_says_which_cap(report_run: ReportR
     assert "the cap max_actions is 3, exceeded by" in s["apply_refused"]
     html = report_run.results["fixup"].html.read_text(encoding="utf-8")
     assert "적용 거부" in html and "max_actions is 3" in html
+    # nothing is acknowledged in this store: the alert counts every finding
+    assert s["open_counts_by_severity"] == s["counts_by_severity"]
 
 
 def test_exit_codes_follow_fail_on(report_run: ReportRun) -> None:
