@@ -179,7 +179,7 @@ def test_acknowledging_the_review_finding_lifts_the_hold_on_the_next_plan(world:
     held = plan_for_store(store)
     assert [(h["kind"], h["held_by"]) for h in held.held] == [
         ("retry", "h_phantom_paid_cus_b"),
-        ("rebook", held.held[0]["action_id"]),
+        ("rebook", "h_phantom_paid_cus_b"),
     ]
     acknowledge(
         store, ["h_phantom_paid_cus_b"], note="paid by bank transfer on 11-26; retry is fine", by="kim"
