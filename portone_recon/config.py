@@ -123,7 +123,7 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         if isinstance(values.get("imp_secret"), str):
             values["imp_secret"] = Secret(values["imp_secret"])
-        if "db_path" in values:
+        if isinstance(values.get("db_path"), str):
             values["db_path"] = Path(values["db_path"])
         if "api_base" in values:
             values["api_base"] = str(values["api_base"]).rstrip("/")

@@ -203,6 +203,7 @@ def _load(
             source, table=table, query=query, encoding=encoding, sheet=sheet, name=source_name
         )
         label = source_name or desc.label
+        where = label if label == desc.label else f"{label} ({desc.location})"  # names the file too
         if len(frame) == 0 and not allow_empty:
             raise SourceError(
                 f"{label}: the source has no rows; refusing to empty the {target} snapshot "
@@ -210,8 +211,8 @@ def _load(
             )
         bar.update()
         bar.set_postfix_str("validate")
-        rows = canonicalize(frame, target, cmap, source=label)
-        odd = [f"{label}: {p}" for p in row_warnings(rows, target)]
+        rows = canonicalize(frame, target, cmap, source=where)
+        odd = [f"{where}: {p}" for p in row_warnings(rows, target)]
         bar.update()
         bar.set_postfix_str("write")
         keep_shrink = allow_shrink or (allow_empty and len(frame) == 0)

@@ -1,0 +1,61 @@
+"""sync() never moves a cursor past PortOne's now, whatever ``until`` says; bad ranges are refused."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from portone_recon._time import KST
+from portone_recon.errors import UsageError
+from portone_recon.store import Store
+from portone_recon.sync import sync
+
+from ._world import build_world, snapshot, store_tables, world_tables
+
+
+def test_until_later_than_now_is_clamped_and_later_syncs_still_see_what_happens(store: Store) -> None:
+    w = build_world()
+    now = w.clock.now
+    with w.client() as client:
+        report = sync(client, store, until="2099-01-01", progress=False)
+        assert report.until <= now
+        cursors = dict(snapshot(store)["cursors"])
+        assert cursors and all(c is not None and c <= now for c in cursors.values()), cursors
+        # Clamped, it reads what a run without until reads (future schedules included).
+        assert store_tables(store) == world_tables(w)
+
+        w.advance(to=now + timedelta(days=20))
+        w.pay_again(customer_uid="cust_001", merchant_uid="addon_late", amount=4400, name="추가 구매")
+        w.advance(seconds=600)
+        sync(client, store, progress=False)
+    assert store_tables(store) == world_tables(w)
+    assert "addon_late" in {r[1] for r in snapshot(store)["payments"]}
+
+
+def test_an_until_in_the_past_still_bounds_the_backfill(store: Store) -> None:
+    w = build_world()
+    with w.client() as client:
+        report = sync(client, store, since="2025-01-01", until="2025-03-01", progress=False)
+    assert report.until == datetime(2025, 3, 1, tzinfo=KST)
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "needle"),
+    [
+        ("2025-03-01", "2025-02-01", r"since \(2025-03-01.*must be before until \(2025-02-01"),
+        ("2099-01-01", None, r"since \(2099-01-01.*must be before PortOne's now"),
+        ("2099-01-01", "2099-02-01", r"since \(2099-01-01.*must be before PortOne's now"),
+        ("last week", None, r"since: not an ISO 8601 date or instant: 'last week' \(e\.g\."),
+        (None, "someday", r"until: not an ISO 8601 date or instant: 'someday' \(e\.g\."),
+    ],
+)
+def test_a_bad_range_is_refused_before_anything_is_written(
+    store: Store, since: str | None, until: str | None, needle: str
+) -> None:
+    w = build_world()
+    before = snapshot(store)
+    with w.client() as client, pytest.raises(UsageError, match=needle) as info:
+        sync(client, store, since=since, until=until, progress=False)
+    assert isinstance(info.value, ValueError)
+    assert snapshot(store) == before
