@@ -196,15 +196,14 @@ def _convert(var: str, name: str, raw: str) -> Any:
     try:
         if name in _INT_FIELDS:
             return int(raw)
-        if name in _FLOAT_FIELDS:
-            value = float(raw)
-            if seconds_problem(value):
-                raise ValueError(raw)
-            return value
+        if name not in _FLOAT_FIELDS:
+            return raw
+        value = float(raw)
     except ValueError:
-        kind = "a finite number of seconds > 0 (e.g. 30)" if name in _FLOAT_FIELDS else "a number"
-        raise ConfigError(f"{var} must be {kind}, got {raw!r}") from None
-    return raw
+        raise ConfigError(f"{var} must be a number, got {raw!r}") from None
+    if seconds_problem(value):
+        raise ConfigError(f"{var} must be a finite number of seconds > 0 (e.g. 30), got {raw!r}")
+    return value
 
 
 def _secret_keys(table: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -214,8 +213,10 @@ def _secret_keys(table: Mapping[str, Any], prefix: str = "") -> list[str]:
         dotted = f"{prefix}{key}"
         if any(word in str(key).lower() for word in _SECRET_WORDS):
             found.append(dotted)
-        if isinstance(value, Mapping):
-            found.extend(_secret_keys(value, f"{dotted}."))
+        tables = [value] if isinstance(value, Mapping) else value if isinstance(value, list) else []
+        for i, sub in enumerate(tables):
+            if isinstance(sub, Mapping):
+                found.extend(_secret_keys(sub, f"{dotted}." if sub is value else f"{dotted}[{i}]."))
     return found
 
 

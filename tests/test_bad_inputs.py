@@ -156,6 +156,16 @@ TOML_CASES = {
         ["portone_recon.credentials.secret", "environment"],
         files={"portone_recon.toml": f'[portone_recon.credentials]\nsecret = "{CANARY}"\n'},
     ),
+    "toml secret in an array of tables": Case(
+        ["reconcile", "--db", "{db}"],
+        ["portone_recon.toml", "accounts[0].api_secret", "environment"],
+        files={"portone_recon.toml": f'[[accounts]]\nname = "main"\napi_secret = "{CANARY}"\n'},
+    ),
+    "toml syntax error": Case(
+        ["reconcile", "--db", "{db}"],
+        ["portone_recon.toml", "cannot read settings", "line 1"],
+        files={"portone_recon.toml": "concurrency = = 4\n"},
+    ),
     "toml setting outside the table": Case(
         ["reconcile", "--db", "{db}"],
         ["portone_recon.toml", "read_timeout", "outside"],
@@ -193,6 +203,10 @@ TIME_CASES = {
     "report as-of far ahead": Case(
         ["report", "daily", "--db", "{db}", "--out", "{tmp}/reports", "--as-of", "2099-01-01T00:00:00Z"],
         ["--as-of", "2099-01-01", "ahead of now"],
+    ),
+    "report fixup with no kinds": Case(
+        ["report", "fixup", "--db", "{db}", "--out", "{tmp}/reports", "--kinds", " , "],
+        ["--kinds ' , '", "names no kind"],
     ),
     "report as-of unparseable": Case(
         ["report", "monthly", "--db", "{db}", "--out", "{tmp}/reports", "--as-of", "2026/11/01"],

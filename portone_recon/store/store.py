@@ -27,7 +27,10 @@ from portone_recon.errors import ConfigError, MigrationError, StoreError, StoreL
 
 _LOCK_PID = re.compile(r"\(PID (\d+)\)")
 #: Passed to every ``duckdb.connect``: no network, whatever the file claims to need.
-CONNECT_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+CONNECT_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
 #: A DuckDB database file carries these bytes at offset 8 (its header's magic).
 _DUCKDB_MAGIC = (8, b"DUCK")
 #: First bytes of other files people take for a database, for the message.
@@ -143,7 +146,7 @@ class Store:
             raise StoreError(f"{self.path}: cannot create its folder: {exc}") from exc
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only, config=CONNECT_CONFIG)
+                con = duckdb.connect(str(self.path), read_only=read_only, config=dict(CONNECT_CONFIG))
                 break
             except duckdb.Error as exc:
                 if not is_lock_error(exc):
