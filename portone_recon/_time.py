@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import math
 import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -98,6 +99,7 @@ def _days(span: timedelta) -> str:
     return f"{days:g} day" + ("" if days == 1 else "s")
 
 
+_MAX_DURATION_S = 100 * 366 * 86400
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 
 
@@ -106,14 +108,16 @@ def parse_duration(text: str | timedelta | float) -> timedelta:
     if isinstance(text, timedelta):
         return text
     if isinstance(text, int | float):
-        return timedelta(seconds=float(text))
-    m = _DURATION.match(text)
-    if not m:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 15min, 2h, 1d, 900s)")
-    n = float(m.group(1))
-    unit = m.group(2) or "s"
-    seconds = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}[unit]
-    return timedelta(seconds=n * seconds)
+        n, unit = float(text), "s"
+    else:
+        m = _DURATION.match(text)
+        if not m:
+            raise ValueError(f"not a duration: {text!r} (use e.g. 15min, 2h, 1d, 900s)")
+        n, unit = float(m.group(1)), m.group(2) or "s"
+    seconds = n * {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}[unit]
+    if not math.isfinite(seconds) or abs(seconds) > _MAX_DURATION_S:
+        raise ValueError(f"not a usable duration: {text!r} (use e.g. 15min, 2h, 1d, 900s; at most 100 years)")
+    return timedelta(seconds=seconds)
 
 
 def add_months(year: int, month: int, n: int) -> tuple[int, int]:

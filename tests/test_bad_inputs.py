@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from portone_recon._time import KST
+from portone_recon._time import KST, instant_arg, parse_duration
 from portone_recon.cli import EXIT_BROKEN_PIPE, main
 from portone_recon.config import Settings
 from portone_recon.errors import ConfigError, ReconcileError, SourceError, UsageError
@@ -200,6 +200,10 @@ TIME_CASES = {
     "reconcile as-of unparseable": Case(
         ["reconcile", "--db", "{db}", "--as-of", "yesterday"], ["--as-of", "'yesterday'", "e.g."]
     ),
+    "reconcile grace beyond any clock": Case(
+        ["reconcile", "--db", "{db}", "--grace", "99999999999999d"],
+        ["grace", "99999999999999d", "e.g. 15min"],
+    ),
     "report as-of far ahead": Case(
         ["report", "daily", "--db", "{db}", "--out", "{tmp}/reports", "--as-of", "2099-01-01T00:00:00Z"],
         ["--as-of", "2099-01-01", "ahead of now"],
@@ -239,6 +243,11 @@ SOURCE_CASES = {
         ["s.csv", "row 1", "'interval_months'"],
         files={"s.csv": subscriptions_csv([("cus_000", "active", "5", "99999999999", "")])},
     ),
+    "mapping file not UTF-8": Case(
+        ["load-orders", "{tmp}/orders.csv", "--db", "{db}", "--mapping", "{tmp}/map.json"],
+        ["map.json", "UTF-8"],
+        files={"map.json": '{"columns": {"amount": "결제금액"}}'.encode("cp949")},
+    ),
     "a directory as the source": Case(
         ["load-orders", "{tmp}/exports", "--db", "{db}"],
         ["exports", "is a directory"],
@@ -264,6 +273,7 @@ SOURCE_CASES = {
         ["shop.sqlite", "SQLite"],
         setup=lambda tmp: _sqlite(tmp / "shop.sqlite"),
     ),
+    "sandbox port out of range": Case(["sandbox", "serve", "--port", "70000"], ["--port", "70000"]),
     "a directory as the store": Case(
         ["reconcile", "--db", "{tmp}"],
         ["is a directory"],
@@ -452,3 +462,19 @@ def test_a_closed_output_pipe_is_no_traceback(seeded: Path, tmp_path: Path, argv
     err = proc.stderr.decode()
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
     assert proc.returncode == EXIT_BROKEN_PIPE, err
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), "9999999999999999d", 1e300])
+def test_a_duration_beyond_any_clock_is_a_value_error(value: float | str) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(value)
+
+
+def test_instant_arguments_name_themselves_and_show_an_example() -> None:
+    with pytest.raises(UsageError, match=r"^--since: not an ISO 8601 date or instant: '11/27' \(e\.g\. 2026"):
+        instant_arg("11/27", "--since")
+    with pytest.raises(UsageError, match="--until"):
+        instant_arg(20261127, "--until")  # type: ignore[arg-type]  # a number from a careless caller
+    with pytest.raises(UsageError, match="--until"):
+        instant_arg("9999-12-31T23:59:59-12:00", "--until")  # past datetime's range once in KST
+    assert instant_arg("2026-11-27", "--until") == datetime(2026, 11, 27, tzinfo=KST)

@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 
 from portone_recon._time import KST, instant_arg, now_kst, parse_duration, refuse_far_future
-from portone_recon.errors import PortOneReconError, ReconcileError
+from portone_recon.errors import PortOneReconError, ReconcileError, UsageError
 from portone_recon.reconcile.kinds import FINDING_KINDS, KIND_SEVERITY, SEVERITIES
 from portone_recon.reconcile.result import FINDING_COLUMNS, ReconResult
 from portone_recon.reconcile.rules import RULE_COLUMNS, bind, load_rule, load_support, split_statements
@@ -104,8 +104,10 @@ def reconcile(
     try:
         at = now_kst() if as_of is None else refuse_far_future(instant_arg(as_of, "as_of"), "as_of")
         grace_td = parse_duration(grace)
-    except ValueError as exc:
+    except UsageError as exc:
         raise ReconcileError(str(exc)) from None
+    except ValueError as exc:
+        raise ReconcileError(f"grace: {exc}") from None
     if grace_td < timedelta(0):
         raise ReconcileError(f"grace must not be negative (got {grace!r})")
     at = at.astimezone(KST).replace(microsecond=0) if as_of is None else at.astimezone(KST)
