@@ -60,7 +60,7 @@ transaction per stream; ``CHECKPOINT`` at the end of a good run. A backfill (``s
 rows but moves a cursor only forwards and only when its range starts at or before the cursor (no gap); it
 never moves a cursor backwards. An ``until`` later than PortOne's now is clamped to now (and then reads
 schedules ahead as a run without ``until`` does): a cursor past now would make every later sync skip what
-happens until then.
+happens until then. A stored cursor already past now is dropped, and its stream reads its lookback again.
 
 Rows are written only when their content changed (compared on the raw JSON), so a rerun changes
 nothing and ``synced_at`` says when the row last changed here. ``raw`` keeps each item's JSON text.
@@ -296,6 +296,13 @@ def _auto_progress() -> bool:
         except Exception:  # any oddity of the host: fall back to the terminal check
             pass
     return sys.stderr.isatty()
+
+
+def _sane_cursor(cursor: datetime | None, now: datetime) -> datetime | None:
+    """A stored cursor past PortOne's now (left by an unbounded ``until`` before it was clamped) is
+    dropped: where the data really stops is unknown, so the stream reads its first-run lookback again
+    (rows are written only when changed, so that costs calls, not duplicates)."""
+    return None if cursor is not None and cursor > now else cursor
 
 
 def _advance(old: datetime | None, lo: datetime, hi: datetime) -> datetime | None:
@@ -543,7 +550,10 @@ class _Run:
 
     def _states(self) -> dict[str, _State]:
         rows = self._con.execute("SELECT stream, cursor, last_success, detail FROM sync_state").fetchall()
-        return {str(s): _State(cursor=c, last_success=ls, full_at=_full_at(d)) for s, c, ls, d in rows}
+        return {
+            str(s): _State(cursor=_sane_cursor(c, self.now), last_success=ls, full_at=_full_at(d))
+            for s, c, ls, d in rows
+        }
 
     def _guard(self, stream: str, fn: Callable[[], StreamResult]) -> StreamResult:
         try:

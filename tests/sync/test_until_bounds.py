@@ -59,3 +59,19 @@ def test_a_bad_range_is_refused_before_anything_is_written(
         sync(client, store, since=since, until=until, progress=False)
     assert isinstance(info.value, ValueError)
     assert snapshot(store) == before
+
+
+def test_a_cursor_left_in_the_future_by_an_older_version_is_taken_back(store: Store) -> None:
+    w = build_world()
+    with w.client() as client:
+        sync(client, store, progress=False)
+        with store.connect() as con:  # what an unclamped `sync --until 2099-01-01` used to leave
+            con.execute("UPDATE sync_state SET cursor = TIMESTAMPTZ '2099-01-01 00:00:00+09'")
+        w.advance(to=w.clock.now + timedelta(days=20))
+        w.pay_again(customer_uid="cust_002", merchant_uid="addon_after", amount=5500, name="추가 구매")
+        w.advance(seconds=600)
+        sync(client, store, progress=False)
+        now = w.clock.now
+    assert "addon_after" in {r[1] for r in snapshot(store)["payments"]}
+    assert store_tables(store) == world_tables(w)
+    assert all(c is not None and c <= now for _, c in snapshot(store)["cursors"])
