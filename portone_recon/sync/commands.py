@@ -67,7 +67,7 @@ def handle(args: argparse.Namespace) -> int:
         )
     if until is not None and until > report.until:
         print(
-            f"sync: --until {args.until} is later than PortOne's now; synced up to "
+            f"portone-recon sync: note: --until {args.until} is later than PortOne's now; synced up to "
             f"{report.until.astimezone(KST):%Y-%m-%d %H:%M:%S} KST instead",
             file=sys.stderr,
         )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from portone_recon._time import KST
+from portone_recon.cli import main
 from portone_recon.errors import UsageError
 from portone_recon.store import Store
 from portone_recon.sync import sync
@@ -75,3 +78,20 @@ def test_a_cursor_left_in_the_future_by_an_older_version_is_taken_back(store: St
     assert "addon_after" in {r[1] for r in snapshot(store)["payments"]}
     assert store_tables(store) == world_tables(w)
     assert all(c is not None and c <= now for _, c in snapshot(store)["cursors"])
+
+
+def test_the_cli_says_when_it_clamped_until(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    w = build_world()
+    monkeypatch.setenv("PORTONE_IMP_KEY", "k")
+    monkeypatch.setenv("PORTONE_IMP_SECRET", "s")
+    client_module = importlib.import_module("portone_recon.api.client")
+    monkeypatch.setattr(client_module.PortOneClient, "from_env", classmethod(lambda cls: w.client()))
+    db = tmp_path / "x.duckdb"
+    assert main(["sync", "--db", str(db), "--until", "2099-01-01", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "--until 2099-01-01 is later than PortOne's now" in err
+    assert f"{w.clock.now:%Y-%m-%d %H:%M}" in err
+    cursors = dict(snapshot(Store(db))["cursors"])
+    assert cursors and all(c is not None and c <= w.clock.now for c in cursors.values())
