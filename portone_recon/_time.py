@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import calendar
+import math
 import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from portone_recon.errors import UsageError
+
 KST = ZoneInfo("Asia/Seoul")
+
+#: What an instant argument looks like, for messages.
+INSTANT_EXAMPLE = "e.g. 2026-11-27, 2026-11-27T06:00 (Asia/Seoul) or 2026-11-27T06:00:00+09:00"
+#: How far past the wall clock an ``as_of`` may lie (clock skew, a run just before midnight KST).
+FUTURE_SLACK = timedelta(days=1)
 
 
 def from_unix(value: int | None) -> datetime | None:
@@ -45,6 +53,8 @@ def parse_instant(text: str | datetime | date) -> datetime:
         return ensure_aware(text)
     if isinstance(text, date):
         return datetime(text.year, text.month, text.day, tzinfo=KST)
+    if not isinstance(text, str):
+        raise ValueError(f"not an ISO 8601 date or instant: {text!r} ({INSTANT_EXAMPLE})")
     s = text.strip()
     if s.endswith("Z"):
         s = s[:-1] + "+00:00"
@@ -53,10 +63,43 @@ def parse_instant(text: str | datetime | date) -> datetime:
             d = date.fromisoformat(s)
             return datetime(d.year, d.month, d.day, tzinfo=KST)
         return ensure_aware(datetime.fromisoformat(s))
-    except ValueError:
-        raise ValueError(f"not an ISO 8601 date or instant: {text!r}") from None
+    except (ValueError, OverflowError):
+        raise ValueError(f"not an ISO 8601 date or instant: {text!r} ({INSTANT_EXAMPLE})") from None
 
 
+def instant_arg(value: str | datetime | date, name: str) -> datetime:
+    """:func:`parse_instant` of the argument ``name`` (e.g. ``--as-of``): a :class:`UsageError` naming
+    the argument and showing an example when it does not parse."""
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        raise UsageError(f"{name}: {exc}") from None
+
+
+def refuse_far_future(
+    at: datetime, name: str, *, now: datetime | None = None, slack: timedelta = FUTURE_SLACK
+) -> datetime:
+    """``at``, unless it lies more than ``slack`` (a day) after the wall clock: then a :class:`UsageError`.
+
+    An ``as_of`` in the future becomes the latest run and makes every renewal due until then look
+    unpaid; a day of slack covers clock skew and the KST date line.
+    """
+    current = now if now is not None else datetime.now(tz=UTC)
+    if at - current > slack:
+        raise UsageError(
+            f"{name}: {at.astimezone(KST).isoformat()} is more than {_days(slack)} ahead of now "
+            f"({current.astimezone(KST):%Y-%m-%d %H:%M} KST); give a past or present instant "
+            f"({INSTANT_EXAMPLE})"
+        )
+    return at
+
+
+def _days(span: timedelta) -> str:
+    days = span / timedelta(days=1)
+    return f"{days:g} day" + ("" if days == 1 else "s")
+
+
+_MAX_DURATION_S = 100 * 366 * 86400
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 
 
@@ -65,14 +108,16 @@ def parse_duration(text: str | timedelta | float) -> timedelta:
     if isinstance(text, timedelta):
         return text
     if isinstance(text, int | float):
-        return timedelta(seconds=float(text))
-    m = _DURATION.match(text)
-    if not m:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 15min, 2h, 1d, 900s)")
-    n = float(m.group(1))
-    unit = m.group(2) or "s"
-    seconds = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}[unit]
-    return timedelta(seconds=n * seconds)
+        n, unit = float(text), "s"
+    else:
+        m = _DURATION.match(text)
+        if not m:
+            raise ValueError(f"not a duration: {text!r} (use e.g. 15min, 2h, 1d, 900s)")
+        n, unit = float(m.group(1)), m.group(2) or "s"
+    seconds = n * {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}[unit]
+    if not math.isfinite(seconds) or abs(seconds) > _MAX_DURATION_S:
+        raise ValueError(f"not a usable duration: {text!r} (use e.g. 15min, 2h, 1d, 900s; at most 100 years)")
+    return timedelta(seconds=seconds)
 
 
 def add_months(year: int, month: int, n: int) -> tuple[int, int]:

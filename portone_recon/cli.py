@@ -1,6 +1,7 @@
 """Command line: ``portone-recon <command>``; ``main(argv) -> int`` is the only entry point.
 
-Exit codes: 0 clean, 1 findings or pending actions, 2 usage or expected error, 130 interrupted.
+Exit codes: 0 clean, 1 findings or pending actions, 2 usage or expected error, 130 interrupted, 141 the
+reader of the output went away (``... | head -1``; silent, as for any command killed by SIGPIPE).
 Each area registers its own subcommands (``<area>/commands.py``: ``register(subparsers)``); every
 handler takes the parsed arguments and returns an exit code. Only :class:`PortOneReconError` is turned
 into a message here; anything else is a bug and keeps its traceback.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -19,6 +21,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 #: Modules that register subcommands, in the order ``--help`` lists them.
 COMMAND_MODULES = (
@@ -57,13 +60,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code) if isinstance(exc.code, int) else EXIT_ERROR
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush
+        return code
     except PortOneReconError as exc:
         print(f"portone-recon {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the output still buffered is not flushed into the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (captured in a test or a notebook)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ module-level globals. The secret is wrapped in :class:`Secret`, whose ``repr``/`
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -75,13 +76,10 @@ class Settings:
     lock_timeout: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.concurrency < 1:
-            raise ConfigError(f"concurrency must be >= 1, got {self.concurrency}")
-        if self.max_retries < 0:
-            raise ConfigError(f"max_retries must be >= 0, got {self.max_retries}")
-        for name in ("connect_timeout", "read_timeout", "lock_timeout"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in _CHECKED_FIELDS:
+            problem = setting_problem(name, getattr(self, name))
+            if problem:
+                raise ConfigError(f"{name} {problem}")
         if not self.api_base.startswith(("http://", "https://")):
             raise ConfigError(f"PORTONE_API_BASE must be an http(s) URL, got {self.api_base!r}")
 
@@ -98,7 +96,9 @@ class Settings:
         Variables: ``PORTONE_IMP_KEY``, ``PORTONE_IMP_SECRET``, ``PORTONE_API_BASE``,
         ``PORTONE_RECON_DB``, ``PORTONE_CONNECT_TIMEOUT``, ``PORTONE_READ_TIMEOUT``,
         ``PORTONE_CONCURRENCY``, ``PORTONE_MAX_RETRIES``, ``PORTONE_LOCK_TIMEOUT``.
-        The TOML file may hold everything but the secret.
+        The TOML file may hold everything but the secret, either at its top level or all inside one
+        ``[portone_recon]`` table; a value of the wrong type, an unknown key or anything that looks like
+        a secret is refused with the file and key named.
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -123,7 +123,7 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         if isinstance(values.get("imp_secret"), str):
             values["imp_secret"] = Secret(values["imp_secret"])
-        if "db_path" in values:
+        if isinstance(values.get("db_path"), str):
             values["db_path"] = Path(values["db_path"])
         if "api_base" in values:
             values["api_base"] = str(values["api_base"]).rstrip("/")
@@ -151,29 +151,111 @@ class Settings:
 
 _INT_FIELDS = {"concurrency", "max_retries"}
 _FLOAT_FIELDS = {"connect_timeout", "read_timeout", "lock_timeout"}
+_TEXT_FIELDS = {"imp_key", "api_base"}
+_CHECKED_FIELDS = ("imp_key", "api_base", "db_path", *sorted(_INT_FIELDS), *sorted(_FLOAT_FIELDS))
+#: Minimum of each integer setting.
+_INT_MIN = {"concurrency": 1, "max_retries": 0}
+#: Words that mark a TOML key as a secret, whatever table it sits in.
+_SECRET_WORDS = ("secret", "password", "passwd", "token")
+
+
+def seconds_problem(value: object) -> str | None:
+    """Why ``value`` is not a usable number of seconds (a finite number > 0), or None when it is.
+
+    NaN and infinity are refused: a deadline of ``now + nan`` is never reached, so a lock wait or a
+    read timeout built from it would wait forever.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"must be a number of seconds (e.g. 30), got {value!r}"
+    if not math.isfinite(value):
+        return f"must be a finite number of seconds (e.g. 30), got {value!r}"
+    if value <= 0:
+        return f"must be > 0 seconds, got {value!r}"
+    return None
+
+
+def setting_problem(name: str, value: object) -> str | None:
+    """Why ``value`` cannot be the setting ``name`` (wrong type or range), or None when it can."""
+    if name in _FLOAT_FIELDS:
+        return seconds_problem(value)
+    if name in _INT_FIELDS:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"must be a whole number (e.g. {name} = 4), got {value!r}"
+        if value < _INT_MIN[name]:
+            return f"must be >= {_INT_MIN[name]}, got {value}"
+        return None
+    if name in _TEXT_FIELDS:
+        return None if isinstance(value, str) else f"must be text (a quoted string), got {value!r}"
+    if name == "db_path":
+        ok = isinstance(value, str | Path) and str(value).strip() != ""
+        return None if ok else f'must be a file path (e.g. db_path = "portone_recon.duckdb"), got {value!r}'
+    return None
 
 
 def _convert(var: str, name: str, raw: str) -> Any:
     try:
         if name in _INT_FIELDS:
             return int(raw)
-        if name in _FLOAT_FIELDS:
-            return float(raw)
+        if name not in _FLOAT_FIELDS:
+            return raw
+        value = float(raw)
     except ValueError:
         raise ConfigError(f"{var} must be a number, got {raw!r}") from None
-    return raw
+    if seconds_problem(value):
+        raise ConfigError(f"{var} must be a finite number of seconds > 0 (e.g. 30), got {raw!r}")
+    return value
+
+
+def _secret_keys(table: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of every key, at any depth, that names a secret."""
+    found = []
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if any(word in str(key).lower() for word in _SECRET_WORDS):
+            found.append(dotted)
+        tables = [value] if isinstance(value, Mapping) else value if isinstance(value, list) else []
+        for i, sub in enumerate(tables):
+            if isinstance(sub, Mapping):
+                found.extend(_secret_keys(sub, f"{dotted}." if sub is value else f"{dotted}[{i}]."))
+    return found
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: cannot read settings: not UTF-8 text (byte {exc.start}); save the file as UTF-8"
+        ) from None
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot read settings: {exc}") from exc
-    table = data.get("portone_recon", data)
-    if "imp_secret" in table:
-        raise ConfigError(f"{path}: imp_secret does not belong in a file; use PORTONE_IMP_SECRET")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: cannot read settings: {exc}") from exc
+    secrets = _secret_keys(data)
+    if secrets:  # the values are never echoed: they are the secret
+        raise ConfigError(
+            f"{path}: {', '.join(secrets)}: a secret does not belong in a file; put it in the environment "
+            "(PORTONE_IMP_SECRET) or a secrets manager, and remove it from the file"
+        )
+    table: Any = data
+    if "portone_recon" in data:
+        table = data["portone_recon"]
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: portone_recon must be a table ([portone_recon]), got {table!r}")
+        outside = sorted(set(data) - {"portone_recon"})
+        if outside:
+            raise ConfigError(
+                f"{path}: {outside} outside the [portone_recon] table would be ignored; move them into "
+                "that table"
+            )
     allowed = set(Settings.__dataclass_fields__) - {"imp_secret"}
     unknown = set(table) - allowed
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {sorted(unknown)}; known: {sorted(allowed)}")
+    for key, value in table.items():
+        problem = setting_problem(key, value)
+        if problem:
+            raise ConfigError(f"{path}: setting {key} {problem}")
     return dict(table)

@@ -8,6 +8,7 @@ attribute of any of these ever holds the API secret or an access token.
 
     PortOneReconError
     ├── ConfigError                      settings missing or invalid (names the variable)
+    ├── UsageError                       an argument's value is invalid (names it; also a ValueError)
     ├── APIError                         anything about a PortOne call (method, endpoint)
     │   ├── TransportError               no usable answer: connect error, timeout, retries exhausted
     │   │   └── OutcomeUnknownError      a write may or may not have been applied (carries the request)
@@ -47,6 +48,13 @@ class PortOneReconError(Exception):
 
 class ConfigError(PortOneReconError):
     """A setting is missing or invalid."""
+
+
+class UsageError(PortOneReconError, ValueError):
+    """An argument's value is invalid: the message names the argument and shows a valid example.
+
+    Also a :class:`ValueError`, which is what a Python caller passing a bad value expects to catch.
+    """
 
 
 class APIError(PortOneReconError):

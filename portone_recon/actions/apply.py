@@ -265,6 +265,12 @@ def _gate(plan: FixPlan, store: Store, now: datetime, dry_run: bool, max_age: ti
         validate_against_findings(store, plan)
         if not dry_run:
             plan = record_plan(store, plan, now=now)
+    if plan.as_of is not None and plan.as_of - now > _time.FUTURE_SLACK:
+        raise PlanRefusedError(
+            f"plan {plan.plan_id or '(new)'} was made for a reconciliation at "
+            f"{plan.as_of.astimezone(KST):%Y-%m-%d %H:%M} KST, more than a day ahead of now: reconcile at "
+            "a past or present instant and re-plan"
+        )
     if plan.created_at is not None:
         age = now - plan.created_at
         if age > max_age:

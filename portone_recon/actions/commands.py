@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from portone_recon._time import parse_instant
+from portone_recon._time import parse_instant, refuse_far_future
 from portone_recon.actions.apply import (
     DEFAULT_MAX_ACTIONS,
     DEFAULT_MAX_AMOUNT,
@@ -336,6 +336,8 @@ def _reverify(args: argparse.Namespace) -> int:
 
 
 def _rebook(args: argparse.Namespace) -> int:
+    if args.as_of is not None:
+        refuse_far_future(args.as_of, "--as-of")
     store = _store(args)
     client = _client(required=args.apply)
     try:

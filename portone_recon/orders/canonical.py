@@ -39,6 +39,10 @@ _INT_TEXT = re.compile(r"^[+-]?\d+(?:\.0*)?$")
 _GROUPED = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _TS = pa.timestamp("us", tz="UTC")
+_INT64_MAX = 2**63 - 1
+_INT64_MIN = -(2**63)
+#: The longest billing interval accepted (months): ten years; anything longer is a typo.
+MAX_INTERVAL_MONTHS = 120
 
 _Problems = list[tuple[int, str, str, Any]]  # (row index 0-based, column, problem, value)
 
@@ -110,7 +114,9 @@ def _int_value(v: Any) -> int | str | None:
 
 
 def _ints(series: pd.Series, column: str, problems: _Problems) -> list[int | None]:
-    if _is_plain_int_dtype(series):
+    if _is_plain_int_dtype(series) and not (
+        series.dtype.kind == "u" and len(series) and series.max() > _INT64_MAX
+    ):
         return [int(v) for v in series.to_numpy(dtype=np.int64)]
     if _is_str_dtype(series):  # fast path for clean text; anything odd goes through _int_value
         s = series.str.strip()
@@ -120,6 +126,8 @@ def _ints(series: pd.Series, column: str, problems: _Problems) -> list[int | Non
     out: list[int | None] = []
     for i, v in enumerate(series.tolist()):
         r = _int_value(v)
+        if isinstance(r, int) and not _INT64_MIN <= r <= _INT64_MAX:
+            r = f"beyond the 64-bit integer range (at most {_INT64_MAX:,})"
         if isinstance(r, str):
             problems.append((i, column, r, v))
             out.append(None)
@@ -337,8 +345,10 @@ def canonicalize(
         interval = ints("interval_months")
         interval_filled = [1 if v is None else v for v in interval]
         for i, v in enumerate(interval_filled):
-            if v < 1:
-                problems.append((i, "interval_months", "interval_months must be >= 1", v))
+            if not 1 <= v <= MAX_INTERVAL_MONTHS:
+                problems.append(
+                    (i, "interval_months", f"interval_months must be between 1 and {MAX_INTERVAL_MONTHS}", v)
+                )
         started = instants("started_at")
         cancelled = instants("cancelled_at")
         anchor = ints("anchor_day")
@@ -396,3 +406,27 @@ def _currencies(values: list[str | None], problems: _Problems) -> list[str]:
             problems.append((i, "currency", "not a 3-letter currency code", v))
         out.append(cur)
     return out
+
+
+def row_warnings(rows: pa.Table, target: Target) -> list[RowProblem]:
+    """Rows that load but look wrong (1-based rows of the canonical table ``canonicalize`` returned).
+
+    A subscription that is not cancelled but whose ``cancelled_at`` lies before its ``started_at``
+    contradicts itself (a cancelled sign-up that never started is fine).
+    """
+    if target != "subscriptions" or rows.num_rows == 0:
+        return []
+    status = rows.column("status").to_pylist()
+    started = rows.column("started_at").to_pylist()
+    cancelled = rows.column("cancelled_at").to_pylist()
+    return [
+        RowProblem(
+            i + 1,
+            "cancelled_at",
+            f"{st} subscription cancelled before it started "
+            f"(started_at {s.astimezone(KST):%Y-%m-%d %H:%M} KST)",
+            c.astimezone(KST).isoformat(),
+        )
+        for i, (st, s, c) in enumerate(zip(status, started, cancelled, strict=True))
+        if st != "cancelled" and s is not None and c is not None and c < s
+    ]

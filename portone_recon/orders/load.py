@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -16,13 +17,22 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from portone_recon.errors import RowProblem, SourceError, StoreError, ValidationError
-from portone_recon.orders.canonical import Target, canonicalize
+from portone_recon.orders.canonical import Target, canonicalize, row_warnings
 from portone_recon.orders.mapping import ColumnMapping
 from portone_recon.orders.sources import Source, SourceDescriptor, read_with_descriptor
 from portone_recon.store import Store
 
 MappingLike = ColumnMapping | Mapping[str, Any] | str | Path | None
 _KEY: dict[str, str] = {"orders": "merchant_uid", "subscriptions": "customer_uid"}
+#: A load that would replace a snapshot of at least SHRINK_MIN_ROWS rows with fewer than
+#: SHRINK_RATIO of them is refused without ``allow_shrink``: far more often an export cut short
+#: (a timeout, a filter left on) than a business that lost half its customers overnight.
+SHRINK_MIN_ROWS = 100
+SHRINK_RATIO = 0.5
+
+
+class LoadWarning(UserWarning):
+    """Rows that loaded but look wrong (each names its row); also in :attr:`LoadReport.warnings`."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,7 @@ class LoadReport:
         rows_loaded: rows now in the store for that source (checked equal to ``rows_read``).
         replaced_rows: rows of the previous snapshot of that source that this load replaced.
         seconds: wall time of the whole load.
+        warnings: rows that loaded but look wrong, one line each naming the row.
     """
 
     target: str
@@ -44,11 +55,13 @@ class LoadReport:
     rows_loaded: int
     replaced_rows: int
     seconds: float
+    warnings: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
+        warned = f", {len(self.warnings)} warning(s)" if self.warnings else ""
         return (
             f"LoadReport({self.target}: {self.rows_loaded:,} of {self.rows_read:,} rows loaded from "
-            f"{self.source}, replaced {self.replaced_rows:,}, {self.seconds:.2f} s)"
+            f"{self.source}, replaced {self.replaced_rows:,}, {self.seconds:.2f} s{warned})"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,6 +97,7 @@ def load_orders(
     sheet: str | int = 0,
     source_name: str | None = None,
     allow_empty: bool = False,
+    allow_shrink: bool = False,
     progress: bool | None = None,
 ) -> LoadReport:
     """Load the merchant's orders, replacing the previous snapshot of the same source atomically.
@@ -102,15 +116,33 @@ def load_orders(
             the same name to daily exports with changing file names so each load replaces the last.
         allow_empty: accept a source with no rows (it empties that snapshot). Off by default: an empty
             export is far more often a broken job than a shop with no orders.
+        allow_shrink: accept a source with fewer than half the rows of the snapshot it replaces (when
+            that had at least 100). Off by default: such an export is usually cut short.
         progress: show a progress bar (default: when interactive).
 
     Raises:
         SourceError: the source cannot be read.
         ValidationError: bad rows (nothing is written).
+        SourceError: also when the source is much smaller than the snapshot it replaces (nothing is
+            written; see ``allow_shrink``).
         StoreError: the store could not be written (nothing is written).
+
+    Rows that load but look wrong (a subscription cancelled before it started) are reported as a
+    :class:`LoadWarning` and in :attr:`LoadReport.warnings`.
     """
     return _load(
-        store, "orders", source, mapping, table, query, encoding, sheet, source_name, allow_empty, progress
+        store,
+        "orders",
+        source,
+        mapping,
+        table,
+        query,
+        encoding,
+        sheet,
+        source_name,
+        allow_empty,
+        progress,
+        allow_shrink=allow_shrink,
     )
 
 
@@ -125,6 +157,7 @@ def load_subscriptions(
     sheet: str | int = 0,
     source_name: str | None = None,
     allow_empty: bool = False,
+    allow_shrink: bool = False,
     progress: bool | None = None,
 ) -> LoadReport:
     """Load the merchant's subscriptions; same sources, options and guarantees as :func:`load_orders`."""
@@ -140,6 +173,7 @@ def load_subscriptions(
         source_name,
         allow_empty,
         progress,
+        allow_shrink=allow_shrink,
     )
 
 
@@ -155,6 +189,8 @@ def _load(
     source_name: str | None,
     allow_empty: bool,
     progress: bool | None,
+    *,
+    allow_shrink: bool = False,
 ) -> LoadReport:
     started = time.perf_counter()
     cmap = ColumnMapping.coerce(mapping)
@@ -167,6 +203,7 @@ def _load(
             source, table=table, query=query, encoding=encoding, sheet=sheet, name=source_name
         )
         label = source_name or desc.label
+        where = label if label == desc.label else f"{label} ({desc.location})"  # names the file too
         if len(frame) == 0 and not allow_empty:
             raise SourceError(
                 f"{label}: the source has no rows; refusing to empty the {target} snapshot "
@@ -174,13 +211,19 @@ def _load(
             )
         bar.update()
         bar.set_postfix_str("validate")
-        rows = canonicalize(frame, target, cmap, source=label)
+        rows = canonicalize(frame, target, cmap, source=where)
+        odd = [f"{where}: {p}" for p in row_warnings(rows, target)]
         bar.update()
         bar.set_postfix_str("write")
-        replaced, loaded = _write(store, target, rows, label, desc, cmap, len(frame), started)
+        keep_shrink = allow_shrink or (allow_empty and len(frame) == 0)
+        replaced, loaded = _write(
+            store, target, rows, label, desc, cmap, len(frame), started, allow_shrink=keep_shrink
+        )
         bar.update()
     finally:
         bar.close()
+    for line in odd:
+        warnings.warn(line, LoadWarning, stacklevel=3)
     return LoadReport(
         target=target,
         source=label,
@@ -188,6 +231,7 @@ def _load(
         rows_loaded=loaded,
         replaced_rows=replaced,
         seconds=time.perf_counter() - started,
+        warnings=tuple(odd),
     )
 
 
@@ -200,6 +244,8 @@ def _write(
     cmap: ColumnMapping,
     rows_read: int,
     started: float,
+    *,
+    allow_shrink: bool = False,
 ) -> tuple[int, int]:
     key = _KEY[target]
     loaded_at = datetime.now(UTC)
@@ -209,6 +255,12 @@ def _write(
             con.register("_incoming", rows)
             _refuse_foreign_keys(con, target, key, rows, label)
             replaced = _count(con, f"SELECT count(*) FROM {target} WHERE source = ?", [label])
+            if not allow_shrink and replaced >= SHRINK_MIN_ROWS and rows_read < replaced * SHRINK_RATIO:
+                raise SourceError(
+                    f"{label}: {rows_read:,} rows would replace the {replaced:,} rows of the previous "
+                    f"{target} snapshot (fewer than {SHRINK_RATIO:.0%}): is the export cut short? Nothing "
+                    "changed. If the source really shrank, pass allow_shrink=True (CLI --allow-shrink)"
+                )
             _insert(con, target, key, rows.column_names, label, loaded_at)
             loaded = _count(con, f"SELECT count(*) FROM {target} WHERE source = ?", [label])
             if loaded != rows_read:

@@ -106,6 +106,10 @@ class ColumnMapping:
             text = p.read_text(encoding="utf-8-sig")
         except OSError as exc:
             raise SourceError(f"{p}: cannot read the mapping file: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise SourceError(
+                f"{p}: the mapping file is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+            ) from None
         try:
             data = tomllib.loads(text) if p.suffix.lower() == ".toml" else json.loads(text)
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:

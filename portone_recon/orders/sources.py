@@ -146,11 +146,17 @@ def describe(
         raise SourceError(f"{text}: table= and query= apply to SQL sources (an SQLAlchemy URL) only")
     path = Path(text).expanduser()
     kind = _SUFFIX_KIND.get(path.suffix.lower())
+    if path.is_dir() and kind != "parquet":  # a folder of Parquet parts is one dataset
+        raise SourceError(
+            f"{path} is a directory; give the export file in it (.csv, .xlsx or .parquet), "
+            "or a folder of Parquet parts named *.parquet"
+        )
     if kind is None:
         if path.suffix.lower() == ".xls":
             raise SourceError(f"{path}: old .xls workbooks are not supported; save it as .xlsx or .csv")
+        what = f"unknown source type {path.suffix!r}" if path.suffix else "no file extension"
         raise SourceError(
-            f"{path}: unknown source type {path.suffix!r}; use .csv, .xlsx, .parquet, "
+            f"{path}: {what}; use .csv, .xlsx, .parquet, "
             "a DataFrame, or an SQLAlchemy URL with a table or query"
         )
     return SourceDescriptor(kind, str(path.resolve()))
@@ -211,7 +217,7 @@ def read_with_descriptor(
     if desc.kind == "sql":
         return _read_sql(str(source), desc), desc
     path = Path(desc.location)
-    if not path.is_file():
+    if not (path.is_file() or (desc.kind == "parquet" and path.is_dir())):
         raise SourceError(f"{path}: no such file")
     try:
         if desc.kind == "csv":

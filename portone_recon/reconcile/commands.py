@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from portone_recon._time import instant_arg, refuse_far_future
 from portone_recon.errors import ReconcileError
 from portone_recon.reconcile.result import ReconResult
 from portone_recon.reconcile.runner import reconcile
@@ -45,7 +46,7 @@ def register(subparsers: Any) -> None:
         "--as-of",
         dest="as_of",
         default=None,
-        help="ISO 8601 instant or date (KST when no offset); default now",
+        help="ISO 8601 instant or date (KST when no offset); default now, at most a day ahead of now",
     )
     p.add_argument("--grace", default="15min", help="grace for fresh events, e.g. 15m, 2h (default 15min)")
     p.add_argument("--format", dest="fmt", choices=("table", "json", "csv", "xlsx"), default="table")
@@ -65,10 +66,13 @@ def run(args: argparse.Namespace) -> int:
     """Handler of ``portone-recon reconcile``."""
     if args.fmt == "xlsx" and args.out is None:
         raise ReconcileError("--format xlsx needs --out FILE.xlsx")
+    as_of = None
+    if args.as_of is not None:
+        as_of = refuse_far_future(instant_arg(args.as_of, "--as-of"), "--as-of")
     store = existing_store(args.db)
     result = reconcile(
         store,
-        as_of=args.as_of,
+        as_of=as_of,
         grace=args.grace,
         progress=False,
         profile=bool(getattr(args, "profile", False)),

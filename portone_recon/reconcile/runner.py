@@ -22,8 +22,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from portone_recon._time import KST, now_kst, parse_duration, parse_instant
-from portone_recon.errors import PortOneReconError, ReconcileError
+from portone_recon._time import KST, instant_arg, now_kst, parse_duration, refuse_far_future
+from portone_recon.errors import PortOneReconError, ReconcileError, UsageError
 from portone_recon.reconcile import triage
 from portone_recon.reconcile.kinds import FINDING_KINDS, KIND_SEVERITY, SEVERITIES
 from portone_recon.reconcile.result import FINDING_COLUMNS, ReconResult
@@ -85,7 +85,8 @@ def reconcile(
         store: a :class:`~portone_recon.store.Store`, a path to the DuckDB file, or None for the default
             (``PORTONE_RECON_DB`` or ``./portone_recon.duckdb``).
         as_of: the instant to reconcile at (ISO 8601 text, a date meaning 00:00 KST, or an aware datetime;
-            naive means Asia/Seoul). Default: now.
+            naive means Asia/Seoul). Default: now. More than a day ahead of the wall clock is refused:
+            such a run would become the latest and call every renewal due until then unpaid.
         grace: how long a fresh event may go unreflected before it is a finding ("15min", "2h", seconds).
         kinds: run only these kinds (default: all); "resolved" then only considers these kinds.
         progress: show a tqdm.auto bar (default: only when attached to a terminal or notebook).
@@ -102,10 +103,12 @@ def reconcile(
     started = time.perf_counter()
     st = _as_store(store)
     try:
-        at = now_kst() if as_of is None else parse_instant(as_of)
+        at = now_kst() if as_of is None else refuse_far_future(instant_arg(as_of, "as_of"), "as_of")
         grace_td = parse_duration(grace)
-    except ValueError as exc:
+    except UsageError as exc:
         raise ReconcileError(str(exc)) from None
+    except ValueError as exc:
+        raise ReconcileError(f"grace: {exc}") from None
     if grace_td < timedelta(0):
         raise ReconcileError(f"grace must not be negative (got {grace!r})")
     at = at.astimezone(KST).replace(microsecond=0) if as_of is None else at.astimezone(KST)

@@ -27,7 +27,11 @@ def register(subparsers: Any) -> None:
         ),
     )
     rep.add_argument("name", choices=("daily", "monthly", "fixup"), help="which report")
-    rep.add_argument("--as-of", dest="as_of", help="instant (ISO; a date alone is 00:00 KST); default now")
+    rep.add_argument(
+        "--as-of",
+        dest="as_of",
+        help="instant (ISO; a date alone is 00:00 KST); default now, at most a day ahead of now",
+    )
     rep.add_argument("--month", help="monthly: YYYY-MM (default: the last complete month)")
     rep.add_argument("--db", help="the DuckDB store (default PORTONE_RECON_DB or ./portone_recon.duckdb)")
     rep.add_argument("--out", default="reports", help="reports folder (default reports/)")
@@ -106,11 +110,18 @@ def report_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from portone_recon.errors import ReportError
+    from portone_recon._time import instant_arg, refuse_far_future
+    from portone_recon.errors import ReportError, UsageError
     from portone_recon.reports.runner import run_report
 
     if args.month and args.name != "monthly":
         raise ReportError("--month applies to the monthly report only (use --as-of for daily/fixup)")
+    if args.as_of:
+        refuse_far_future(instant_arg(args.as_of, "--as-of"), "--as-of")
+    if args.kinds is not None and not [k for k in args.kinds.split(",") if k.strip()]:
+        raise UsageError(f"--kinds {args.kinds!r} names no kind; e.g. --kinds unpaid_renewal,missed_webhook")
+    if args.max_actions is not None and args.max_actions < 0:
+        raise UsageError(f"--max-actions must be 0 or more, got {args.max_actions}")
     result = run_report(args.name, report_params(args), args.out, notebook_dir=args.notebook_dir)
     s = result.summary
     print(f"{args.name} report written in {result.duration_s:.1f}s:")

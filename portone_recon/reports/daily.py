@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from portone_recon._time import KST, now_kst, parse_instant
+from portone_recon._time import KST, instant_arg, now_kst, parse_instant, refuse_far_future
 from portone_recon.errors import ReportError
 from portone_recon.reports import _integrations as integ
 from portone_recon.reports import charts, metrics
@@ -137,9 +137,9 @@ def _as_of(value: str | datetime | None) -> datetime:
     if value is None or value == "":
         return now_kst()
     try:
-        return parse_instant(value)
+        return refuse_far_future(instant_arg(value, "as_of"), "as_of")
     except ValueError as exc:
-        raise ReportError(f"as_of: {exc}") from None
+        raise ReportError(str(exc)) from None
 
 
 def open_report_store(db: str | Path) -> Store:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from portone_recon._time import KST, now_kst, parse_instant
+from portone_recon._time import KST, instant_arg, now_kst, refuse_far_future
 from portone_recon.errors import ReportError
 from portone_recon.reports import charts, metrics
 from portone_recon.reports.daily import open_report_store
@@ -203,9 +203,9 @@ def build_monthly(
         months: months of history in the tables and charts (including ``month``).
     """
     try:
-        when = now_kst() if as_of in (None, "") else parse_instant(as_of)
+        when = now_kst() if as_of in (None, "") else refuse_far_future(instant_arg(as_of, "as_of"), "as_of")
     except ValueError as exc:
-        raise ReportError(f"as_of: {exc}") from None
+        raise ReportError(str(exc)) from None
     first = metrics.default_month(when) if month in (None, "") else metrics.parse_month(month)
     if months < 1:
         raise ReportError(f"months must be >= 1, got {months}")

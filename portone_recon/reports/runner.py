@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from portone_recon._time import KST, now_kst, parse_instant
+from portone_recon._time import KST, instant_arg, now_kst, parse_instant, refuse_far_future
 from portone_recon.config import Settings
 from portone_recon.errors import ReportError
 from portone_recon.reconcile.triage import DEFAULT_FAIL_ON
@@ -84,12 +84,11 @@ def _folder_key(name: str, params: dict[str, Any]) -> str:
 def _normalise(name: str, params: dict[str, Any], settings: Settings) -> dict[str, Any]:
     out = dict(params)
     try:
+        as_of = out.get("as_of")
+        when = refuse_far_future(instant_arg(as_of, "as_of"), "as_of") if as_of else now_kst()
         if name in ("daily", "fixup"):
-            as_of = out.get("as_of")
-            out["as_of"] = (parse_instant(as_of) if as_of else now_kst()).isoformat()
+            out["as_of"] = when.isoformat()
         if name == "monthly":
-            as_of = out.get("as_of")
-            when = parse_instant(as_of) if as_of else now_kst()
             out["as_of"] = when.isoformat()
             month = out.get("month")
             out["month"] = f"{(parse_month(month) if month else default_month(when)):%Y-%m}"

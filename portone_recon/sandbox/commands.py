@@ -87,6 +87,8 @@ def run_serve(args: argparse.Namespace) -> int:
         import httpx
 
         world.webhook_sink = httpx.HTTPTransport()
+    if not 0 <= args.port <= 65535:
+        raise SandboxError(f"--port must be 0..65535 (0 picks a free one), got {args.port}")
     try:
         server = SandboxServer(world, port=args.port)
     except OSError as exc:

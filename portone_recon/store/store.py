@@ -3,11 +3,14 @@
 Each library operation opens the file for its own length and closes it (:meth:`Store.connect`), so an
 analyst's open notebook never holds the file and the 06:00 cron run is not locked out. Every connection
 runs ``SET TimeZone = 'Asia/Seoul'``: DuckDB buckets dates by the session time zone, and a 00:30 KST
-payment must land on its KST day.
+payment must land on its KST day. Extension auto-install and auto-load are off on every connection:
+a file that is not a DuckDB database (a SQLite file given by mistake) is refused with a message, never
+answered by downloading an extension.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -20,9 +23,18 @@ import duckdb
 import pandas as pd
 
 from portone_recon.config import DEFAULT_DB, Settings
-from portone_recon.errors import MigrationError, StoreError, StoreLockedError
+from portone_recon.errors import ConfigError, MigrationError, StoreError, StoreLockedError
 
 _LOCK_PID = re.compile(r"\(PID (\d+)\)")
+#: Passed to every ``duckdb.connect``: no network, whatever the file claims to need.
+CONNECT_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+#: A DuckDB database file carries these bytes at offset 8 (its header's magic).
+_DUCKDB_MAGIC = (8, b"DUCK")
+#: First bytes of other files people take for a database, for the message.
+_KNOWN_HEADERS = ((b"SQLite format 3\x00", "a SQLite database"), (b"PAR1", "a Parquet file"))
 MIGRATIONS_PACKAGE = "portone_recon.store.migrations"
 
 #: Data tables in the order a person reads them; used by the HTML summary.
@@ -72,6 +84,10 @@ class Store:
     """
 
     def __init__(self, path: str | Path = DEFAULT_DB, *, lock_timeout: float = 30.0) -> None:
+        if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int | float):
+            raise ConfigError(f"lock_timeout must be a number of seconds, got {lock_timeout!r}")
+        if not math.isfinite(lock_timeout) or lock_timeout < 0:  # nan would wait forever
+            raise ConfigError(f"lock_timeout must be a finite number of seconds >= 0, got {lock_timeout!r}")
         self.path = Path(path)
         self.lock_timeout = lock_timeout
         self._migrated = False
@@ -124,10 +140,14 @@ class Store:
     def _open(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.05
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._refuse_foreign_file()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot create its folder: {exc}") from exc
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
+                con = duckdb.connect(str(self.path), read_only=read_only, config=dict(CONNECT_CONFIG))
                 break
             except duckdb.Error as exc:
                 if not is_lock_error(exc):
@@ -150,6 +170,30 @@ class Store:
                 delay = min(delay * 2, 1.0)
         con.execute("SET TimeZone = 'Asia/Seoul'")
         return con
+
+    def _refuse_foreign_file(self) -> None:
+        """A path that exists but is not a DuckDB database: a :class:`StoreError` saying what it is."""
+        if self.path.is_dir():
+            raise StoreError(
+                f"{self.path}: cannot open the store: it is a directory; pass the DuckDB file's path (--db)"
+            )
+        try:
+            with self.path.open("rb") as fh:
+                head = fh.read(16)
+        except FileNotFoundError:
+            return  # a new store
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot read the store: {exc}") from exc
+        offset, magic = _DUCKDB_MAGIC
+        if head[offset : offset + len(magic)] == magic:
+            return
+        what = next((name for prefix, name in _KNOWN_HEADERS if head.startswith(prefix)), None)
+        if what is None:
+            what = "an empty file" if not head else "some other kind of file"
+        raise StoreError(
+            f"{self.path}: cannot open the store: it is not a DuckDB database but {what}; pass the store "
+            "portone_recon created (--db / PORTONE_RECON_DB), or a path that does not exist yet to create one"
+        )
 
     # -- schema --------------------------------------------------------------------------------
 

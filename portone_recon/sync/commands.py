@@ -8,18 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from typing import Any
 
-from portone_recon._time import parse_instant
+from portone_recon._time import KST, instant_arg
 from portone_recon.config import Settings
-
-
-def _instant(text: str) -> datetime:
-    try:
-        return parse_instant(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+from portone_recon.errors import UsageError
 
 
 def register(subparsers: Any) -> None:
@@ -36,8 +29,10 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--db", metavar="PATH", help="DuckDB file (default PORTONE_RECON_DB, else ./portone_recon.duckdb)"
     )
-    p.add_argument("--since", type=_instant, metavar="DATE", help="backfill from this date/instant (KST)")
-    p.add_argument("--until", type=_instant, metavar="DATE", help="up to this date/instant (default: now)")
+    p.add_argument("--since", metavar="DATE", help="backfill from this date/instant (KST)")
+    p.add_argument(
+        "--until", metavar="DATE", help="up to this date/instant (default, and at most: PortOne's now)"
+    )
     p.add_argument(
         "--full",
         action="store_true",
@@ -54,6 +49,10 @@ def handle(args: argparse.Namespace) -> int:
     from portone_recon.store.store import open_store
     from portone_recon.sync.engine import sync
 
+    since = instant_arg(args.since, "--since") if args.since is not None else None
+    until = instant_arg(args.until, "--until") if args.until is not None else None
+    if since is not None and until is not None and since >= until:
+        raise UsageError(f"--since {args.since} is not before --until {args.until}")
     settings = Settings.from_env()
     client = PortOneClient.from_env()
     with client:
@@ -61,10 +60,16 @@ def handle(args: argparse.Namespace) -> int:
         report = sync(
             client,
             store,
-            since=args.since,
-            until=args.until,
+            since=since,
+            until=until,
             full=bool(getattr(args, "full", False)),
             progress=False if args.quiet else None,
+        )
+    if until is not None and until > report.until:
+        print(
+            f"portone-recon sync: note: --until {args.until} is later than PortOne's now; synced up to "
+            f"{report.until.astimezone(KST):%Y-%m-%d %H:%M:%S} KST instead",
+            file=sys.stderr,
         )
     if not args.quiet:
         print(repr(report), file=sys.stdout, flush=True)

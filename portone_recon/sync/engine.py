@@ -58,7 +58,9 @@ on that stream's axis is in the tables). Overlap default 1 hour (rows committed 
 same value as an uninterrupted one. One store connection is held for the run (one operation), with one
 transaction per stream; ``CHECKPOINT`` at the end of a good run. A backfill (``since``/``until``) writes
 rows but moves a cursor only forwards and only when its range starts at or before the cursor (no gap); it
-never moves a cursor backwards.
+never moves a cursor backwards. An ``until`` later than PortOne's now is clamped to now (and then reads
+schedules ahead as a run without ``until`` does): a cursor past now would make every later sync skip what
+happens until then. A stored cursor already past now is dropped, and its stream reads its lookback again.
 
 Rows are written only when their content changed (compared on the raw JSON), so a rerun changes
 nothing and ``synced_at`` says when the row last changed here. ``raw`` keeps each item's JSON text.
@@ -98,7 +100,7 @@ import duckdb
 import orjson
 from tqdm.auto import tqdm
 
-from portone_recon._time import parse_instant
+from portone_recon._time import instant_arg, parse_instant
 from portone_recon.api.models import BillingKey, MultiResult, Schedule, parse_page_envelope
 from portone_recon.api.windows import payment_windows
 from portone_recon.errors import (
@@ -106,6 +108,7 @@ from portone_recon.errors import (
     PortOneReconError,
     StoreError,
     SyncError,
+    UsageError,
 )
 from portone_recon.store.store import Store
 from portone_recon.sync import _ingest
@@ -202,7 +205,7 @@ def sync(
         client: a :class:`~portone_recon.api.client.PortOneClient` (or anything with its methods).
         store: the DuckDB store.
         since: start of a backfill (a date means 00:00 Asia/Seoul); None = incremental.
-        until: end of the range (exclusive); None = PortOne's ``now``.
+        until: end of the range (exclusive); None = PortOne's ``now``; a later instant is clamped to it.
         lookback: how far back the first run reads when the store is empty and no ``since``.
         horizon: how far past ``until`` schedules are read (future charges).
         overlap: re-read this much before each cursor (late-committed rows).
@@ -221,20 +224,25 @@ def sync(
         APIError: a PortOne call failed (the failing stream's rows and cursor are unchanged; streams
             before it are committed). MalformedResponseError names the endpoint and field.
         SyncError: writing a stream failed.
+        UsageError: ``since``/``until`` unparseable, or ``since`` not before ``until`` (or now).
     """
     started = time.perf_counter()
     calls_before = client.api_calls
+    since_dt = instant_arg(since, "since") if since is not None else None
+    asked_until = instant_arg(until, "until") if until is not None else None
     server_now = now if now is not None else portone_now(client)
-    since_dt = parse_instant(since) if since is not None else None
-    until_dt = parse_instant(until) if until is not None else server_now
+    # No cursor may pass now: a later until is clamped, and then reads ahead as a run without until.
+    reads_ahead = asked_until is None or asked_until > server_now
+    until_dt = server_now if reads_ahead or asked_until is None else asked_until
     if since_dt is not None and since_dt >= until_dt:
-        raise ValueError(f"since ({since_dt.isoformat()}) must be before until ({until_dt.isoformat()})")
+        later = "PortOne's now" if reads_ahead else "until"
+        raise UsageError(f"since ({since_dt.isoformat()}) must be before {later} ({until_dt.isoformat()})")
     run = _Run(
         client=client,
         store=store,
         since=since_dt,
         until=until_dt,
-        schedule_until=until_dt + horizon if until is None else until_dt,
+        schedule_until=until_dt + horizon if reads_ahead else until_dt,
         lookback=lookback,
         overlap=overlap,
         refund_window=refund_window,
@@ -288,6 +296,13 @@ def _auto_progress() -> bool:
         except Exception:  # any oddity of the host: fall back to the terminal check
             pass
     return sys.stderr.isatty()
+
+
+def _sane_cursor(cursor: datetime | None, now: datetime) -> datetime | None:
+    """A stored cursor past PortOne's now (left by an unbounded ``until`` before it was clamped) is
+    dropped: where the data really stops is unknown, so the stream reads its first-run lookback again
+    (rows are written only when changed, so that costs calls, not duplicates)."""
+    return None if cursor is not None and cursor > now else cursor
 
 
 def _advance(old: datetime | None, lo: datetime, hi: datetime) -> datetime | None:
@@ -535,7 +550,10 @@ class _Run:
 
     def _states(self) -> dict[str, _State]:
         rows = self._con.execute("SELECT stream, cursor, last_success, detail FROM sync_state").fetchall()
-        return {str(s): _State(cursor=c, last_success=ls, full_at=_full_at(d)) for s, c, ls, d in rows}
+        return {
+            str(s): _State(cursor=_sane_cursor(c, self.now), last_success=ls, full_at=_full_at(d))
+            for s, c, ls, d in rows
+        }
 
     def _guard(self, stream: str, fn: Callable[[], StreamResult]) -> StreamResult:
         try:

@@ -298,3 +298,19 @@ def test_a_429_on_a_write_is_retryable_and_the_next_apply_sends_it(merchant: Any
     assert second["status"] == "succeeded", second
     assert m.world.schedules["rebook-cus_a-202612"]["amount"] == 9900
     assert only(m.apply(plan))["outcome"] == "already"
+
+
+def test_a_plan_for_a_reconciliation_in_the_future_is_refused(merchant: Any) -> None:
+    m = merchant
+    m.key("cus_a")
+    m.world.advance(to=kst("2026-11-04 06:00"))
+    add_subs(m.store, {"customer_uid": "cus_a", "amount": 9900, "anchor_day": 3})
+    f = finding(
+        "missing_next_schedule", customer_uid="cus_a", event_at=pd.Timestamp("2098-12-03 10:00", tz=KST)
+    )
+    recon = store_run(m.store, pd.DataFrame([f]), as_of=kst("2099-01-01 00:00"), run_id="run_2099")
+    plan = plan_fixes(recon, subscriptions=subs_frame(m.store))
+    assert plan.actions  # the planner is pure: it takes the run's word for the time
+    with pytest.raises(PlanRefusedError, match="more than a day ahead of now"):
+        m.apply(plan)
+    assert m.sent() == [] and journal_frame(m.store).empty

@@ -56,6 +56,10 @@ def snapshot(store: Store) -> tuple[int, int, int]:
             ["rebook", "cus_a", "--as-of", "garbage"],
             "not an ISO 8601 date or instant: 'garbage' (e.g. 2026-11-27",
         ),
+        (
+            ["rebook", "cus_a", "--as-of", "2099-01-01"],
+            "--as-of: 2099-01-01T00:00:00+09:00 is more than 1 day ahead",
+        ),
         (["rebook", "cus_a", "--amount", "5000"], "amount 5000 differs from subscription cus_a's 9900"),
         (["rebook", "cus_nobody"], "customer cus_nobody has no loaded subscription"),
         (["fix", "apply", "missing.json"], "cannot read the fix plan"),

@@ -384,7 +384,7 @@ def test_load_report_is_notebook_friendly(store: Store, korean_orders: pd.DataFr
     assert repr(report).startswith("LoadReport(orders: 5 of 5 rows loaded from x, replaced 0,")
     assert "\n" not in repr(report)
     d = report.to_dict()
-    assert set(d) == {"target", "source", "rows_read", "rows_loaded", "replaced_rows", "seconds"}
+    assert set(d) == {"target", "source", "rows_read", "rows_loaded", "replaced_rows", "seconds", "warnings"}
     assert "<table>" in report._repr_html_()
     with pytest.raises(AttributeError):
         report.rows_loaded = 1  # type: ignore[misc]
