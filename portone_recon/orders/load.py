@@ -22,7 +22,7 @@ from portone_recon.orders.sources import Source, SourceDescriptor, read_with_des
 from portone_recon.store import Store
 
 MappingLike = ColumnMapping | Mapping[str, Any] | str | Path | None
-_KEY: dict[str, str] = {"orders": "merchant_uid", "subscriptions": "customer_uid"}
+_KEY: dict[str, str] = {"orders": "merchant_uid", "subscriptions": "subscription_id"}
 
 
 @dataclass(frozen=True)

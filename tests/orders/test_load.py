@@ -351,7 +351,7 @@ def test_subscription_problems_are_named(store: Store) -> None:
     frame = pd.DataFrame(
         {
             "customer_uid": ["a", "a", "b"],
-            "status": ["active", "paused", "active"],
+            "status": ["active", "on_hold", "active"],
             "amount": [100, 100, 100],
             "interval_months": [1, 0, 1],
             "anchor_day": [32, 1, None],

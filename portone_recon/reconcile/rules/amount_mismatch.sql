@@ -18,6 +18,10 @@ SELECT
     m.paid_amount AS amount_at_risk,
     m.first_paid_at AS event_at,
     'manual_review' AS suggested_action,
+    o.subscription_id,
+    CAST(NULL AS DATE) AS period_start,
+    CAST(NULL AS DATE) AS period_end,
+    coalesce(m.paid_currency, o.currency) AS currency,
     'PortOne charged ' || recon_money(
             CASE WHEN m.paid_amount_min <> o.amount THEN m.paid_amount_min ELSE m.paid_amount_max END,
             CASE WHEN m.paid_currency_min <> o.currency THEN m.paid_currency_min ELSE m.paid_currency_max END)
