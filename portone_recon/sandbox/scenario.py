@@ -548,6 +548,18 @@ def _plan_churn_and_declines(
         plan.churn_mode[c] = mode
         if churn_del[c] and mode == "now":
             plan.churn_delete_key.add(c)
+    # announced cancellations: 1% cancel at the end of the period running at as_of (still active then)
+    late = rng.random(n) < 0.01
+    late_u = rng.random(n)
+    for c in np.nonzero(late)[0].tolist():
+        if c in special or c in churn_at or c in plan.trial:
+            continue
+        due = plan.due_periods(c, as_of - 2 * _DAY)
+        last = due[-1] if due else plan.signup_ym[c]
+        lo = (plan.renew_at(last, plan.anchor[c]) if due else plan.signup[c]) + 3600
+        if plan.renew_at(last + plan.interval[c], plan.anchor[c]) > as_of and lo < as_of - _DAY:
+            churn_at[c] = lo + int(late_u[c] * (as_of - _DAY - lo))
+            plan.churn_mode[c] = "period_end"
     plan.churn_at = churn_at
     rows, cols = np.nonzero(dec)
     by_customer: dict[int, list[int]] = {}
