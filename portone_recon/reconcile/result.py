@@ -89,8 +89,40 @@ def amount_at_risk_once(findings: pd.DataFrame, currency: str = "KRW") -> int:
     df = findings.loc[cur == currency, ["merchant_uid", "finding_id", "amount_at_risk"]]
     if not len(df):
         return 0
-    key = df["merchant_uid"].astype(object).where(df["merchant_uid"].notna(), "#" + df["finding_id"].astype(str))
+    own = "#" + df["finding_id"].astype(str)  # no merchant_uid: the finding counts on its own
+    key = df["merchant_uid"].astype(object).where(df["merchant_uid"].notna(), own)
     return int(df["amount_at_risk"].fillna(0).astype("int64").groupby(key).max().sum())
+
+
+def coverage_notes(cov: dict[str, Any]) -> list[str]:
+    """What a run did not judge and how to include it, one sentence each (a run's ``coverage``)."""
+    notes: list[str] = []
+    if cov.get("orders_before_sync"):
+        notes.append(
+            f"{cov['orders_before_sync']:,} orders before {str(cov.get('sync_from'))[:10]} not judged: "
+            "sync `--since` earlier to include them"
+        )
+    if cov.get("orders_after_sync"):
+        notes.append(
+            f"{cov['orders_after_sync']:,} orders after the last sync ({str(cov.get('sync_to'))[:16]}) "
+            "not judged: sync again to include them"
+        )
+    if cov.get("payments_outside_orders"):
+        if cov.get("has_orders"):
+            notes.append(
+                f"{cov['payments_outside_orders']:,} payments before {str(cov.get('orders_from'))[:10]} "
+                "(the earliest loaded order) not judged as unknown: load older orders to include them"
+            )
+        else:
+            notes.append(
+                f"{cov['payments_outside_orders']:,} payments not judged as unknown: no orders are loaded"
+            )
+    if cov.get("issuance_payments") or cov.get("sandbox_payments"):
+        notes.append(
+            f"{cov.get('issuance_payments', 0):,} billing-key issuance and "
+            f"{cov.get('sandbox_payments', 0):,} test-channel payments are not charges (not judged)"
+        )
+    return notes
 
 
 def format_age(value: Any) -> str:
@@ -188,34 +220,7 @@ class ReconResult:
 
     def coverage_notes(self) -> list[str]:
         """What was not judged and how to include it, one sentence each (empty when everything was)."""
-        cov = self.coverage
-        notes: list[str] = []
-        if cov.get("orders_before_sync"):
-            notes.append(
-                f"{cov['orders_before_sync']:,} orders before {str(cov.get('sync_from'))[:10]} not judged: "
-                "sync `--since` earlier to include them"
-            )
-        if cov.get("orders_after_sync"):
-            notes.append(
-                f"{cov['orders_after_sync']:,} orders after the last sync ({str(cov.get('sync_to'))[:16]}) "
-                "not judged: sync again to include them"
-            )
-        if cov.get("payments_outside_orders"):
-            if cov.get("has_orders"):
-                notes.append(
-                    f"{cov['payments_outside_orders']:,} payments before {str(cov.get('orders_from'))[:10]} "
-                    "(the earliest loaded order) not judged as unknown: load older orders to include them"
-                )
-            else:
-                notes.append(
-                    f"{cov['payments_outside_orders']:,} payments not judged as unknown: no orders are loaded"
-                )
-        if cov.get("issuance_payments") or cov.get("sandbox_payments"):
-            notes.append(
-                f"{cov.get('issuance_payments', 0):,} billing-key issuance and "
-                f"{cov.get('sandbox_payments', 0):,} test-channel payments are not charges (not judged)"
-            )
-        return notes
+        return coverage_notes(self.coverage)
 
     def by_kind(self) -> pd.DataFrame:
         """One row per kind: severity, count, new, resolved, KRW at risk, what the amount means."""

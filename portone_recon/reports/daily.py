@@ -8,6 +8,7 @@ chart, and writes ``summary.json``. The notebook only calls these.
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ import pandas as pd
 
 from portone_recon._time import KST, now_kst, parse_instant
 from portone_recon.errors import ReportError
+from portone_recon.reconcile.result import coverage_notes
 from portone_recon.reports import _integrations as integ
 from portone_recon.reports import charts, metrics
 from portone_recon.reports.formatting import (
@@ -208,6 +210,9 @@ class DailyReport(SummaryMixin):
                 "구독 정보(subscriptions)가 적재되지 않아 활성 구독을 결제 이력으로 추정했습니다 "
                 "(빌링키 유효, 최근 결제가 한 주기+유예 이내, 로컬 해지 없음)."
             )
+        coverage = self.run.get("coverage")
+        if isinstance(coverage, str) and coverage:
+            notes.extend(f"대사 범위 밖 (not judged): {n}" for n in coverage_notes(json.loads(coverage)))
         if not self.reconciled:
             notes.append(
                 "이 보고서는 저장소에 기록된 최근 대사 결과를 보여줍니다 (보고서에서 새로 대사하지 않음)."

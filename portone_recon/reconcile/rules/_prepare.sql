@@ -110,7 +110,7 @@ inferred_base AS (
 ),
 loaded AS (
     SELECT
-        s.*,
+        s.* REPLACE (coalesce(s.subscription_id, s.customer_uid) AS subscription_id),
         (s.status = 'cancelled' AND (s.cancelled_at IS NULL OR s.cancelled_at <= $as_of))
             OR coalesce(s.cancelled_at <= $as_of, false) AS is_cancelled
     FROM subscriptions s

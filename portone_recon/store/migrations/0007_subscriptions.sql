@@ -4,8 +4,9 @@
 -- customer_uid for merchants with one subscription per card: existing rows keep it as their id). Status
 -- gains trialing (trial_ends_at: the first charge) and paused; a cancelled_at in the future means "cancels
 -- at period end". plan names the product; currency is the subscription's (KRW by default).
+-- subscription_id is UNIQUE but may be NULL (rows written by hand without it): NULL means the customer_uid.
 CREATE TABLE subscriptions_v7 (
-    subscription_id  VARCHAR PRIMARY KEY,
+    subscription_id  VARCHAR UNIQUE,
     customer_uid     VARCHAR NOT NULL,
     plan             VARCHAR,
     status           VARCHAR NOT NULL CHECK (status IN ('active', 'trialing', 'paused', 'cancelled')),
