@@ -347,6 +347,20 @@ def test_unknown_payment_and_refund_wait_for_grace(world: World) -> None:
     }
 
 
+def test_amount_mismatch_and_a_fresh_cancellation_wait_for_grace(world: World) -> None:
+    world.order("ord-1", "cus_1", status="pending", amount=PRICE)
+    world.payment("ord-1", customer_uid="cus_1", amount=100, at=AS_OF - timedelta(minutes=5))
+    world.key("cus_2")
+    world.sub("cus_2", anchor_day=20, status="cancelled", cancelled_at=AS_OF - timedelta(minutes=5))
+    world.renewal("cus_2", kst(2026, 11, 20))
+    world.booked("cus_2", kst(2026, 12, 20))
+    assert kinds_of(world.run()) == {}
+    assert kinds_of(world.run(as_of=AS_OF + timedelta(minutes=15))) == {
+        "amount_mismatch": 1,
+        "orphan_schedule": 1,
+    }
+
+
 def test_adhoc_runs_are_marked_and_never_the_baseline(world: World) -> None:
     world.order("ord-0", "cus_0", status="pending")
     world.payment("ghost", customer_uid="cus_1", at=kst(2026, 11, 20))

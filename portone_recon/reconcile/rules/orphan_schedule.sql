@@ -2,13 +2,16 @@
 -- cancelled, or ends before it (cancels at period end: schedule_at >= cancelled_at), or whose billing key is
 -- deleted (inferred subscriptions: also when the local order booked for this schedule is cancelled). A
 -- schedule of a card whose every loaded subscription is cancelled is an orphan too. It would charge
--- someone who left, or fail. Suggested action: unschedule. amount_at_risk: the schedule's amount.
+-- someone who left, or fail. A cancellation less than `grace` ago is left for the next run (the merchant
+-- may be unscheduling right now). Suggested action: unschedule. amount_at_risk: the schedule's amount.
 WITH x AS (
     SELECT
         s.*,
         coalesce(u.subscription_id, c.any_id) AS sub_id,
-        coalesce(u.cancelled, c.all_cancelled, false) AS sub_cancelled,
-        coalesce(u.ends_at IS NOT NULL AND s.schedule_at >= u.ends_at, false) AS after_end,
+        coalesce(u.cancelled AND NOT coalesce(u.ends_at + $grace > $as_of, false), c.all_cancelled, false)
+            AS sub_cancelled,
+        coalesce(s.schedule_at >= u.ends_at AND NOT (u.ends_at <= $as_of AND u.ends_at + $grace > $as_of), false)
+            AS after_end,
         coalesce(u.key_deleted, c.key_deleted, false) AS key_deleted,
         coalesce(u.inferred, false) AS inferred,
         coalesce(u.amount, c.amount) AS sub_amount
