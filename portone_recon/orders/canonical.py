@@ -336,7 +336,9 @@ def canonicalize(
         customer_uid = texts("customer_uid")
         _required_values(customer_uid, "customer_uid", problems)
         # one subscription per card unless the source says otherwise: the id defaults to customer_uid
-        sub_ids = [s if s is not None else c for s, c in zip(texts("subscription_id"), customer_uid, strict=True)]
+        sub_ids = [
+            s if s is not None else c for s, c in zip(texts("subscription_id"), customer_uid, strict=True)
+        ]
         _duplicates(sub_ids, "subscription_id" if "subscription_id" in present else "customer_uid", problems)
         interval = ints("interval_months")
         interval_filled = [1 if v is None else v for v in interval]

@@ -521,7 +521,9 @@ def _normalise(df: pd.DataFrame) -> pd.DataFrame:
     for col in ("portone_amount", "local_amount", "amount_at_risk"):
         df[col] = df[col].astype("Int64")
     for col in ("period_start", "period_end"):
-        df[col] = [None if v is None or v is pd.NaT or pd.isna(v) else pd.Timestamp(v).date() for v in df[col]]
+        df[col] = [
+            None if v is None or v is pd.NaT or pd.isna(v) else pd.Timestamp(v).date() for v in df[col]
+        ]
     for col in ("event_at", "first_seen"):
         if isinstance(df[col].dtype, pd.DatetimeTZDtype):
             df[col] = df[col].dt.tz_convert(KST)

@@ -394,12 +394,15 @@ def _plan_anomalies(plan: _Plan, rng: np.random.Generator, anomalies: Mapping[st
     pool_cut = as_of - 62 * _DAY  # at least two renewals behind them (checked per customer below)
     # injections go to monthly subscribers (their consequences land inside the history), after sync_from
     pool: list[int] = [
-        int(i) for i in rng.permutation(plan.n) if plan.signup[int(i)] <= pool_cut and plan.interval[int(i)] == 1
+        int(i)
+        for i in rng.permutation(plan.n)
+        if plan.signup[int(i)] <= pool_cut and plan.interval[int(i)] == 1
     ]
     visible = plan.sync_from + 2 * _DAY
 
     def recent(periods: list[int], c: int) -> list[int]:
         return [ym for ym in periods if plan.renew_at(ym - 1, plan.anchor[c]) >= visible]
+
     used: set[int] = set()
     pos = 0
 
@@ -437,7 +440,8 @@ def _plan_anomalies(plan: _Plan, rng: np.random.Generator, anomalies: Mapping[st
             return lambda c: (
                 c not in plan.trial
                 and plan.signup[c] >= visible
-                and plan.renew_at(plan.signup_ym[c] + 1, plan.anchor[c]) + _DAY + GRACE_SECONDS + 3600 <= as_of
+                and plan.renew_at(plan.signup_ym[c] + 1, plan.anchor[c]) + _DAY + GRACE_SECONDS + 3600
+                <= as_of
             )
         return lambda c: len(recent(plan.due_periods(c, limit), c)) >= 2
 
@@ -478,7 +482,11 @@ def _plan_anomalies(plan: _Plan, rng: np.random.Generator, anomalies: Mapping[st
                 inj.ym = plan.signup_ym[c]
             elif kind == "charged_after_cancel":
                 inj.ym = _pick_recent(rng, periods)
-                prev = plan.renew_at(inj.ym - 1, plan.anchor[c]) if inj.ym - 1 > plan.signup_ym[c] else plan.signup[c]
+                prev = (
+                    plan.renew_at(inj.ym - 1, plan.anchor[c])
+                    if inj.ym - 1 > plan.signup_ym[c]
+                    else plan.signup[c]
+                )
                 inj.at = _business_time(rng, prev + 3600, plan.renew_at(inj.ym, plan.anchor[c]) - 3600)
             else:  # future-schedule kinds: act after the last renewal booked the next one
                 last = last_before_future(c)
@@ -625,7 +633,8 @@ class _Run:
         self.progress = progress
         n = plan.n
         self.sub_amount = [
-            _interval_price(catalogue.PLANS[p][2], iv) for p, iv in zip(plan.plan_idx, plan.interval, strict=True)
+            _interval_price(catalogue.PLANS[p][2], iv)
+            for p, iv in zip(plan.plan_idx, plan.interval, strict=True)
         ]
         self.plan_name = [catalogue.PLANS[p][1] for p in plan.plan_idx]
         self.sub_active = [True] * n
@@ -919,16 +928,16 @@ class _Run:
         mode = self.plan.churn_mode.get(c, "now")
         self.sub_active[c] = False
         mu = self.next_mu[c]
-        pending = mu is not None and w.schedules.get(mu, {}).get("schedule_status") == "scheduled"
+        booked = w.schedules.get(mu) if mu is not None else None
+        pending = booked is not None and booked["schedule_status"] == "scheduled"
         if mode == "pause":
             self.sub_status[c] = "paused"
         else:
             self.sub_status[c] = "cancelled"
             # cancelled at period end: the paid period runs out when its next renewal would have run
-            end = int(w.schedules[mu]["schedule_at"]) if mode == "period_end" and pending else 0
+            end = int(booked["schedule_at"]) if mode == "period_end" and booked is not None and pending else 0
             self.cancelled_at[c] = end or w.clock.now_unix
-        if pending:
-            assert mu is not None
+        if pending and mu is not None:
             w.unschedule(merchant_uids=[mu])
             self.orders[mu][_ST] = "cancelled"
         if delete_key:
@@ -1237,7 +1246,7 @@ class _Run:
             dtype=np.int64,
         )
         status = [
-            "trialing" if st == "active" and 0 < t and plan.as_of_u < t else st
+            "trialing" if st == "active" and t > 0 and plan.as_of_u < t else st
             for st, t in zip(self.sub_status, trial_end.tolist(), strict=True)
         ]
         return pd.DataFrame(

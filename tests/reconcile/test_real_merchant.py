@@ -270,7 +270,9 @@ def test_orders_older_than_the_synced_range_are_not_judged(world: World) -> None
     result = world.run()
     assert keys(result, "phantom_paid", "merchant_uid") == {"new-1"}
     assert result.coverage["orders_before_sync"] == 2
-    assert any("2 orders before 2026-08-01 not judged" in n and "--since" in n for n in result.coverage_notes())
+    assert any(
+        "2 orders before 2026-08-01 not judged" in n and "--since" in n for n in result.coverage_notes()
+    )
 
 
 def test_payments_older_than_the_orders_are_not_unknown(world: World) -> None:

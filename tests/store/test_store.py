@@ -346,8 +346,9 @@ def test_0007_keeps_subscriptions_orders_findings_and_sync_state(
     store = _store_at_version(tmp_path, monkeypatch, 4)
     with store.transaction() as con:
         con.execute(
-            "INSERT INTO subscriptions (customer_uid, status, amount, interval_months, anchor_day, started_at, "
-            "source, loaded_at) VALUES ('c1', 'active', 9900, 3, 31, '2026-01-31 10:00+09', 's', now()), "
+            "INSERT INTO subscriptions (customer_uid, status, amount, interval_months, anchor_day, "
+            "started_at, source, loaded_at) VALUES "
+            "('c1', 'active', 9900, 3, 31, '2026-01-31 10:00+09', 's', now()), "
             "('c2', 'cancelled', 4900, 1, 5, NULL, 's', now())"
         )
         con.execute(
@@ -389,6 +390,6 @@ def test_0007_keeps_subscriptions_orders_findings_and_sync_state(
         )
         with pytest.raises(duckdb.ConstraintException):
             con.execute(
-                "INSERT INTO subscriptions (subscription_id, customer_uid, status, amount, anchor_day, source, "
-                "loaded_at) VALUES ('x', 'c1', 'on_hold', 4900, 1, 's', now())"
+                "INSERT INTO subscriptions (subscription_id, customer_uid, status, amount, anchor_day, "
+                "source, loaded_at) VALUES ('x', 'c1', 'on_hold', 4900, 1, 's', now())"
             )
