@@ -95,6 +95,8 @@ _BOOKS_NEXT = (_SIGNUP, _RENEWAL, _RETRY_ORDER)  # a paid order of these kinds b
 #: a year 10 months.
 INTERVALS: tuple[tuple[int, float], ...] = ((1, 0.85), (3, 0.10), (12, 0.05))
 TRIAL_RATE = 0.12  # sign-ups with a free first interval (no charge until the first renewal)
+SECOND_RATE = 0.05  # customers who add a second subscription (catalogue.SIDE_PLAN) on the same card
+_SIDE = -1  # plan_idx of the side plan
 
 _DAY = 86_400
 _RECEIPT = "https://npg.nicepay.co.kr/issue/IssueLoader.do?type=0&TID={}"
@@ -109,8 +111,11 @@ def _interval_price(monthly: int, interval: int) -> int:
     return monthly * interval * 95 // 100 // 100 * 100
 
 
+_AUTO = "_auto"  # anomalies key: choose the default counts from the number of established subscribers
+
+
 def _default_anomalies() -> dict[str, int]:
-    return dict.fromkeys(FINDING_KINDS, 3)
+    return {_AUTO: 1}
 
 
 def _ym(d: date) -> int:
@@ -177,7 +182,8 @@ class Scenario:
             "seed": self.seed,
             "start": self.start.isoformat(),
             "as_of": self.as_of.isoformat(),
-            "subscribers": len(subs),
+            "subscribers": int(subs["customer_uid"].nunique()),
+            "subscriptions": len(subs),
             "active_subscriptions": int((subs["status"] == "active").sum()),
             "payments": len(self.world.payments),
             "schedules": len(self.world.schedules),
@@ -196,7 +202,7 @@ class Scenario:
 
     def __repr__(self) -> str:
         return (
-            f"Scenario(subscribers={len(self.subscriptions)}, seed={self.seed}, "
+            f"Scenario(subscribers={self.subscriptions['customer_uid'].nunique()}, seed={self.seed}, "
             f"as_of={self.as_of.isoformat()}, "
             f"payments={len(self.world.payments)}, orders={len(self.orders)}, labels={len(self.labels)})"
         )
@@ -256,6 +262,10 @@ class _Plan:
     issuance: set[int] = field(default_factory=set)
     test_payments: list[tuple[int, int]] = field(default_factory=list)  # (cidx, at)
     sync_from: int = 0  # injections act after it (orders before it may lie outside a synced range)
+    sub_ids: list[str] = field(default_factory=list)  # subscription id of each index (cus: the card)
+    second: set[int] = field(default_factory=set)  # indices of second subscriptions on a shared card
+    shared: set[int] = field(default_factory=set)  # every index on a card with two subscriptions
+    anomalies: dict[str, int] = field(default_factory=dict)  # injections per kind, as planned
     renew_cache: dict[int, int] = field(default_factory=dict)
 
     def renew_at(self, ym: int, anchor: int) -> int:
@@ -380,11 +390,46 @@ def _build_plan(
     ivs = np.array([iv for iv, _ in INTERVALS])
     plan.interval = [int(x) for x in rng.choice(ivs, n, p=np.array([w for _, w in INTERVALS]))]
     plan.trial = {int(c) for c in np.nonzero(rng.random(n) < TRIAL_RATE)[0]}
+    plan.sub_ids = list(cus)
+    _plan_second_subscriptions(plan, rng)
     plan.sync_from = start_u if sync_from is None else max(start_u, to_unix(sync_from))
+    plan.anomalies = dict(anomalies)
     special = _plan_anomalies(plan, rng, anomalies)
     _plan_churn_and_declines(plan, rng, special, decline_rate)
     _plan_variety(plan, rng, special)
     return plan
+
+
+def _plan_second_subscriptions(plan: _Plan, rng: np.random.Generator) -> None:
+    """Some customers add the side plan on the same card later: a new index sharing their customer_uid,
+    with its own subscription id (``<customer_uid>-2``), sign-up charge, renewal day and schedules. Cards
+    with two subscriptions get no injected anomaly, no planned decline and no key deletion (a decline is
+    planned per card, by charge number)."""
+    n, as_of = plan.n, plan.as_of_u
+    draw = rng.random(n) < SECOND_RATE
+    owners = [c for c in np.nonzero(draw)[0].tolist() if plan.signup[c] < as_of - 40 * _DAY]
+    delays = rng.integers(_DAY, 30 * _DAY, len(owners))
+    for o, delay in zip(owners, delays.tolist(), strict=True):
+        j = plan.n
+        at = min(plan.signup[o] + int(delay), as_of - 2 * _DAY)
+        local = datetime.fromtimestamp(at, tz=KST)
+        plan.n += 1
+        plan.cus.append(plan.cus[o])
+        plan.sub_ids.append(f"{plan.cus[o]}-2")
+        plan.signup.append(at)
+        plan.anchor.append(local.day)
+        plan.signup_ym.append(local.year * 12 + local.month - 1)
+        plan.plan_idx.append(_SIDE)
+        for seq in (plan.names, plan.emails, plan.tels, plan.cards, plan.expiries, plan.births):
+            seq.append(seq[o])
+        plan.interval.append(1)
+        plan.second.add(j)
+        plan.shared.update((o, j))
+
+
+def _plan_of(p: int) -> tuple[str, str, int]:
+    """(code, receipt name, monthly price) of a plan index (``_SIDE``: the side plan)."""
+    return catalogue.SIDE_PLAN if p == _SIDE else catalogue.PLANS[p]
 
 
 def _plan_anomalies(plan: _Plan, rng: np.random.Generator, anomalies: Mapping[str, int]) -> set[int]:
@@ -396,7 +441,7 @@ def _plan_anomalies(plan: _Plan, rng: np.random.Generator, anomalies: Mapping[st
     pool: list[int] = [
         int(i)
         for i in rng.permutation(plan.n)
-        if plan.signup[int(i)] <= pool_cut and plan.interval[int(i)] == 1
+        if plan.signup[int(i)] <= pool_cut and plan.interval[int(i)] == 1 and int(i) not in plan.shared
     ]
     visible = plan.sync_from + 2 * _DAY
 
@@ -445,6 +490,10 @@ def _plan_anomalies(plan: _Plan, rng: np.random.Generator, anomalies: Mapping[st
             )
         return lambda c: len(recent(plan.due_periods(c, limit), c)) >= 2
 
+    if anomalies.get(_AUTO):  # the default: 3 of each kind, fewer (at least 1) for a small merchant
+        per_kind = min(3, max(1, len(pool) // (3 * len(FINDING_KINDS))))
+        anomalies = dict.fromkeys(FINDING_KINDS, per_kind)
+        plan.anomalies = anomalies
     for kind in FINDING_KINDS:
         count = int(anomalies.get(kind, 0))
         causes = CAUSES[kind]
@@ -554,7 +603,7 @@ def _plan_churn_and_declines(
         churn_at[c] = t
         mode = "now" if mode_u[c] < 0.6 else "period_end" if mode_u[c] < 0.85 else "pause"
         plan.churn_mode[c] = mode
-        if churn_del[c] and mode == "now":
+        if churn_del[c] and mode == "now" and c not in plan.shared:
             plan.churn_delete_key.add(c)
     # announced cancellations: 1% cancel at the end of the period running at as_of (still active then)
     late = rng.random(n) < 0.01
@@ -572,7 +621,7 @@ def _plan_churn_and_declines(
     rows, cols = np.nonzero(dec)
     by_customer: dict[int, list[int]] = {}
     for c, j in zip(rows.tolist(), cols.tolist(), strict=True):
-        if c not in special:
+        if c not in special and c not in plan.shared:
             by_customer.setdefault(c, []).append(j)
     for c, js in by_customer.items():
         a = plan.anchor[c]
@@ -606,14 +655,14 @@ def _plan_variety(plan: _Plan, rng: np.random.Generator, special: set[int]) -> N
     exact = rng.random(n) < 0.5
     when = rng.random(n)
     for c in np.nonzero(buyers)[0].tolist():
-        if c in special or c in plan.declines:
+        if c in special or c in plan.declines or c in plan.second:
             continue
         lo = max(plan.signup[c] + _DAY, plan.sync_from)
         hi = min(as_of - _DAY, plan.churn_at.get(c, as_of) - 3600)
         if hi <= lo:
             continue
         plan.addons.append((c, lo + int(when[c] * (hi - lo)), bool(exact[c]), True))
-    plan.issuance = {int(c) for c in np.nonzero(rng.random(n) < 0.4)[0]}
+    plan.issuance = {int(c) for c in np.nonzero(rng.random(n) < 0.4)[0]} - plan.second
     testers = rng.random(n) < 0.02
     t_when = rng.random(n)
     for c in np.nonzero(testers)[0].tolist():
@@ -633,10 +682,9 @@ class _Run:
         self.progress = progress
         n = plan.n
         self.sub_amount = [
-            _interval_price(catalogue.PLANS[p][2], iv)
-            for p, iv in zip(plan.plan_idx, plan.interval, strict=True)
+            _interval_price(_plan_of(p)[2], iv) for p, iv in zip(plan.plan_idx, plan.interval, strict=True)
         ]
-        self.plan_name = [catalogue.PLANS[p][1] for p in plan.plan_idx]
+        self.plan_name = [_plan_of(p)[1] for p in plan.plan_idx]
         self.sub_active = [True] * n
         self.sub_status = ["active"] * n
         self.cancelled_at = [0] * n
@@ -664,7 +712,7 @@ class _Run:
         text = self.ym_texts.get(ym)
         if text is None:
             text = self.ym_texts[ym] = _ym_text(ym)
-        return f"sub-{self.plan.cus[c]}-{text}"
+        return f"sub-{self.plan.sub_ids[c]}-{text}"
 
     # ---- world access
     def _book(self, c: int, mu: str, at: int, amount: int, name: str) -> bool:
@@ -887,6 +935,9 @@ class _Run:
         cu = plan.cus[c]
         decl = plan.declines.get(c)
         behaviour = CardBehaviour.decline_nth(*sorted(decl[0]), reason=decl[1]) if decl else None
+        if c in plan.second:  # a second subscription on the card the customer already registered
+            self._first_charge(c)
+            return
         w.issue_billing_key(
             cu,
             card_number=plan.cards[c],
@@ -914,6 +965,12 @@ class _Run:
         if c in plan.trial:  # a free first interval: the first charge is the first renewal
             self.book_renewal(c, ym + plan.interval[c])
             return
+        self._first_charge(c)
+
+    def _first_charge(self, c: int) -> None:
+        """Charge the first interval now with ``again``; the paid webhook books the first renewal."""
+        plan, w = self.plan, self.world
+        ym = plan.signup_ym[c]
         mu = self.mu(c, ym)
         self.orders[mu] = [c, self.sub_amount[c], "pending", None, 0, 0, _SIGNUP, ym, 0, w.clock.now_unix]
         p = self._pay_again(c, mu, self.sub_amount[c], self.plan_name[c])
@@ -1206,6 +1263,7 @@ class _Run:
     # ---- outputs
     def orders_frame(self) -> pd.DataFrame:
         cus = self.plan.cus
+        sub_ids = self.plan.sub_ids
         items = self.orders
         recs = list(items.values())
         paid = np.fromiter((r[_PAID] for r in recs), dtype=np.int64, count=len(recs))
@@ -1223,7 +1281,7 @@ class _Run:
                 "refunded_amount": np.fromiter((r[_REF] for r in recs), dtype=np.int64, count=len(recs)),
                 # subscription orders name their subscription; add-ons name none
                 "subscription_id": pd.Series(
-                    [None if r[_KIND] == _ADDON else cus[r[_CIDX]] for r in recs], dtype="object"
+                    [None if r[_KIND] == _ADDON else sub_ids[r[_CIDX]] for r in recs], dtype="object"
                 ),
                 "ordered_at": pd.Series(
                     pd.to_datetime(
@@ -1262,8 +1320,8 @@ class _Run:
                 "cancelled_at": pd.Series(
                     pd.to_datetime(np.where(cancelled > 0, cancelled, np.nan), unit="s", utc=True)
                 ).dt.tz_convert(KST),
-                "subscription_id": pd.Series(plan.cus, dtype="str"),
-                "plan": pd.Series([catalogue.PLANS[p][0] for p in plan.plan_idx], dtype="str"),
+                "subscription_id": pd.Series(plan.sub_ids, dtype="str"),
+                "plan": pd.Series([_plan_of(p)[0] for p in plan.plan_idx], dtype="str"),
                 "trial_ends_at": pd.Series(
                     pd.to_datetime(np.where(trial_end > 0, trial_end, np.nan), unit="s", utc=True)
                 ).dt.tz_convert(KST),
@@ -1359,7 +1417,8 @@ def generate_merchant(
         subscribers: how many customers sign up over the period (ids ``cus_000001``... in sign-up order).
         months: length of the history before ``end``.
         seed: everything derives from it (same seed, same everything).
-        anomalies: injections per finding kind (:data:`FINDING_KINDS`); None -> 3 of each. Knock-on
+        anomalies: injections per finding kind (:data:`FINDING_KINDS`); None -> 3 of each (fewer, at least
+            one, when too few subscribers are established for that). Knock-on
             findings are labelled too, so a kind can have more label rows than its count.
         end: ``as_of`` (aware); default 2026-11-27 06:00 KST.
         decline_rate: chance that a renewal charge is an ordinary decline (recovered by retries).
@@ -1386,7 +1445,7 @@ def generate_merchant(
         raise SandboxError(f"generate_merchant: decline_rate must be within [0, 0.5], got {decline_rate}")
     wanted = _default_anomalies() if anomalies is None else dict(anomalies)
     for kind, count in wanted.items():
-        if kind not in FINDING_KINDS:
+        if kind not in FINDING_KINDS and kind != _AUTO:
             raise SandboxError(
                 f"generate_merchant: unknown anomaly kind {kind!r} (known: {', '.join(FINDING_KINDS)})"
             )
@@ -1428,7 +1487,7 @@ def generate_merchant(
         "subscribers": subscribers,
         "months": months,
         "seed": seed,
-        "anomalies": wanted,
+        "anomalies": plan.anomalies,
         "decline_rate": decline_rate,
         "end": as_of.isoformat(),
         "grace_seconds": GRACE_SECONDS,

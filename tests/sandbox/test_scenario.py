@@ -62,19 +62,22 @@ def _oracle(sc: Scenario) -> set[tuple[str, str]]:
     w = sc.world
     as_of = int(sc.as_of.timestamp())
     orders = {r.merchant_uid: r for r in sc.orders.itertuples(index=False)}
-    subs = {r.customer_uid: r for r in sc.subscriptions.itertuples(index=False)}
+    subs = {r.subscription_id: r for r in sc.subscriptions.itertuples(index=False)}
+    subs_of: dict[str, list[str]] = defaultdict(list)  # customer_uid -> its subscriptions
+    for sid, r in subs.items():
+        subs_of[r.customer_uid].append(sid)
 
     def ts(v: Any) -> int | None:
         return None if pd.isna(v) else int(pd.Timestamp(v).timestamp())
 
     info: dict[str, dict[str, Any]] = {}
-    for cu, r in subs.items():
+    for sid, r in subs.items():
         started = datetime.fromtimestamp(ts(r.started_at) or 0, tz=KST)
         ends = ts(r.cancelled_at)
         cancelled = (r.status == "cancelled" and (ends is None or ends <= as_of)) or (
             ends is not None and ends <= as_of
         )
-        info[cu] = {
+        info[sid] = {
             "anchor": int(r.anchor_day),
             "iv": int(r.interval_months),
             "base": started.year * 12 + started.month - 1,
@@ -85,8 +88,8 @@ def _oracle(sc: Scenario) -> set[tuple[str, str]]:
             "started": ts(r.started_at) or 0,
         }
 
-    def per(cu: str, unix: int) -> int:
-        i = info[cu]
+    def per(sid: str, unix: int) -> int:
+        i = info[sid]
         return _period(unix, i["anchor"], i["iv"], i["base"])
 
     found: dict[tuple[str, str], str] = {}  # (kind, key) -> merchant_uid (for one finding per cause)
@@ -114,6 +117,14 @@ def _oracle(sc: Scenario) -> set[tuple[str, str]]:
             add("phantom_paid", mu, mu)
         if sum(a["cancel_amount"] for a in attempts) > order.refunded_amount:
             add("refund_not_reflected", mu, mu)
+
+    def sub_of_schedule(s: dict[str, Any]) -> str | None:
+        order = orders.get(s["merchant_uid"])
+        if order is not None and isinstance(order.subscription_id, str):
+            return str(order.subscription_id)
+        mine = subs_of.get(s["customer_uid"], [])
+        return mine[0] if len(mine) == 1 else None
+
     # charges of each subscription: its orders, its schedules, else an orderless payment of its price
     charges: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     for p in reached.values():
@@ -121,20 +132,26 @@ def _oracle(sc: Scenario) -> set[tuple[str, str]]:
         if not cu or p["cancel_amount"] >= p["amount"]:
             continue
         order = orders.get(p["merchant_uid"])
+        priced = [sid for sid in subs_of.get(cu, []) if subs[sid].amount == p["amount"]]
         if order is not None and isinstance(order.subscription_id, str):
             charges[order.subscription_id].append((1, p))
         elif p["merchant_uid"] in w.schedules:
-            charges[cu].append((2, p))
-        elif order is None and p["amount"] == subs[cu].amount:
-            charges[cu].append((4, p))
+            sid = sub_of_schedule(w.schedules[p["merchant_uid"]])
+            if sid is not None:
+                charges[sid].append((2, p))
+        elif order is None and len(priced) == 1:
+            charges[priced[0]].append((4, p))
     scheds_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for s in w.schedules.values():
-        scheds_of[s["customer_uid"]].append(s)
-    for cu, sub in subs.items():
-        i = info[cu]
-        scheds = scheds_of.get(cu, [])
+        sid = sub_of_schedule(s)
+        if sid is not None:
+            scheds_of[sid].append(s)
+    for sid, sub in subs.items():
+        cu = sub.customer_uid
+        i = info[sid]
+        scheds = scheds_of.get(sid, [])
         future = [s for s in scheds if s["schedule_status"] == "scheduled" and s["schedule_at"] > as_of]
-        own = charges.get(cu, [])
+        own = charges.get(sid, [])
         if i["active"]:
             for s in scheds:  # unpaid_renewal
                 if s["schedule_at"] + GRACE > as_of or (i["ends"] and s["schedule_at"] >= i["ends"]):
@@ -143,13 +160,13 @@ def _oracle(sc: Scenario) -> set[tuple[str, str]]:
                 stuck = s["schedule_status"] == "scheduled"
                 if not (failed or stuck):
                     continue
-                sp = per(cu, s["schedule_at"])
-                if not any(p["paid_at"] >= s["schedule_at"] and per(cu, p["paid_at"]) == sp for _, p in own):
+                sp = per(sid, s["schedule_at"])
+                if not any(p["paid_at"] >= s["schedule_at"] and per(sid, p["paid_at"]) == sp for _, p in own):
                     add("unpaid_renewal", s["merchant_uid"])
             past = [s for s in scheds if s["schedule_at"] <= as_of and s["schedule_status"] != "revoked"]
             if past and not future:  # missing_next_schedule (inside grace: not yet)
                 latest = max(past, key=lambda s: (s["schedule_at"], s["merchant_uid"]))
-                nxt = _period_start_date(per(cu, latest["schedule_at"]) + 1, i["anchor"], i["iv"], i["base"])
+                nxt = _period_start_date(per(sid, latest["schedule_at"]) + 1, i["anchor"], i["iv"], i["base"])
                 ends_day = datetime.fromtimestamp(i["ends"], tz=KST).date() if i["ends"] else None
                 if (
                     latest["schedule_at"] + GRACE <= as_of
@@ -159,13 +176,13 @@ def _oracle(sc: Scenario) -> set[tuple[str, str]]:
                 ):
                     add("missing_next_schedule", cu)
             ref = as_of - GRACE - 86_400
-            if not scheds and i["bill_from"] <= ref and per(cu, ref) > per(cu, i["started"]):
-                rp = per(cu, ref)  # chain_not_started
-                if not any(per(cu, p["paid_at"]) >= rp for _, p in own):
+            if not scheds and i["bill_from"] <= ref and per(sid, ref) > per(sid, i["started"]):
+                rp = per(sid, ref)  # chain_not_started
+                if not any(per(sid, p["paid_at"]) >= rp for _, p in own):
                     add("chain_not_started", cu)
         groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)  # duplicate_schedule
         for s in future:
-            groups[per(cu, s["schedule_at"])].append(s)
+            groups[per(sid, s["schedule_at"])].append(s)
         for group in groups.values():
             if len(group) > 1:
                 group.sort(key=lambda s: (s["amount"] != sub.amount, s["schedule_at"], s["merchant_uid"]))
@@ -179,7 +196,7 @@ def _oracle(sc: Scenario) -> set[tuple[str, str]]:
                 add("schedule_amount_mismatch", s["merchant_uid"])
         by_period: dict[int, list[tuple[int, dict[str, Any]]]] = defaultdict(list)  # duplicate_charge
         for rank, p in own:
-            by_period[per(cu, p["paid_at"])].append((rank, p))
+            by_period[per(sid, p["paid_at"])].append((rank, p))
         for group in by_period.values():
             if len(group) > 1:
                 group.sort(key=lambda rp: (rp[0], rp[1]["paid_at"], rp[1]["imp_uid"]))
@@ -224,7 +241,8 @@ def test_frames_have_the_canonical_columns_and_types(scenario: Scenario) -> None
     s = scenario.subscriptions
     assert str(s["started_at"].dt.tz) == "Asia/Seoul" and str(s["cancelled_at"].dt.tz) == "Asia/Seoul"
     assert ((s["status"] == "cancelled") == s["cancelled_at"].notna()).all()
-    assert s["customer_uid"].is_unique and s["subscription_id"].is_unique
+    assert s["subscription_id"].is_unique and not s["customer_uid"].is_unique  # two plans on one card
+    assert (s.loc[s["customer_uid"].duplicated(keep=False), "plan"] == "beans").any()
     assert set(s["interval_months"]) == {1, 3, 12}
     assert set(s["status"]) == {"active", "trialing", "paused", "cancelled"}
     assert (s.loc[s["status"] == "trialing", "trial_ends_at"] > scenario.as_of).all()
@@ -334,7 +352,7 @@ def test_realism(scenario: Scenario) -> None:
     monthly = {9_900, 14_900, 19_900, 29_900}
     # a quarter is three months less 5% (to 100 won), a year ten months; 990... are the changed prices
     allowed = monthly | {m * 3 * 95 // 100 // 100 * 100 for m in monthly} | {m * 10 for m in monthly}
-    assert set(subs["amount"]) <= allowed | {990, 1_490, 1_990, 2_990}
+    assert set(subs["amount"]) <= allowed | {6_900} | {990, 1_490, 1_990, 2_990}
     w = scenario.world
     names = {k["customer_name"] for k in w.billing_keys.values()}
     assert all("가" <= ch <= "힣" for name in names for ch in name)
@@ -348,15 +366,16 @@ def test_realism(scenario: Scenario) -> None:
         if "-r" in s["merchant_uid"] or s["merchant_uid"] == scenario.params["inside_grace"]["merchant_uid"]:
             continue
         assert (local.hour, local.minute) == (10, 0)
-        anchor = int(subs.set_index("customer_uid").loc[s["customer_uid"], "anchor_day"])
+        sub_id = scenario.orders.set_index("merchant_uid").loc[s["merchant_uid"], "subscription_id"]
+        anchor = int(subs.set_index("subscription_id").loc[sub_id, "anchor_day"])
         assert local.day == min(anchor, pd.Timestamp(local.date()).days_in_month)
     # churned subscribers were unscheduled properly (no pending schedule, order cancelled)
-    churned = set(subs.loc[subs["status"] == "cancelled", "customer_uid"]) - set(
-        scenario.labels["customer_uid"]
-    )
-    assert churned
-    pending = {s["customer_uid"] for s in w.schedules.values() if s["schedule_status"] == "scheduled"}
-    assert not churned & pending
+    labelled = set(scenario.labels["customer_uid"])
+    gone = subs[subs["status"].isin(["cancelled", "paused"]) & ~subs["customer_uid"].isin(labelled)]
+    assert len(gone)
+    sub_of = scenario.orders.set_index("merchant_uid")["subscription_id"]
+    pending = {sub_of[s["merchant_uid"]] for s in w.schedules.values() if s["schedule_status"] == "scheduled"}
+    assert not set(gone["subscription_id"]) & pending
 
 
 def test_same_seed_same_everything_and_other_seed_differs() -> None:

@@ -218,6 +218,12 @@ by_amount AS (
 SELECT
     c.*,
     c.cancel_amount < c.amount AS net_paid,
+    -- how it was attributed: 1 its order, 2 its schedule, 4 its amount (weakest evidence)
+    CASE
+        WHEN ou.subscription_id IS NOT NULL THEN 1
+        WHEN sa.merchant_uid IS NOT NULL THEN 2
+        ELSE 4
+    END AS attr_rank,
     CASE
         WHEN ou.subscription_id IS NOT NULL THEN ou.subscription_id
         WHEN sa.merchant_uid IS NOT NULL THEN sa.subscription_id

@@ -1,6 +1,7 @@
 -- duplicate_charge (critical): a subscription has more than one net-paid charge of its own (reached `paid`,
--- not fully refunded, attributed to it: see Attribution in _prepare.sql) in one billing period. The
--- earliest is the renewal; every later one is reported. Failed attempts (including PortOne's automatic
+-- not fully refunded, attributed to it: see Attribution in _prepare.sql) in one billing period. The one
+-- with the strongest attribution (its order, then its schedule, then only its amount), then the earliest,
+-- is the renewal; every other one is reported (so a charge known only by its amount is the extra one). Failed attempts (including PortOne's automatic
 -- recovery retries of a failed schedule, and retries under a new merchant_uid that failed) are never
 -- charges; add-ons, one-off purchases (even of the plan's price, when their order names no subscription),
 -- another plan on the same card, issuance and test-channel payments are not this subscription's charges.
@@ -27,7 +28,7 @@ dup AS (
 c AS (
     SELECT
         c.imp_uid, c.merchant_uid, c.customer_uid, c.subscription_id, c.amount, c.cancel_amount, c.currency,
-        c.status, c.paid_at, u.amount AS sub_amount, u.anchor_day, u.interval_months, u.base_mi,
+        c.status, c.paid_at, c.attr_rank, u.amount AS sub_amount, u.anchor_day, u.interval_months, u.base_mi,
         recon_period(c.paid_at, u.anchor_day, u.interval_months, u.base_mi) AS period
     FROM _recon_charges c
     JOIN (SELECT * FROM _recon_subs SEMI JOIN dup USING (subscription_id)) u USING (subscription_id)
@@ -40,7 +41,7 @@ ranked AS (
         first_value(c.imp_uid) OVER w AS first_imp_uid,
         first_value(c.merchant_uid) OVER w AS first_merchant_uid
     FROM c
-    WINDOW w AS (PARTITION BY c.subscription_id, c.period ORDER BY c.paid_at, c.imp_uid)
+    WINDOW w AS (PARTITION BY c.subscription_id, c.period ORDER BY c.attr_rank, c.paid_at, c.imp_uid)
 )
 SELECT
     'duplicate_charge' AS kind,
