@@ -1502,6 +1502,7 @@ def generate_merchant(
         "cancel_at_period_end": sum(1 for m in plan.churn_mode.values() if m == "period_end"),
         "intervals": {str(iv): plan.interval.count(iv) for iv, _ in INTERVALS},
         "trials": len(plan.trial),
+        "second_subscriptions": len(plan.second),
         "addons_with_orders": len(plan.addons),
         "issuance_payments": len(plan.issuance),
         "test_payments": len(plan.test_payments),

@@ -185,5 +185,6 @@ def test_the_generator_has_a_real_merchants_variety(reconciled: Any) -> None:
     p = sc.params
     assert p["intervals"]["3"] > 0 and p["intervals"]["12"] > 0 and p["trials"] > 0
     assert p["paused"] > 0 and p["cancel_at_period_end"] > 0 and p["addons_with_orders"] > 0
+    assert p["second_subscriptions"] > 0 and sc.subscriptions["customer_uid"].duplicated().any()
     assert result.coverage["issuance_payments"] == p["issuance_payments"] > 0
     assert result.coverage["sandbox_payments"] == p["test_payments"] > 0

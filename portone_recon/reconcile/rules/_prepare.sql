@@ -163,79 +163,53 @@ SELECT
     key_deleted
 FROM inferred_base;
 
--- Every schedule with the subscription it belongs to (see Attribution above; NULL: none). Customers with
--- one subscription (the common case) need no lookup of orders.
-CREATE OR REPLACE TEMP TABLE _recon_sched_all AS
-WITH per_customer AS (
-    SELECT customer_uid, count(*) AS n, min(subscription_id) AS only_id FROM _recon_subs0 GROUP BY customer_uid
-),
-multi AS (
-    SELECT s.merchant_uid,
-           coalesce(
-               (SELECT o.subscription_id FROM orders o JOIN _recon_subs0 u ON u.subscription_id = o.subscription_id
-                WHERE o.merchant_uid = s.merchant_uid AND u.customer_uid = s.customer_uid),
-               (SELECT min(u.subscription_id) FROM _recon_subs0 u
-                WHERE u.customer_uid = s.customer_uid AND u.amount = s.amount AND u.currency = s.currency
-                HAVING count(*) = 1)) AS subscription_id
-    FROM schedules s
-    SEMI JOIN (SELECT customer_uid FROM per_customer WHERE n > 1) USING (customer_uid)
+-- Every schedule's subscription (see Attribution above; NULL: none), narrow: the rules join schedules for
+-- the few rows whose other columns they need. Customers with one subscription (the common case) need no
+-- lookup of orders; only the schedules of customers with several are matched by order, then by amount.
+CREATE OR REPLACE TEMP TABLE _recon_sub_count AS
+SELECT customer_uid, count(*) AS n, min(subscription_id) AS only_id FROM _recon_subs0 GROUP BY customer_uid;
+
+CREATE OR REPLACE TEMP TABLE _recon_sched_multi AS
+WITH multi_subs AS (
+    SELECT u.subscription_id, u.customer_uid, u.amount, u.currency
+    FROM _recon_subs0 u
+    SEMI JOIN (SELECT customer_uid FROM _recon_sub_count WHERE n > 1) USING (customer_uid)
 )
+SELECT
+    s.merchant_uid,
+    coalesce(
+        arg_min(ot.subscription_id, ot.subscription_id),
+        CASE WHEN count(DISTINCT am.subscription_id) = 1 THEN min(am.subscription_id) END
+    ) AS subscription_id
+FROM schedules s
+SEMI JOIN multi_subs USING (customer_uid)
+LEFT JOIN (
+    SELECT o.merchant_uid, o.subscription_id, m.customer_uid
+    FROM orders o JOIN multi_subs m USING (subscription_id)
+) ot ON ot.merchant_uid = s.merchant_uid AND ot.customer_uid = s.customer_uid
+LEFT JOIN multi_subs am
+    ON am.customer_uid = s.customer_uid AND am.amount = s.amount AND am.currency = s.currency
+GROUP BY s.merchant_uid;
+
+-- A view: each reader filters schedules first (future, open, a few subscriptions), then looks the
+-- subscription up in the two small tables above.
+CREATE OR REPLACE TEMP VIEW _recon_sched_map AS
 SELECT
     s.merchant_uid, s.customer_uid, s.schedule_status, s.payment_status, s.imp_uid, s.schedule_at,
     s.executed_at, s.amount, s.currency, s.fail_reason,
     CASE WHEN pc.n = 1 THEN pc.only_id ELSE m.subscription_id END AS subscription_id
 FROM schedules s
-LEFT JOIN per_customer pc USING (customer_uid)
-LEFT JOIN multi m ON pc.n > 1 AND m.merchant_uid = s.merchant_uid;
+LEFT JOIN _recon_sub_count pc USING (customer_uid)
+LEFT JOIN _recon_sched_multi m USING (merchant_uid);
 
 -- The subscriptions with has_future: a `scheduled` schedule of theirs after as_of.
 CREATE OR REPLACE TEMP TABLE _recon_subs AS
 SELECT u.*, f.subscription_id IS NOT NULL AS has_future
 FROM _recon_subs0 u
 LEFT JOIN (
-    SELECT DISTINCT subscription_id FROM _recon_sched_all
+    SELECT DISTINCT subscription_id FROM _recon_sched_map
     WHERE schedule_status = 'scheduled' AND schedule_at > $as_of AND subscription_id IS NOT NULL
 ) f USING (subscription_id);
-
--- Every charge (a counted payment that reached paid, by as_of, with a billing key), one row per payment,
--- with the subscription it is attributed to (NULL: an add-on / one-off) and whether it is net-paid.
-CREATE OR REPLACE TEMP TABLE _recon_charges AS
-WITH c AS (
-    SELECT
-        imp_uid, merchant_uid, customer_uid, amount, cancel_amount, currency, status,
-        coalesce(paid_at, started_at, getvariable('recon_as_of')) AS paid_at
-    FROM _recon_payments
-    WHERE customer_uid IS NOT NULL
-      AND (status = 'paid' OR (status = 'cancelled' AND paid_at IS NOT NULL))
-      AND coalesce(paid_at, started_at, getvariable('recon_as_of')) <= getvariable('recon_as_of')
-),
-by_amount AS (
-    SELECT customer_uid, amount, currency, min(subscription_id) AS subscription_id
-    FROM _recon_subs0
-    GROUP BY customer_uid, amount, currency
-    HAVING count(*) = 1
-)
-SELECT
-    c.*,
-    c.cancel_amount < c.amount AS net_paid,
-    -- how it was attributed: 1 its order, 2 its schedule, 4 its amount (weakest evidence)
-    CASE
-        WHEN ou.subscription_id IS NOT NULL THEN 1
-        WHEN sa.merchant_uid IS NOT NULL THEN 2
-        ELSE 4
-    END AS attr_rank,
-    CASE
-        WHEN ou.subscription_id IS NOT NULL THEN ou.subscription_id
-        WHEN sa.merchant_uid IS NOT NULL THEN sa.subscription_id
-        WHEN o.merchant_uid IS NOT NULL AND $orders_tagged THEN NULL
-        ELSE ba.subscription_id
-    END AS subscription_id
-FROM c
-LEFT JOIN orders o ON o.merchant_uid = c.merchant_uid
-LEFT JOIN _recon_subs0 ou ON ou.subscription_id = o.subscription_id AND ou.customer_uid = c.customer_uid
-LEFT JOIN (SELECT DISTINCT ON (merchant_uid) merchant_uid, subscription_id FROM _recon_sched_all) sa
-    ON sa.merchant_uid = c.merchant_uid
-LEFT JOIN by_amount ba ON ba.customer_uid = c.customer_uid AND ba.amount = c.amount AND ba.currency = c.currency;
 
 -- The latest due schedule (schedule_at <= as_of, not revoked) of each active subscription with nothing
 -- booked in the future: the only subscriptions missing_next_schedule looks at.
@@ -248,9 +222,10 @@ SELECT
          'amount': amount, 'currency': currency},
         (schedule_at, merchant_uid)
     ) AS s
-FROM _recon_sched_all
-SEMI JOIN (SELECT subscription_id FROM _recon_subs WHERE active AND NOT has_future) USING (subscription_id)
+FROM _recon_sched_map
+SEMI JOIN (SELECT customer_uid FROM _recon_subs WHERE active AND NOT has_future) USING (customer_uid)
 WHERE schedule_status <> 'revoked' AND schedule_at <= $as_of
+  AND subscription_id IN (SELECT subscription_id FROM _recon_subs WHERE active AND NOT has_future)
 GROUP BY subscription_id;
 
 -- The open schedules (still `scheduled`, past or future, or executed with a failed payment) with their
@@ -258,7 +233,7 @@ GROUP BY subscription_id;
 -- missing_next_schedule's, with one lookup of orders (instead of one scan and one orders join per rule).
 CREATE OR REPLACE TEMP TABLE _recon_sched AS
 SELECT s.*, o.status AS local_status, o.amount AS local_amount
-FROM _recon_sched_all s
+FROM _recon_sched_map s
 LEFT JOIN orders o ON o.merchant_uid = s.merchant_uid
 WHERE s.schedule_status = 'scheduled' OR (s.schedule_status = 'executed' AND s.payment_status = 'failed');
 
@@ -310,6 +285,98 @@ CREATE OR REPLACE TEMP MACRO recon_order_covered(ordered_at, paid_at) AS
 -- has a time, all inside). Payment-side rules judge only these; with no orders at all, none.
 CREATE OR REPLACE TEMP MACRO recon_payment_covered(paid_at) AS
     getvariable('recon_has_orders') AND coalesce(paid_at >= getvariable('recon_orders_from'), true);
+
+-- Charges per customer (counted payments that reached paid by as_of, not fully refunded, with a billing
+-- key): one narrow pass, used to find the customers whose charges any rule must attribute.
+CREATE OR REPLACE TEMP TABLE _recon_charge_span AS
+SELECT customer_uid, count(*) AS n, min(paid_at) AS first_at, max(paid_at) AS last_at
+FROM (
+    SELECT customer_uid, coalesce(paid_at, started_at, getvariable('recon_as_of')) AS paid_at
+    FROM _recon_payments
+    WHERE customer_uid IS NOT NULL AND cancel_amount < amount
+      AND (status = 'paid' OR (status = 'cancelled' AND paid_at IS NOT NULL))
+      AND coalesce(paid_at, started_at, getvariable('recon_as_of')) <= getvariable('recon_as_of')
+)
+GROUP BY customer_uid;
+
+-- The customers whose charges a rule can need attributed (merchant scale: attribution costs joins with
+-- orders and schedules, so it is done for these only):
+--   duplicate_charge      several subscriptions on the card, or (one subscription) more charges than the
+--                         periods they span (pigeonhole: n charges in distinct periods span n periods)
+--   charged_after_cancel  a charge at or after a subscription's effective cancellation
+--   unpaid_renewal        a due open schedule
+--   missing_next_schedule / chain_not_started   an active subscription with nothing booked ahead
+--   unknown_payment       a reached payment without a local order
+CREATE OR REPLACE TEMP TABLE _recon_charge_customers AS
+SELECT s.customer_uid
+FROM _recon_charge_span s
+JOIN _recon_sub_count pc USING (customer_uid)
+LEFT JOIN _recon_subs0 u ON pc.n = 1 AND u.customer_uid = s.customer_uid
+WHERE s.n > 1
+  AND (pc.n > 1
+       OR s.n > recon_period(s.last_at, u.anchor_day, u.interval_months, u.base_mi)
+                - recon_period(s.first_at, u.anchor_day, u.interval_months, u.base_mi) + 1)
+UNION
+SELECT u.customer_uid FROM _recon_subs0 u JOIN _recon_charge_span s USING (customer_uid)
+WHERE u.ends_at <= $as_of AND s.last_at >= u.ends_at
+UNION
+SELECT customer_uid FROM _recon_sched WHERE schedule_at + $grace <= $as_of
+UNION
+SELECT customer_uid FROM _recon_subs WHERE active AND NOT has_future
+UNION
+SELECT p.customer_uid FROM _recon_payments p
+SEMI JOIN (SELECT merchant_uid FROM _recon_cand WHERE NOT has_order) USING (merchant_uid)
+WHERE p.customer_uid IS NOT NULL;
+
+-- The charges of those customers (see _recon_charge_customers), one row per payment that reached paid by
+-- as_of and is not fully refunded (net-paid), with the subscription it is attributed to (NULL: an add-on
+-- / one-off; see Attribution above) and how (attr_rank).
+CREATE OR REPLACE TEMP TABLE _recon_charges AS
+WITH c AS (
+    SELECT
+        imp_uid, merchant_uid, customer_uid, amount, cancel_amount, currency, status,
+        coalesce(paid_at, started_at, getvariable('recon_as_of')) AS paid_at
+    FROM _recon_payments
+    SEMI JOIN _recon_charge_customers USING (customer_uid)
+    WHERE cancel_amount < amount
+      AND (status = 'paid' OR (status = 'cancelled' AND paid_at IS NOT NULL))
+      AND coalesce(paid_at, started_at, getvariable('recon_as_of')) <= getvariable('recon_as_of')
+),
+by_amount AS (
+    SELECT customer_uid, amount, currency, min(subscription_id) AS subscription_id
+    FROM _recon_subs0
+    GROUP BY customer_uid, amount, currency
+    HAVING count(*) = 1
+),
+tagged AS (
+    SELECT o.merchant_uid, u.subscription_id, u.customer_uid
+    FROM orders o
+    SEMI JOIN c USING (merchant_uid)
+    LEFT JOIN _recon_subs0 u ON u.subscription_id = o.subscription_id
+    WHERE o.subscription_id IS NOT NULL OR $orders_tagged
+),
+sched AS (
+    SELECT merchant_uid, subscription_id FROM _recon_sched_map SEMI JOIN c USING (merchant_uid)
+)
+SELECT
+    c.*,
+    true AS net_paid,
+    -- how it was attributed: 1 its order, 2 its schedule, 4 its amount (weakest evidence)
+    CASE
+        WHEN t.customer_uid = c.customer_uid THEN 1
+        WHEN sa.merchant_uid IS NOT NULL THEN 2
+        ELSE 4
+    END AS attr_rank,
+    CASE
+        WHEN t.customer_uid = c.customer_uid THEN t.subscription_id
+        WHEN sa.merchant_uid IS NOT NULL THEN sa.subscription_id
+        WHEN t.merchant_uid IS NOT NULL AND $orders_tagged THEN NULL
+        ELSE ba.subscription_id
+    END AS subscription_id
+FROM c
+LEFT JOIN tagged t ON t.merchant_uid = c.merchant_uid
+LEFT JOIN sched sa ON sa.merchant_uid = c.merchant_uid
+LEFT JOIN by_amount ba ON ba.customer_uid = c.customer_uid AND ba.amount = c.amount AND ba.currency = c.currency;
 
 -- One row per candidate merchant_uid over ALL of its payment attempts (failed then paid, PortOne recovery
 -- retries). Complete for every merchant_uid in _recon_cand that has a payment; absent otherwise.

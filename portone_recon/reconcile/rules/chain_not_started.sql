@@ -19,7 +19,10 @@ cand AS (
     WHERE u.has_subscription AND u.active AND NOT u.has_future
       AND u.started_at IS NOT NULL AND u.bill_from <= ref.at
       AND u.subscription_id NOT IN (
-          SELECT subscription_id FROM _recon_sched_all WHERE subscription_id IS NOT NULL)
+          SELECT subscription_id FROM _recon_sched_map
+          SEMI JOIN (SELECT customer_uid FROM _recon_subs WHERE has_subscription AND active AND NOT has_future)
+              USING (customer_uid)
+          WHERE subscription_id IS NOT NULL)
 ),
 x AS (
     SELECT
