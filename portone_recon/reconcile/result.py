@@ -67,8 +67,10 @@ def _kst(value: Any) -> str:
     return str(value)
 
 
-def _cell(column: str, value: Any) -> str:
+def _cell(column: str, value: Any, currency: Any = "KRW") -> str:
     if column in _MONEY_COLUMNS:
+        if isinstance(currency, str) and currency != "KRW":
+            return "" if value is None or pd.isna(value) else f"{int(value):,} {currency}"
         return _krw(value)
     if column in _TIME_COLUMNS:
         return _kst(value)
@@ -416,7 +418,9 @@ class ReconResult:
                 "detail",
             )
             body = "".join(
-                "<tr>" + "".join(f"<td>{esc(_cell(c, rec[c]))}</td>" for c in cols) + "</tr>"
+                "<tr>"
+                + "".join(f"<td>{esc(_cell(c, rec[c], rec.get('currency')))}</td>" for c in cols)
+                + "</tr>"
                 for rec in shown.to_dict(orient="records")
             )
             more = len(self.findings) - len(shown)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from portone_recon._time import KST, now_kst, parse_instant
 from portone_recon.errors import ReportError
-from portone_recon.reconcile.result import coverage_notes
+from portone_recon.reconcile.result import amount_at_risk_once, coverage_notes
 from portone_recon.reports import _integrations as integ
 from portone_recon.reports import charts, metrics
 from portone_recon.reports.formatting import (
@@ -38,19 +38,24 @@ from portone_recon.store import Store
 EVIDENCE_COLUMNS = (
     "is_new",
     "customer_uid",
+    "subscription_id",
     "merchant_uid",
     "imp_uid",
     "schedule_merchant_uid",
+    "period_start",
+    "period_end",
     "portone_status",
     "local_status",
     "portone_amount",
     "local_amount",
     "amount_at_risk",
+    "currency",
     "event_at",
     "age",
     "first_seen",
     "suggested_action",
     "detail",
+    "also_kind",
     "finding_id",
 )
 EVIDENCE_LABELS = {"is_new": "신규", "age": "경과"}
@@ -132,7 +137,8 @@ class DailyReport(SummaryMixin):
 
     @property
     def amount_at_risk(self) -> int:
-        return int(self.findings["amount_at_risk"].fillna(0).sum()) if len(self.findings) else 0
+        """KRW at risk, each merchant_uid's money once (other currencies are never summed in)."""
+        return amount_at_risk_once(self.findings) if len(self.findings) else 0
 
     @property
     def new_count(self) -> int:
@@ -165,7 +171,7 @@ class DailyReport(SummaryMixin):
                     "severity": f"{SEVERITY_LABELS[sev]} ({sev})",
                     "findings": len(part),
                     "new": int(part["is_new"].sum()) if len(part) else 0,
-                    "amount_at_risk": int(part["amount_at_risk"].fillna(0).sum()) if len(part) else 0,
+                    "amount_at_risk": amount_at_risk_once(part) if len(part) else 0,
                 }
             )
         return pd.DataFrame(rows)
@@ -185,7 +191,7 @@ class DailyReport(SummaryMixin):
                     "findings": len(part),
                     "new": int(part["is_new"].sum()) if len(part) else 0,
                     "resolved": len(gone),
-                    "amount_at_risk": int(part["amount_at_risk"].fillna(0).sum()) if len(part) else 0,
+                    "amount_at_risk": amount_at_risk_once(part) if len(part) else 0,
                 }
             )
         return pd.DataFrame(rows)
@@ -234,6 +240,8 @@ class DailyReport(SummaryMixin):
         part = self.findings[self.findings["kind"] == kind].copy()
         part["age"] = self.as_of - part["event_at"] if "event_at" in part else pd.NaT
         cols = [c for c in EVIDENCE_COLUMNS if c in part.columns and (c == "is_new" or part[c].notna().any())]
+        if "currency" in cols and (part["currency"].fillna("KRW") == "KRW").all():
+            cols.remove("currency")  # only worth a column when some amount is not KRW
         part = part.sort_values(["amount_at_risk", "event_at"], ascending=[False, True], na_position="last")
         return part[cols].rename(columns=EVIDENCE_LABELS).reset_index(drop=True)
 
