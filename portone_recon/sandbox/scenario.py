@@ -266,6 +266,7 @@ class _Plan:
     second: set[int] = field(default_factory=set)  # indices of second subscriptions on a shared card
     shared: set[int] = field(default_factory=set)  # every index on a card with two subscriptions
     anomalies: dict[str, int] = field(default_factory=dict)  # injections per kind, as planned
+    lapsed: dict[int, int] = field(default_factory=dict)  # dunning churn: cidx -> the period never paid
     renew_cache: dict[int, int] = field(default_factory=dict)
 
     def renew_at(self, ym: int, anchor: int) -> int:
@@ -575,9 +576,10 @@ def _plan_churn_and_declines(
 ) -> None:
     """Churn and ordinary declines that the retry policy recovers before as_of.
 
-    Churn comes three ways: cancelled now (the pending schedule unscheduled, sometimes the card deleted),
-    cancelled at period end (nothing more is booked; ``cancelled_at`` is the end of the paid period, maybe
-    after as_of) and paused (the pending schedule unscheduled, no cancellation).
+    Churn comes four ways: cancelled now (the pending schedule unscheduled, sometimes the card deleted),
+    cancelled at period end (the booked renewal unscheduled; ``cancelled_at`` is the end of the paid
+    period, maybe after as_of), paused (the pending schedule unscheduled, no cancellation), and lapsed
+    (a renewal and all its retries decline; the merchant simply books nothing more and cancels).
     """
     n, as_of = plan.n, plan.as_of_u
     k_churn = rng.geometric(0.015, n) - 1  # renewals paid before the subscriber leaves
@@ -641,6 +643,26 @@ def _plan_churn_and_declines(
             extra += fails
         if nths:
             plan.declines[c] = (frozenset(nths), catalogue.DECLINE_REASONS[int(reasons[c])])
+    # dunning churn: 1% decline a renewal and every retry; the merchant stops booking and cancels
+    lapse = rng.random(n) < 0.01
+    lapse_pick = rng.random(n)
+    for c in np.nonzero(lapse)[0].tolist():
+        if c in special or c in plan.shared or c in churn_at or c in plan.declines:
+            continue
+        due = [
+            ym
+            for ym in plan.due_periods(c, as_of - GRACE_SECONDS - MAX_RETRIES * RETRY_DELAY - 2 * 3600)
+            if plan.renew_at(ym, plan.anchor[c]) >= plan.sync_from
+        ]
+        if not due:
+            continue
+        ym = due[int(lapse_pick[c] * len(due))]
+        first = plan.charge_number(c, ym)
+        plan.declines[c] = (
+            frozenset(range(first, first + MAX_RETRIES + 1)),
+            catalogue.DECLINE_REASONS[int(reasons[c])],
+        )
+        plan.lapsed[c] = ym
 
 
 def _plan_variety(plan: _Plan, rng: np.random.Generator, special: set[int]) -> None:
@@ -898,6 +920,10 @@ class _Run:
                 return
             c = order[_CIDX]
             retry = order[_RETRY]
+            if retry >= MAX_RETRIES and self.sub_active[c]:
+                # dunning gave up: the subscription lapses; nothing more is booked, nothing is revoked
+                self._cancel_locally(c)
+                return
             if retry < MAX_RETRIES and self.sub_active[c]:
                 base = self.mu(c, order[_YM])
                 rmu = f"{base}-r{retry + 1}"
@@ -1496,13 +1522,16 @@ def generate_merchant(
         "max_retries": MAX_RETRIES,
         "engine": _engine,
         "inside_grace": inside,
-        "declines": sum(len(v[0]) for c, v in plan.declines.items() if c not in injected),
+        "declines": sum(
+            len(v[0]) for c, v in plan.declines.items() if c not in injected and c not in plan.lapsed
+        ),
         "churned": len(plan.churn_at),
         "paused": sum(1 for m in plan.churn_mode.values() if m == "pause"),
         "cancel_at_period_end": sum(1 for m in plan.churn_mode.values() if m == "period_end"),
         "intervals": {str(iv): plan.interval.count(iv) for iv, _ in INTERVALS},
         "trials": len(plan.trial),
         "second_subscriptions": len(plan.second),
+        "lapsed": sorted(plan.cus[c] for c in plan.lapsed),
         "addons_with_orders": len(plan.addons),
         "issuance_payments": len(plan.issuance),
         "test_payments": len(plan.test_payments),

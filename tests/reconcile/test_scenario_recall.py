@@ -1,8 +1,9 @@
 """Recall and precision against the scenario generator's ground-truth labels: 100% per kind, several seeds.
 
 The generator's merchant has monthly, quarterly and annual plans, trials, pauses, cancellations now and at
-period end, add-ons with orders (some of exactly the plan's price), purchases without orders, issuance and
-test-channel payments, retries under new merchant_uids, and every finding kind injected (labels).
+period end, lapses after failed retries (nothing more booked), two subscriptions on some cards, add-ons
+with orders (some of exactly the plan's price), purchases without orders, issuance and test-channel
+payments, retries under new merchant_uids, and every finding kind injected (labels).
 """
 
 from __future__ import annotations
@@ -186,5 +187,6 @@ def test_the_generator_has_a_real_merchants_variety(reconciled: Any) -> None:
     assert p["intervals"]["3"] > 0 and p["intervals"]["12"] > 0 and p["trials"] > 0
     assert p["paused"] > 0 and p["cancel_at_period_end"] > 0 and p["addons_with_orders"] > 0
     assert p["second_subscriptions"] > 0 and sc.subscriptions["customer_uid"].duplicated().any()
+    assert len(p["lapsed"]) > 0  # churn by simply booking nothing more after the retries failed
     assert result.coverage["issuance_payments"] == p["issuance_payments"] > 0
     assert result.coverage["sandbox_payments"] == p["test_payments"] > 0

@@ -324,8 +324,16 @@ def test_inside_grace_execution_is_present_and_not_labelled(scenario: Scenario) 
 def test_ordinary_declines_are_recovered_and_not_labelled(scenario: Scenario) -> None:
     w = scenario.world
     labelled = set(scenario.labels["customer_uid"])
-    anchor = scenario.subscriptions.set_index("customer_uid")["anchor_day"].to_dict()
-    failed = [p for p in w.payments.values() if p["status"] == "failed" and p["customer_uid"] not in labelled]
+    lapsed = set(scenario.params["lapsed"])  # dunning churn: every retry declined, then cancelled
+    assert lapsed
+    subs = scenario.subscriptions.set_index("customer_uid")
+    assert (subs.loc[sorted(lapsed), "status"] == "cancelled").all()
+    anchor = subs["anchor_day"].to_dict()
+    failed = [
+        p
+        for p in w.payments.values()
+        if p["status"] == "failed" and p["customer_uid"] not in labelled | lapsed
+    ]
     assert len(failed) >= 20  # a few percent of ~4,000 renewals
     assert scenario.params["declines"] == len(failed)
     paid_by_cu: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -342,7 +350,9 @@ def test_ordinary_declines_are_recovered_and_not_labelled(scenario: Scenario) ->
         ]
         assert recovered, f"decline of {f['merchant_uid']} never recovered"
         assert recovered[0]["merchant_uid"].startswith(f["merchant_uid"].split("-r")[0] + "-r")
-    retry_orders = scenario.orders[scenario.orders["merchant_uid"].str.contains("-r")]
+    retry_orders = scenario.orders[
+        scenario.orders["merchant_uid"].str.contains("-r") & ~scenario.orders["customer_uid"].isin(lapsed)
+    ]
     assert len(retry_orders) == len(failed)
 
 
