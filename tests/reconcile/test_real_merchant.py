@@ -29,6 +29,19 @@ def test_addon_paid_after_a_failed_renewal_does_not_cover_it(world: World) -> No
     assert str(row["period_start"]) == "2026-11-20" and str(row["period_end"]) == "2026-12-20"
 
 
+def test_order_findings_name_the_subscription_of_their_schedule(world: World) -> None:
+    world.key("cus_1")
+    world.sub("cus_1", anchor_day=20, subscription_id="basic")
+    world.sub("cus_1", anchor_day=20, subscription_id="music", amount=4900)
+    world.renewal("cus_1", kst(2026, 11, 20), merchant_uid="basic-202611", webhook=False)
+    world.renewal("cus_1", kst(2026, 11, 20), amount=4900, merchant_uid="music-202611")
+    world.booked("cus_1", kst(2026, 12, 20), merchant_uid="basic-202612")
+    world.booked("cus_1", kst(2026, 12, 20), amount=4900, merchant_uid="music-202612")
+    result = world.run()
+    assert kinds_of(result) == {"missed_webhook": 1}
+    assert result["missed_webhook"].iloc[0]["subscription_id"] == "basic"
+
+
 def test_retry_under_a_new_merchant_uid_covers_the_renewal(world: World) -> None:
     world.key("cus_1")
     world.sub("cus_1", anchor_day=20)

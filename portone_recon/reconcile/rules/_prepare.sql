@@ -264,9 +264,15 @@ WHERE (o.merchant_uid IS NULL AND p.reached)
    OR p.cancel_amount > least(o.refunded_amount, 0);
 
 -- The local orders that can carry an order-level finding (every column of orders). The order rules read
--- this instead of orders.
+-- this instead of orders. subscription_id: the order's own, else that of the schedule with its
+-- merchant_uid (a renewal order of a merchant whose orders name no subscription).
 CREATE OR REPLACE TEMP TABLE _recon_orders AS
-SELECT * FROM orders WHERE rowid IN (SELECT order_row FROM _recon_pairs);
+WITH o AS (SELECT * FROM orders WHERE rowid IN (SELECT order_row FROM _recon_pairs))
+SELECT o.* REPLACE (coalesce(o.subscription_id, m.subscription_id) AS subscription_id)
+FROM o
+LEFT JOIN (
+    SELECT merchant_uid, subscription_id FROM _recon_sched_map SEMI JOIN o USING (merchant_uid)
+) m USING (merchant_uid);
 
 -- The merchant_uids _recon_mu is computed for: the candidates above, plus the latest due schedules of
 -- missing_next_schedule. has_order is false when no local order has this merchant_uid (NULL: schedule row).
