@@ -288,6 +288,18 @@ def test_orders_older_than_the_synced_range_are_not_judged(world: World) -> None
     )
 
 
+def test_orders_paid_after_the_last_sync_wait_for_the_next_one(world: World) -> None:
+    cursor = AS_OF - timedelta(hours=2)
+    world.synced("payments:paid", kst(2026, 1, 1, 0), cursor)
+    world.synced("payments:cancelled", kst(2026, 1, 1, 0), cursor)
+    world.order("late-1", "cus_1", status="paid", paid_at=AS_OF - timedelta(hours=1))
+    world.order("old-1", "cus_1", status="paid", paid_at=kst(2026, 11, 1))
+    result = world.run()
+    assert keys(result, "phantom_paid", "merchant_uid") == {"old-1"}
+    assert result.coverage["orders_after_sync"] == 1
+    assert any("sync again" in n for n in result.coverage_notes())
+
+
 def test_payments_older_than_the_orders_are_not_unknown(world: World) -> None:
     world.order("ord-1", "cus_1", status="paid", paid_at=kst(2026, 9, 1), ordered_at=kst(2026, 9, 1))
     world.payment("ord-1", customer_uid="cus_1", at=kst(2026, 9, 1))
