@@ -33,7 +33,7 @@ Target = Literal["orders", "subscriptions"]
 #: Columns that must exist in the source (others of the canonical set are optional).
 REQUIRED: dict[str, tuple[str, ...]] = {
     "orders": ("merchant_uid", "customer_uid", "amount", "status"),
-    "subscriptions": ("customer_uid", "status", "amount"),
+    "subscriptions": ("customer_uid", "status", "amount"),  # subscription_id defaults to customer_uid
 }
 _INT_TEXT = re.compile(r"^[+-]?\d+(?:\.0*)?$")
 _GROUPED = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+$")
@@ -337,11 +337,17 @@ def canonicalize(
             "imp_uid": (texts("imp_uid"), pa.string()),
             "paid_at": (instants("paid_at"), _TS),
             "refunded_amount": (refunded_filled, pa.int64()),
+            "subscription_id": (texts("subscription_id"), pa.string()),
+            "ordered_at": (instants("ordered_at"), _TS),
         }
     else:
         customer_uid = texts("customer_uid")
         _required_values(customer_uid, "customer_uid", problems)
-        _duplicates(customer_uid, "customer_uid", problems)
+        # one subscription per card unless the source says otherwise: the id defaults to customer_uid
+        sub_ids = [
+            s if s is not None else c for s, c in zip(texts("subscription_id"), customer_uid, strict=True)
+        ]
+        _duplicates(sub_ids, "subscription_id" if "subscription_id" in present else "customer_uid", problems)
         interval = ints("interval_months")
         interval_filled = [1 if v is None else v for v in interval]
         for i, v in enumerate(interval_filled):
@@ -366,13 +372,21 @@ def canonicalize(
             elif not 1 <= a <= 31:
                 problems.append((i, "anchor_day", "anchor_day must be between 1 and 31", a))
             anchor_filled.append(a)
+        trial_ends = instants("trial_ends_at")
+        for i, (st, t) in enumerate(zip(status, trial_ends.isna().tolist(), strict=True)):
+            if st == "trialing" and t:
+                problems.append((i, "trial_ends_at", "a trialing subscription needs trial_ends_at", None))
         data = {
+            "subscription_id": (sub_ids, pa.string()),
             "customer_uid": (customer_uid, pa.string()),
+            "plan": (texts("plan"), pa.string()),
             "status": (status, pa.string()),
             "status_raw": (status_raw, pa.string()),
             "amount": (amount, pa.int64()),
+            "currency": (currency, pa.string()),
             "interval_months": (interval_filled, pa.int32()),
             "anchor_day": (anchor_filled, pa.int32()),
+            "trial_ends_at": (trial_ends, _TS),
             "started_at": (started, _TS),
             "cancelled_at": (cancelled, _TS),
         }

@@ -23,7 +23,7 @@ from portone_recon.orders.sources import Source, SourceDescriptor, read_with_des
 from portone_recon.store import Store
 
 MappingLike = ColumnMapping | Mapping[str, Any] | str | Path | None
-_KEY: dict[str, str] = {"orders": "merchant_uid", "subscriptions": "customer_uid"}
+_KEY: dict[str, str] = {"orders": "merchant_uid", "subscriptions": "subscription_id"}
 #: A load that would replace a snapshot of at least SHRINK_MIN_ROWS rows with fewer than
 #: SHRINK_RATIO of them is refused without ``allow_shrink``: far more often an export cut short
 #: (a timeout, a filter left on) than a business that lost half its customers overnight.

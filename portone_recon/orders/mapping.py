@@ -20,8 +20,11 @@ ORDER_COLUMNS: tuple[str, ...] = (
     "imp_uid",
     "paid_at",
     "refunded_amount",
+    "subscription_id",
+    "ordered_at",
 )
-#: Canonical subscriptions columns.
+#: Canonical subscriptions columns. ``subscription_id`` defaults to ``customer_uid`` (one subscription per
+#: card); ``plan``, ``currency``, ``trial_ends_at`` and ``cancelled_at`` are optional.
 SUBSCRIPTION_COLUMNS: tuple[str, ...] = (
     "customer_uid",
     "status",
@@ -30,9 +33,14 @@ SUBSCRIPTION_COLUMNS: tuple[str, ...] = (
     "anchor_day",
     "started_at",
     "cancelled_at",
+    "subscription_id",
+    "plan",
+    "trial_ends_at",
 )
 ORDER_STATUSES: tuple[str, ...] = ("pending", "paid", "failed", "cancelled", "refunded")
-SUBSCRIPTION_STATUSES: tuple[str, ...] = ("active", "cancelled")
+#: ``trialing``: no charge before ``trial_ends_at``; ``paused``: no renewal expected; ``cancelled`` with a
+#: future ``cancelled_at``: cancels at period end (renewals stop at ``cancelled_at``).
+SUBSCRIPTION_STATUSES: tuple[str, ...] = ("active", "trialing", "paused", "cancelled")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("currency",)
 
 

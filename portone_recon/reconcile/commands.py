@@ -133,6 +133,7 @@ def render(result: ReconResult, fmt: str) -> str:
         return str(df.to_csv(index=False))
     if fmt == "table":
         lines = [f"{result.run_id}: {result.headline()}"]
+        lines += [f"not judged: {note}" for note in result.coverage_notes()]
         if len(result.findings):
             df = result.findings[list(_TABLE_COLUMNS)].copy()
             df["amount_at_risk"] = [f"{int(v):,}" for v in df["amount_at_risk"].fillna(0)]

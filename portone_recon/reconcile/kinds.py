@@ -11,10 +11,12 @@ FINDING_KINDS: tuple[str, ...] = (
     "missed_webhook",
     "amount_mismatch",
     "phantom_paid",
+    "charged_after_cancel",
     "refund_not_reflected",
     "unknown_payment",
     "unpaid_renewal",
     "missing_next_schedule",
+    "chain_not_started",
     "duplicate_schedule",
     "orphan_schedule",
     "duplicate_charge",
@@ -31,10 +33,12 @@ KIND_SEVERITY: dict[str, Severity] = {
     "missed_webhook": "high",
     "amount_mismatch": "critical",
     "phantom_paid": "critical",
+    "charged_after_cancel": "critical",
     "refund_not_reflected": "medium",
     "unknown_payment": "medium",
     "unpaid_renewal": "high",
     "missing_next_schedule": "high",
+    "chain_not_started": "high",
     "duplicate_schedule": "high",
     "orphan_schedule": "high",
     "duplicate_charge": "critical",
@@ -53,15 +57,42 @@ SUGGESTED_ACTIONS: dict[str, str] = {
     "refund_review": "review the extra charge for a refund",
 }
 
-#: What ``amount_at_risk`` means for each kind (KRW).
+#: When one root cause (one merchant_uid) matches several of these kinds, only the first in this order is
+#: reported; the others are noted in its ``also_kind`` (a full refund of a pending order is one
+#: refund_not_reflected, a partial one one missed_webhook; a payment without an order is one unknown_payment
+#: even when it also looks like a second charge).
+PRECEDENCE: tuple[str, ...] = (
+    "amount_mismatch",
+    "charged_after_cancel",
+    "phantom_paid",
+    "missed_webhook",
+    "refund_not_reflected",
+    "unknown_payment",
+    "duplicate_charge",
+)
+
+#: Kinds that name a billing period (``period_start`` / ``period_end`` in the findings).
+PERIOD_KINDS: tuple[str, ...] = (
+    "unpaid_renewal",
+    "missing_next_schedule",
+    "chain_not_started",
+    "duplicate_schedule",
+    "duplicate_charge",
+    "schedule_amount_mismatch",
+)
+
+#: What ``amount_at_risk`` means for each kind (in the finding's ``currency``).
 AMOUNT_AT_RISK: dict[str, str] = {
-    "missed_webhook": "the amount PortOne charged",
+    "missed_webhook": "the net amount PortOne holds (charged - refunded)",
     "amount_mismatch": "the amount PortOne charged",
     "phantom_paid": "the local order's amount",
-    "refund_not_reflected": "PortOne's refunded total minus the locally recorded refund",
+    "charged_after_cancel": "the net amount PortOne kept (charged - refunded)",
+    "refund_not_reflected": "PortOne's refunded total minus the locally recorded refund (0 when the local "
+    "order never counted the money: pending, failed, cancelled)",
     "unknown_payment": "the payment's net amount (amount - cancel_amount)",
     "unpaid_renewal": "the subscription's amount (else the schedule's)",
     "missing_next_schedule": "the subscription's amount (one period)",
+    "chain_not_started": "the subscription's amount (one period)",
     "duplicate_schedule": "the extra schedule's amount",
     "orphan_schedule": "the schedule's amount",
     "duplicate_charge": "the extra charge's net amount",

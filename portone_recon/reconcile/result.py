@@ -29,15 +29,20 @@ FINDING_COLUMNS: tuple[str, ...] = (
     "merchant_uid",
     "imp_uid",
     "schedule_merchant_uid",
+    "subscription_id",
+    "period_start",
+    "period_end",
     "portone_status",
     "local_status",
     "portone_amount",
     "local_amount",
     "amount_at_risk",
+    "currency",
     "event_at",
     "age",
     "suggested_action",
     "detail",
+    "also_kind",
     "finding_id",
     "first_seen",
 )
@@ -66,8 +71,10 @@ def _kst(value: Any) -> str:
     return str(value)
 
 
-def _cell(column: str, value: Any) -> str:
+def _cell(column: str, value: Any, currency: Any = "KRW") -> str:
     if column in _MONEY_COLUMNS:
+        if isinstance(currency, str) and currency != "KRW":
+            return "" if value is None or pd.isna(value) else f"{int(value):,} {currency}"
         return _krw(value)
     if column in _TIME_COLUMNS:
         return _kst(value)
@@ -87,16 +94,64 @@ def finding_records(df: pd.DataFrame) -> list[dict[str, Any]]:
                 row[str(key)] = None
             elif isinstance(value, pd.Timestamp | datetime):
                 row[str(key)] = value.astimezone(KST).isoformat()
-            elif isinstance(value, pd.Timedelta | timedelta):
-                row[str(key)] = int(value.total_seconds())
             elif isinstance(value, date):
                 row[str(key)] = value.isoformat()
+            elif isinstance(value, pd.Timedelta | timedelta):
+                row[str(key)] = int(value.total_seconds())
             elif key in _MONEY_COLUMNS or key == "age_days":
                 row[str(key)] = int(value)
             else:
                 row[str(key)] = value
         out.append(row)
     return out
+
+
+def amount_at_risk_once(findings: pd.DataFrame, currency: str = "KRW") -> int:
+    """The money at risk in ``currency``, each merchant_uid's money counted once.
+
+    One merchant_uid can carry findings of several kinds (e.g. a renewal that failed and was marked paid
+    locally): its largest amount counts, not their sum. Findings without a merchant_uid count each.
+    """
+    if not len(findings):
+        return 0
+    cur = findings["currency"].fillna("KRW") if "currency" in findings else pd.Series("KRW", findings.index)
+    df = findings.loc[cur == currency, ["merchant_uid", "finding_id", "amount_at_risk"]]
+    if not len(df):
+        return 0
+    own = "#" + df["finding_id"].astype(str)  # no merchant_uid: the finding counts on its own
+    key = df["merchant_uid"].astype(object).where(df["merchant_uid"].notna(), own)
+    return int(df["amount_at_risk"].fillna(0).astype("int64").groupby(key).max().sum())
+
+
+def coverage_notes(cov: dict[str, Any]) -> list[str]:
+    """What a run did not judge and how to include it, one sentence each (a run's ``coverage``)."""
+    notes: list[str] = []
+    if cov.get("orders_before_sync"):
+        notes.append(
+            f"{cov['orders_before_sync']:,} orders before {str(cov.get('sync_from'))[:10]} not judged: "
+            "sync `--since` earlier to include them"
+        )
+    if cov.get("orders_after_sync"):
+        notes.append(
+            f"{cov['orders_after_sync']:,} orders after the last sync ({str(cov.get('sync_to'))[:16]}) "
+            "not judged: sync again to include them"
+        )
+    if cov.get("payments_outside_orders"):
+        if cov.get("has_orders"):
+            notes.append(
+                f"{cov['payments_outside_orders']:,} payments before {str(cov.get('orders_from'))[:10]} "
+                "(the earliest loaded order) not judged as unknown: load older orders to include them"
+            )
+        else:
+            notes.append(
+                f"{cov['payments_outside_orders']:,} payments not judged as unknown: no orders are loaded"
+            )
+    if cov.get("issuance_payments") or cov.get("sandbox_payments"):
+        notes.append(
+            f"{cov.get('issuance_payments', 0):,} billing-key issuance and "
+            f"{cov.get('sandbox_payments', 0):,} test-channel payments are not charges (not judged)"
+        )
+    return notes
 
 
 def format_age(value: Any) -> str:
@@ -134,6 +189,11 @@ class ReconResult:
         kinds: the kinds that were checked.
         timings: wall seconds of each step of the run ("prepare _recon_subs", "rule missed_webhook", ...,
             "total"); see :meth:`timings_frame`.
+        adhoc: a subset of kinds, or an as_of before the latest full run's: never the baseline of a later
+            run's new / resolved.
+        coverage: what the rules left out and why: ``orders_before_sync`` (orders older than the synced
+            range, ``sync_from``), ``payments_outside_orders`` (payments older than the earliest loaded
+            order, ``orders_from``), ``issuance_payments`` and ``sandbox_payments`` (never charges).
     """
 
     run_id: str
@@ -147,6 +207,8 @@ class ReconResult:
     previous_run_id: str | None = None
     kinds: tuple[str, ...] = FINDING_KINDS
     timings: dict[str, float] = field(default_factory=dict, repr=False)
+    adhoc: bool = False
+    coverage: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # -- numbers -------------------------------------------------------------------------------
 
@@ -178,17 +240,31 @@ class ReconResult:
 
     @property
     def amount_at_risk(self) -> int:
-        """Total KRW at risk over all findings (see ``kinds.AMOUNT_AT_RISK`` for each kind's meaning)."""
-        return int(self.findings["amount_at_risk"].fillna(0).sum()) if len(self.findings) else 0
+        """KRW at risk over all findings, each merchant_uid's money once (see ``kinds.AMOUNT_AT_RISK`` for
+        each kind's meaning). Findings in other currencies are in :attr:`amount_at_risk_by_currency`."""
+        return amount_at_risk_once(self.findings)
+
+    @property
+    def amount_at_risk_by_currency(self) -> dict[str, int]:
+        """Money at risk per currency (each merchant_uid once); never converted nor summed across."""
+        if not len(self.findings):
+            return {}
+        currencies = sorted(set(self.findings["currency"].fillna("KRW").astype(str)))
+        return {c: amount_at_risk_once(self.findings, c) for c in currencies}
 
     @property
     def amount_at_risk_by_kind(self) -> dict[str, int]:
         """KRW at risk per kind."""
         sums: dict[str, int] = {}
-        for kind, value in zip(self.findings["kind"], self.findings["amount_at_risk"], strict=True):
-            if value is not None and not pd.isna(value):
+        cur = self.findings["currency"].fillna("KRW")
+        for kind, value, c in zip(self.findings["kind"], self.findings["amount_at_risk"], cur, strict=True):
+            if value is not None and not pd.isna(value) and c == "KRW":
                 sums[str(kind)] = sums.get(str(kind), 0) + int(value)
         return {k: sums.get(k, 0) for k in self.kinds}
+
+    def coverage_notes(self) -> list[str]:
+        """What was not judged and how to include it, one sentence each (empty when everything was)."""
+        return coverage_notes(self.coverage)
 
     def by_kind(self) -> pd.DataFrame:
         """One row per kind: severity, count, new, resolved, KRW at risk, what the amount means."""
@@ -268,6 +344,9 @@ class ReconResult:
             "counts_by_severity": self.counts_by_severity,
             "amount_at_risk": self.amount_at_risk,
             "amount_at_risk_by_kind": self.amount_at_risk_by_kind,
+            "amount_at_risk_by_currency": self.amount_at_risk_by_currency,
+            "adhoc": self.adhoc,
+            "coverage": dict(self.coverage),
             "new": len(self.new),
             "resolved": len(self.resolved),
             "open": len(self.open),
@@ -324,8 +403,13 @@ class ReconResult:
         acknowledged = len(self.acknowledged)
         if acknowledged:
             text += f" ({len(self.findings) - acknowledged} open, {acknowledged} acknowledged)"
+        other = {c: v for c, v in self.amount_at_risk_by_currency.items() if c != "KRW" and v}
+        if other:
+            text += " (+ " + ", ".join(f"{v:,} {c}" for c, v in other.items()) + " at risk)"
         if self.subscriptions_inferred:
             text += " [subscriptions inferred]"
+        if self.adhoc:
+            text += " [ad-hoc run: not a baseline]"
         return text
 
     def __repr__(self) -> str:
@@ -347,6 +431,9 @@ class ReconResult:
                 "<br><i>No subscriptions were loaded: 'active' and anchor days were inferred from PortOne "
                 "data (billing key, last paid renewal, local cancellations).</i>"
             )
+        notes = self.coverage_notes()
+        if notes:
+            head += "<br><i>Not judged: " + esc("; ".join(notes)) + ".</i>"
         td = "<td style='text-align:right'>"
         rows = "".join(
             f"<tr><td>{esc(str(r['kind']))}</td><td>{esc(str(r['severity']))}</td>{td}{int(r['count']):,}</td>"
@@ -373,7 +460,9 @@ class ReconResult:
                 "detail",
             )
             body = "".join(
-                "<tr>" + "".join(f"<td>{esc(_cell(c, rec[c]))}</td>" for c in cols) + "</tr>"
+                "<tr>"
+                + "".join(f"<td>{esc(_cell(c, rec[c], rec.get('currency')))}</td>" for c in cols)
+                + "</tr>"
                 for rec in shown.to_dict(orient="records")
             )
             more = len(self.findings) - len(shown)

@@ -25,10 +25,10 @@ import pandas as pd
 from portone_recon._time import KST, instant_arg, now_kst, parse_duration, refuse_far_future
 from portone_recon.errors import PortOneReconError, ReconcileError, UsageError
 from portone_recon.reconcile import triage
-from portone_recon.reconcile.kinds import FINDING_KINDS, KIND_SEVERITY, SEVERITIES
-from portone_recon.reconcile.result import FINDING_COLUMNS, ReconResult
+from portone_recon.reconcile.kinds import FINDING_KINDS, KIND_SEVERITY, PRECEDENCE, SEVERITIES
+from portone_recon.reconcile.result import FINDING_COLUMNS, ReconResult, amount_at_risk_once
 from portone_recon.reconcile.rules import RULE_COLUMNS, bind, load_rule, load_support, split_statements
-from portone_recon.store import Store, open_store
+from portone_recon.store import Store, existing_store
 
 _log = logging.getLogger(__name__)
 _CREATES = re.compile(
@@ -40,7 +40,8 @@ CREATE OR REPLACE TEMP TABLE _recon_found (
     kind VARCHAR, severity VARCHAR, match_key VARCHAR, customer_uid VARCHAR, merchant_uid VARCHAR,
     imp_uid VARCHAR, schedule_merchant_uid VARCHAR, portone_status VARCHAR, local_status VARCHAR,
     portone_amount BIGINT, local_amount BIGINT, amount_at_risk BIGINT, event_at TIMESTAMPTZ,
-    suggested_action VARCHAR, detail VARCHAR
+    suggested_action VARCHAR, subscription_id VARCHAR, period_start DATE, period_end DATE, currency VARCHAR,
+    detail VARCHAR, also_kind VARCHAR
 )
 """
 
@@ -48,26 +49,59 @@ _INSERT_FINDINGS = """
 INSERT INTO findings (
     run_id, finding_id, kind, severity, customer_uid, merchant_uid, imp_uid, schedule_merchant_uid,
     portone_status, local_status, portone_amount, local_amount, amount_at_risk, event_at,
-    suggested_action, detail, first_seen
+    suggested_action, detail, first_seen, subscription_id, period_start, period_end, currency, also_kind
 )
 SELECT
     $run_id, f.finding_id, f.kind, f.severity, f.customer_uid, f.merchant_uid, f.imp_uid,
     f.schedule_merchant_uid, f.portone_status, f.local_status, f.portone_amount, f.local_amount,
     coalesce(f.amount_at_risk, 0), f.event_at, f.suggested_action, f.detail,
-    coalesce(p.first_seen, $as_of)
+    coalesce(p.first_seen, $as_of), f.subscription_id, f.period_start, f.period_end,
+    coalesce(f.currency, 'KRW'), f.also_kind
 FROM (SELECT *, recon_finding_id(kind, match_key) AS finding_id FROM _recon_found) f
 LEFT JOIN (SELECT finding_id, first_seen FROM findings WHERE run_id = $prev_run_id) p USING (finding_id)
 """
 
 _SELECT_FINDINGS = """
 SELECT
-    kind, severity, customer_uid, merchant_uid, imp_uid, schedule_merchant_uid, portone_status, local_status,
-    portone_amount, local_amount, amount_at_risk, event_at, CAST($as_of - event_at AS INTERVAL) AS age,
-    suggested_action, detail, finding_id, first_seen
+    kind, severity, customer_uid, merchant_uid, imp_uid, schedule_merchant_uid, subscription_id,
+    period_start, period_end, portone_status, local_status, portone_amount, local_amount, amount_at_risk,
+    coalesce(currency, 'KRW') AS currency, event_at, CAST($as_of - event_at AS INTERVAL) AS age,
+    suggested_action, detail, also_kind, finding_id, first_seen
 FROM findings
 WHERE run_id = $run_id {extra}
 ORDER BY list_position($severities, severity) DESC, list_position($kinds, kind), event_at, finding_id
 """
+
+
+# One root cause, one finding: among findings of the PRECEDENCE kinds sharing a merchant_uid, keep the first
+# kind in that order and note the others in its also_kind.
+_DEDUPE = """
+CREATE OR REPLACE TEMP TABLE _recon_same AS
+SELECT merchant_uid, kind, pos, best, kinds
+FROM (
+    SELECT merchant_uid, kind, list_position($precedence, kind) AS pos,
+           min(list_position($precedence, kind)) OVER (PARTITION BY merchant_uid) AS best,
+           list(kind) OVER (PARTITION BY merchant_uid ORDER BY list_position($precedence, kind)
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS kinds,
+           count(*) OVER (PARTITION BY merchant_uid) AS n
+    FROM _recon_found
+    WHERE merchant_uid IS NOT NULL AND list_contains($precedence, kind)
+)
+WHERE n > 1
+"""
+_DEDUPE_APPLY = (
+    "UPDATE _recon_found SET also_kind = array_to_string(s.kinds[2:], ',') FROM _recon_same s "
+    "WHERE s.merchant_uid = _recon_found.merchant_uid AND s.kind = _recon_found.kind AND s.pos = s.best",
+    "DELETE FROM _recon_found WHERE EXISTS (SELECT 1 FROM _recon_same s "
+    "WHERE s.merchant_uid = _recon_found.merchant_uid AND s.kind = _recon_found.kind AND s.pos > s.best)",
+)
+
+# The baseline of "new / resolved / first_seen": the latest full (not ad-hoc) run at an as_of not after
+# this one's.
+_BASELINE = (
+    "SELECT run_id, as_of FROM recon_runs WHERE NOT adhoc AND as_of <= $as_of AND run_id <> $run_id "
+    "ORDER BY as_of DESC, started_at DESC, run_id DESC LIMIT 1"
+)
 
 
 def reconcile(
@@ -121,10 +155,11 @@ def reconcile(
         _tune(con)
         n_subs = _scalar(con, "SELECT count(*) FROM subscriptions")
         params["inferred"] = n_subs == 0
-        prev = con.execute(
-            "SELECT run_id FROM recon_runs ORDER BY started_at DESC, run_id DESC LIMIT 1"
-        ).fetchone()
+        latest_full = _scalar(con, "SELECT max(as_of) FROM recon_runs WHERE NOT adhoc")
+        adhoc = selected != FINDING_KINDS or (latest_full is not None and at < latest_full)
+        prev = con.execute(_BASELINE, {"as_of": at, "run_id": run_id}).fetchone()
         params["prev_run_id"] = prev[0] if prev else None
+        params.update(coverage_bounds(con))
 
         with _timed(timings, "macros"):
             _run_script(con, load_support("_macros"), params, "_macros")
@@ -137,13 +172,21 @@ def reconcile(
                     f"INSERT INTO _recon_found BY NAME SELECT {', '.join(RULE_COLUMNS)} FROM ({sql}\n)",
                     bind(sql, params),
                 )
+        with _timed(timings, "one finding per cause"):
+            prec = {"precedence": list(PRECEDENCE)}
+            con.execute(_DEDUPE, prec)
+            for statement in _DEDUPE_APPLY:
+                con.execute(statement)
+        with _timed(timings, "coverage"):
+            coverage = _coverage(con, params)
         with _timed(timings, "check findings"):
             _check_found(con, selected)
         with _timed(timings, "store findings"):
             con.execute(_INSERT_FINDINGS, bind(_INSERT_FINDINGS, params))
         with _timed(timings, "triage"):
             decided = triage.active_in(con, at)
-            triage.clear_resolved(con, run_id, selected)
+            if not adhoc:  # an ad-hoc run (subset of kinds, earlier as_of) must not clear decisions
+                triage.clear_resolved(con, run_id, selected)
 
         fetch_started = time.perf_counter()
         findings, new, resolved = _with_triage(_fetch_run(con, params, selected), decided, at)
@@ -151,21 +194,23 @@ def reconcile(
         timings["fetch findings"] = time.perf_counter() - fetch_started
         by_kind = findings["kind"].value_counts()
         counts = {k: int(by_kind.get(k, 0)) for k in selected}
-        at_risk = int(findings["amount_at_risk"].sum()) if len(findings) else 0
+        at_risk = amount_at_risk_once(findings)
         duration = time.perf_counter() - started
         timings["total"] = duration
         run_params = {
             "kinds": list(selected),
             "grace": str(grace),
             "previous_run_id": params["prev_run_id"],
+            "adhoc": adhoc,
+            "coverage": coverage,
             "new": len(new),
             "resolved": len(resolved),
             "timings": {k: round(v, 4) for k, v in timings.items()},
         }
         con.execute(
             "INSERT INTO recon_runs (run_id, as_of, grace_seconds, params, subscriptions_inferred,"
-            " started_at, duration_s, finding_count, amount_at_risk, counts)"
-            " VALUES (?, ?, ?, ?, ?, now(), ?, ?, ?, ?)",
+            " started_at, duration_s, finding_count, amount_at_risk, counts, adhoc)"
+            " VALUES (?, ?, ?, ?, ?, now(), ?, ?, ?, ?, ?)",
             [
                 run_id,
                 at,
@@ -176,6 +221,7 @@ def reconcile(
                 len(findings),
                 at_risk,
                 json.dumps(counts),
+                adhoc,
             ],
         )
     result = ReconResult(
@@ -190,6 +236,8 @@ def reconcile(
         previous_run_id=params["prev_run_id"],
         kinds=selected,
         timings=timings,
+        adhoc=adhoc,
+        coverage=coverage,
     )
     _log.debug("reconcile %s timings: %s", run_id, timings)
     if profile:
@@ -230,12 +278,16 @@ def load_result(store: Store | str | Path | None = None, run_id: str | None = No
         as_of, grace_s, inferred, duration, raw_params, started_at = run
         run_params = json.loads(raw_params) if raw_params else {}
         selected = tuple(k for k in run_params.get("kinds", FINDING_KINDS) if k in FINDING_KINDS)
-        prev = con.execute(
-            "SELECT run_id FROM recon_runs WHERE started_at < ? OR (started_at = ? AND run_id < ?) "
-            "ORDER BY started_at DESC, run_id DESC LIMIT 1",
-            [started_at, started_at, run_id],
-        ).fetchone()
-        params: dict[str, Any] = {"as_of": as_of, "run_id": run_id, "prev_run_id": prev[0] if prev else None}
+        if "previous_run_id" in run_params:
+            prev_id = run_params["previous_run_id"]
+        else:
+            prev = con.execute(
+                "SELECT run_id FROM recon_runs WHERE started_at < ? OR (started_at = ? AND run_id < ?) "
+                "ORDER BY started_at DESC, run_id DESC LIMIT 1",
+                [started_at, started_at, run_id],
+            ).fetchone()
+            prev_id = prev[0] if prev else None
+        params: dict[str, Any] = {"as_of": as_of, "run_id": run_id, "prev_run_id": prev_id}
         decided = triage.active_in(con, as_of)
         findings, new, resolved = _with_triage(_fetch_run(con, params, selected), decided, as_of)
     return ReconResult(
@@ -250,6 +302,8 @@ def load_result(store: Store | str | Path | None = None, run_id: str | None = No
         previous_run_id=params["prev_run_id"],
         kinds=selected,
         timings={str(k): float(v) for k, v in (run_params.get("timings") or {}).items()},
+        adhoc=bool(run_params.get("adhoc", False)),
+        coverage=dict(run_params.get("coverage") or {}),
     )
 
 
@@ -257,9 +311,75 @@ def load_result(store: Store | str | Path | None = None, run_id: str | None = No
 
 
 def _as_store(store: Store | str | Path | None) -> Store:
+    """The store itself, or the existing one at a path: a mistyped path (Jupyter's working folder is the
+    notebook's) is an error, never a silently created empty store with 0 findings."""
     if isinstance(store, Store):
         return store
-    return open_store(store)
+    try:
+        return existing_store(store)
+    except PortOneReconError as exc:
+        raise ReconcileError(str(exc)) from None
+
+
+def coverage_bounds(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """What both sides cover, as rule parameters.
+
+    ``sync_from`` / ``sync_to``: the range the payment streams (paid and cancelled: every payment that
+    reached paid) were synced over, from ``sync_state`` (None: unknown, e.g. rows written by hand).
+    ``orders_from``: the earliest loaded order's time (ordered_at, else paid_at). ``has_orders``: any order
+    loaded. ``orders_tagged``: some order names its subscription (an order naming none is a one-off).
+    """
+    row = con.execute(
+        "SELECT max(covered_from), min(cursor), count(*) FROM sync_state "
+        "WHERE stream IN ('payments:paid', 'payments:cancelled') AND cursor IS NOT NULL"
+    ).fetchone()
+    sync_from, sync_to, n = row if row else (None, None, 0)
+    if not n:
+        sync_from = sync_to = None
+    orow = con.execute(
+        "SELECT count(*), min(coalesce(ordered_at, paid_at)), count(subscription_id) FROM orders"
+    ).fetchone()
+    n_orders, orders_from, tagged = orow if orow else (0, None, 0)
+    return {
+        "sync_from": sync_from,
+        "sync_to": sync_to,
+        "orders_from": orders_from,
+        "has_orders": bool(n_orders),
+        "orders_tagged": bool(tagged),
+    }
+
+
+def _coverage(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dict[str, Any]:
+    """What the rules left out and why (JSON-ready): orders outside the synced range, payments outside the
+    orders' range, issuance and test-channel payments."""
+    orders_out = con.execute(
+        "SELECT count(*) FILTER (WHERE coalesce(ordered_at, paid_at) < getvariable('recon_sync_from')), "
+        "count(*) FILTER (WHERE coalesce(ordered_at, paid_at) >= getvariable('recon_sync_to')) FROM orders"
+    ).fetchone()
+    pays = con.execute(
+        "SELECT count(*) FILTER (WHERE customer_uid_usage = 'issue' AND NOT coalesce(sandbox, false)), "
+        "count(*) FILTER (WHERE coalesce(sandbox, false)), "
+        "count(*) FILTER (WHERE coalesce(customer_uid_usage, '') <> 'issue' AND NOT coalesce(sandbox, false) "
+        "AND (status = 'paid' OR (status = 'cancelled' AND paid_at IS NOT NULL)) "
+        "AND NOT recon_payment_covered(coalesce(paid_at, started_at))) FROM payments"
+    ).fetchone()
+    before, after = orders_out if orders_out else (0, 0)
+    issue, sandbox, pay_out = pays if pays else (0, 0, 0)
+
+    def iso(v: Any) -> str | None:
+        return v.astimezone(KST).isoformat() if isinstance(v, datetime) else None
+
+    return {
+        "sync_from": iso(params["sync_from"]),
+        "sync_to": iso(params["sync_to"]),
+        "orders_from": iso(params["orders_from"]),
+        "has_orders": params["has_orders"],
+        "orders_before_sync": int(before or 0),
+        "orders_after_sync": int(after or 0),
+        "payments_outside_orders": int(pay_out or 0),
+        "issuance_payments": int(issue or 0),
+        "sandbox_payments": int(sandbox or 0),
+    }
 
 
 def _select_kinds(kinds: Iterable[str] | None) -> tuple[str, ...]:
@@ -423,6 +543,10 @@ def _normalise(df: pd.DataFrame) -> pd.DataFrame:
     """Column order of FINDING_COLUMNS, times in Asia/Seoul, nullable integer amounts."""
     for col in ("portone_amount", "local_amount", "amount_at_risk"):
         df[col] = df[col].astype("Int64")
+    for col in ("period_start", "period_end"):
+        df[col] = [
+            None if v is None or v is pd.NaT or pd.isna(v) else pd.Timestamp(v).date() for v in df[col]
+        ]
     for col in ("event_at", "first_seen"):
         if isinstance(df[col].dtype, pd.DatetimeTZDtype):
             df[col] = df[col].dt.tz_convert(KST)

@@ -8,6 +8,7 @@ chart, and writes ``summary.json``. The notebook only calls these.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,7 @@ import pandas as pd
 
 from portone_recon._time import KST, instant_arg, now_kst, parse_instant, refuse_far_future
 from portone_recon.errors import ReportError
+from portone_recon.reconcile.result import amount_at_risk_once, coverage_notes
 from portone_recon.reports import _integrations as integ
 from portone_recon.reports import charts, metrics
 from portone_recon.reports.formatting import (
@@ -40,19 +42,24 @@ EVIDENCE_COLUMNS = (
     "is_new",
     "triage_state",
     "customer_uid",
+    "subscription_id",
     "merchant_uid",
     "imp_uid",
     "schedule_merchant_uid",
+    "period_start",
+    "period_end",
     "portone_status",
     "local_status",
     "portone_amount",
     "local_amount",
     "amount_at_risk",
+    "currency",
     "event_at",
     "age",
     "first_seen",
     "suggested_action",
     "detail",
+    "also_kind",
     "finding_id",
 )
 EVIDENCE_LABELS = {"is_new": "신규", "age": "경과", "triage_state": "확인 상태"}
@@ -185,7 +192,8 @@ class DailyReport(SummaryMixin):
 
     @property
     def amount_at_risk(self) -> int:
-        return int(self.findings["amount_at_risk"].fillna(0).sum()) if len(self.findings) else 0
+        """KRW at risk, each merchant_uid's money once (other currencies are never summed in)."""
+        return amount_at_risk_once(self.findings) if len(self.findings) else 0
 
     @property
     def new_count(self) -> int:
@@ -246,7 +254,7 @@ class DailyReport(SummaryMixin):
                     "findings": len(part),
                     "open": _open_in(part),
                     "new": int(part["is_new"].sum()) if len(part) else 0,
-                    "amount_at_risk": int(part["amount_at_risk"].fillna(0).sum()) if len(part) else 0,
+                    "amount_at_risk": amount_at_risk_once(part) if len(part) else 0,
                 }
             )
         return pd.DataFrame(rows)
@@ -267,7 +275,7 @@ class DailyReport(SummaryMixin):
                     "open": _open_in(part),
                     "new": int(part["is_new"].sum()) if len(part) else 0,
                     "resolved": len(gone),
-                    "amount_at_risk": int(part["amount_at_risk"].fillna(0).sum()) if len(part) else 0,
+                    "amount_at_risk": amount_at_risk_once(part) if len(part) else 0,
                 }
             )
         return pd.DataFrame(rows)
@@ -294,6 +302,9 @@ class DailyReport(SummaryMixin):
                 "구독 정보(subscriptions)가 적재되지 않아 활성 구독을 결제 이력으로 추정했습니다 "
                 "(빌링키 유효, 최근 결제가 한 주기+유예 이내, 로컬 해지 없음)."
             )
+        coverage = self.run.get("coverage")
+        if isinstance(coverage, str) and coverage:
+            notes.extend(f"대사 범위 밖 (not judged): {n}" for n in coverage_notes(json.loads(coverage)))
         if not self.reconciled:
             notes.append(
                 "이 보고서는 저장소에 기록된 최근 대사 결과를 보여줍니다 (보고서에서 새로 대사하지 않음)."
@@ -399,6 +410,8 @@ class DailyReport(SummaryMixin):
         if "triage_state" in part:
             part["triage_state"] = [TRIAGE_LABELS.get(v, v) if isinstance(v, str) else None for v in part["triage_state"]]
         cols = [c for c in EVIDENCE_COLUMNS if c in part.columns and (c == "is_new" or part[c].notna().any())]
+        if "currency" in cols and (part["currency"].fillna("KRW") == "KRW").all():
+            cols.remove("currency")  # only worth a column when some amount is not KRW
         part = part.sort_values(["amount_at_risk", "event_at"], ascending=[False, True], na_position="last")
         return part[cols].rename(columns=EVIDENCE_LABELS).reset_index(drop=True)
 

@@ -12,6 +12,9 @@ PLANS: tuple[tuple[str, str, int], ...] = (
 # Share of subscribers on each plan (same order as PLANS).
 PLAN_WEIGHTS: tuple[float, ...] = (0.45, 0.30, 0.18, 0.07)
 
+# A second subscription some customers add on the same card (its own schedules and renewal day).
+SIDE_PLAN: tuple[str, str, int] = ("beans", "하루커피 원두 정기배송 구독", 6_900)
+
 ADDONS: tuple[tuple[str, int], ...] = (
     ("원두 추가 200g", 6_500),
     ("드립백 10개 추가", 4_800),

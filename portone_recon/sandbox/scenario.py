@@ -57,6 +57,8 @@ CAUSES: dict[str, tuple[str, ...]] = {
     "orphan_schedule": ("cancelled_with_schedule_left", "billing_key_deleted"),
     "duplicate_charge": ("manual_charge_twice",),
     "schedule_amount_mismatch": ("price_changed_schedule_kept",),
+    "charged_after_cancel": ("cancelled_order_charged", "renewal_after_cancel"),
+    "chain_not_started": ("handler_crashed_after_signup",),
 }
 
 DEFAULT_END = datetime(2026, 11, 27, 6, 0, tzinfo=KST)
@@ -80,18 +82,40 @@ MATCH_KEY: dict[str, str] = {
     "orphan_schedule": "schedule_merchant_uid",
     "schedule_amount_mismatch": "schedule_merchant_uid",
     "missing_next_schedule": "customer_uid",
+    "charged_after_cancel": "merchant_uid",
+    "chain_not_started": "customer_uid",
 }
 
 # order record slots (a list per merchant_uid, for speed)
-_CIDX, _AMT, _ST, _IMP, _PAID, _REF, _KIND, _YM, _RETRY = range(9)
-_SIGNUP, _RENEWAL, _RETRY_ORDER, _MANUAL = 0, 1, 2, 3
+_CIDX, _AMT, _ST, _IMP, _PAID, _REF, _KIND, _YM, _RETRY, _ORDERED = range(10)
+_SIGNUP, _RENEWAL, _RETRY_ORDER, _MANUAL, _ADDON = 0, 1, 2, 3, 4
+_BOOKS_NEXT = (_SIGNUP, _RENEWAL, _RETRY_ORDER)  # a paid order of these kinds books the next renewal
+
+#: Billing intervals (months) and the share of subscribers on each; a quarter costs 3 months less 5%,
+#: a year 10 months.
+INTERVALS: tuple[tuple[int, float], ...] = ((1, 0.85), (3, 0.10), (12, 0.05))
+TRIAL_RATE = 0.12  # sign-ups with a free first interval (no charge until the first renewal)
+SECOND_RATE = 0.05  # customers who add a second subscription (catalogue.SIDE_PLAN) on the same card
+_SIDE = -1  # plan_idx of the side plan
 
 _DAY = 86_400
 _RECEIPT = "https://npg.nicepay.co.kr/issue/IssueLoader.do?type=0&TID={}"
 
 
+def _interval_price(monthly: int, interval: int) -> int:
+    """The price of one billing interval: a quarter is three months less 5% (to 100 won), a year ten."""
+    if interval == 1:
+        return monthly
+    if interval == 12:
+        return monthly * 10
+    return monthly * interval * 95 // 100 // 100 * 100
+
+
+_AUTO = "_auto"  # anomalies key: choose the default counts from the number of established subscribers
+
+
 def _default_anomalies() -> dict[str, int]:
-    return dict.fromkeys(FINDING_KINDS, 3)
+    return {_AUTO: 1}
 
 
 def _ym(d: date) -> int:
@@ -158,7 +182,8 @@ class Scenario:
             "seed": self.seed,
             "start": self.start.isoformat(),
             "as_of": self.as_of.isoformat(),
-            "subscribers": len(subs),
+            "subscribers": int(subs["customer_uid"].nunique()),
+            "subscriptions": len(subs),
             "active_subscriptions": int((subs["status"] == "active").sum()),
             "payments": len(self.world.payments),
             "schedules": len(self.world.schedules),
@@ -177,7 +202,7 @@ class Scenario:
 
     def __repr__(self) -> str:
         return (
-            f"Scenario(subscribers={len(self.subscriptions)}, seed={self.seed}, "
+            f"Scenario(subscribers={self.subscriptions['customer_uid'].nunique()}, seed={self.seed}, "
             f"as_of={self.as_of.isoformat()}, "
             f"payments={len(self.world.payments)}, orders={len(self.orders)}, labels={len(self.labels)})"
         )
@@ -230,6 +255,18 @@ class _Plan:
     declines: dict[int, tuple[frozenset[int], str]]
     injections: list[_Injection]
     inside_grace: tuple[int, int, int] | None  # (cidx, ym, op time)
+    interval: list[int] = field(default_factory=list)
+    trial: set[int] = field(default_factory=set)
+    churn_mode: dict[int, str] = field(default_factory=dict)  # now | period_end | pause
+    addons: list[tuple[int, int, bool, bool]] = field(default_factory=list)  # (cidx, at, exact, order)
+    issuance: set[int] = field(default_factory=set)
+    test_payments: list[tuple[int, int]] = field(default_factory=list)  # (cidx, at)
+    sync_from: int = 0  # injections act after it (orders before it may lie outside a synced range)
+    sub_ids: list[str] = field(default_factory=list)  # subscription id of each index (cus: the card)
+    second: set[int] = field(default_factory=set)  # indices of second subscriptions on a shared card
+    shared: set[int] = field(default_factory=set)  # every index on a card with two subscriptions
+    anomalies: dict[str, int] = field(default_factory=dict)  # injections per kind, as planned
+    lapsed: dict[int, int] = field(default_factory=dict)  # dunning churn: cidx -> the period never paid
     renew_cache: dict[int, int] = field(default_factory=dict)
 
     def renew_at(self, ym: int, anchor: int) -> int:
@@ -246,12 +283,18 @@ class _Plan:
     def due_periods(self, cidx: int, limit: int) -> list[int]:
         """Renewal periods of a customer whose renewal time is at or before ``limit``."""
         out: list[int] = []
-        ym = self.signup_ym[cidx] + 1
+        iv = self.interval[cidx]
+        ym = self.signup_ym[cidx] + iv
         a = self.anchor[cidx]
         while self.renew_at(ym, a) <= limit:
             out.append(ym)
-            ym += 1
+            ym += iv
         return out
+
+    def charge_number(self, cidx: int, ym: int) -> int:
+        """Which charge on the card the renewal of period ``ym`` is (the sign-up charge is number 1)."""
+        k = (ym - self.signup_ym[cidx]) // self.interval[cidx]
+        return k if cidx in self.trial else k + 1
 
 
 def _business_time(rng: np.random.Generator, lo: int, hi: int) -> int:
@@ -279,7 +322,13 @@ def _pick_recent(rng: np.random.Generator, periods: list[int]) -> int:
 
 
 def _build_plan(
-    n: int, months: int, seed: int, anomalies: Mapping[str, int], end: datetime, decline_rate: float
+    n: int,
+    months: int,
+    seed: int,
+    anomalies: Mapping[str, int],
+    end: datetime,
+    decline_rate: float,
+    sync_from: datetime | None = None,
 ) -> _Plan:
     rng = np.random.default_rng([seed, 20261127])
     start = _months_before(end, months)
@@ -339,9 +388,49 @@ def _build_plan(
         injections=[],
         inside_grace=None,
     )
+    ivs = np.array([iv for iv, _ in INTERVALS])
+    plan.interval = [int(x) for x in rng.choice(ivs, n, p=np.array([w for _, w in INTERVALS]))]
+    plan.trial = {int(c) for c in np.nonzero(rng.random(n) < TRIAL_RATE)[0]}
+    plan.sub_ids = list(cus)
+    _plan_second_subscriptions(plan, rng)
+    plan.sync_from = start_u if sync_from is None else max(start_u, to_unix(sync_from))
+    plan.anomalies = dict(anomalies)
     special = _plan_anomalies(plan, rng, anomalies)
     _plan_churn_and_declines(plan, rng, special, decline_rate)
+    _plan_variety(plan, rng, special)
     return plan
+
+
+def _plan_second_subscriptions(plan: _Plan, rng: np.random.Generator) -> None:
+    """Some customers add the side plan on the same card later: a new index sharing their customer_uid,
+    with its own subscription id (``<customer_uid>-2``), sign-up charge, renewal day and schedules. Cards
+    with two subscriptions get no injected anomaly, no planned decline and no key deletion (a decline is
+    planned per card, by charge number)."""
+    n, as_of = plan.n, plan.as_of_u
+    draw = rng.random(n) < SECOND_RATE
+    owners = [c for c in np.nonzero(draw)[0].tolist() if plan.signup[c] < as_of - 40 * _DAY]
+    delays = rng.integers(_DAY, 30 * _DAY, len(owners))
+    for o, delay in zip(owners, delays.tolist(), strict=True):
+        j = plan.n
+        at = min(plan.signup[o] + int(delay), as_of - 2 * _DAY)
+        local = datetime.fromtimestamp(at, tz=KST)
+        plan.n += 1
+        plan.cus.append(plan.cus[o])
+        plan.sub_ids.append(f"{plan.cus[o]}-2")
+        plan.signup.append(at)
+        plan.anchor.append(local.day)
+        plan.signup_ym.append(local.year * 12 + local.month - 1)
+        plan.plan_idx.append(_SIDE)
+        for seq in (plan.names, plan.emails, plan.tels, plan.cards, plan.expiries, plan.births):
+            seq.append(seq[o])
+        plan.interval.append(1)
+        plan.second.add(j)
+        plan.shared.update((o, j))
+
+
+def _plan_of(p: int) -> tuple[str, str, int]:
+    """(code, receipt name, monthly price) of a plan index (``_SIDE``: the side plan)."""
+    return catalogue.SIDE_PLAN if p == _SIDE else catalogue.PLANS[p]
 
 
 def _plan_anomalies(plan: _Plan, rng: np.random.Generator, anomalies: Mapping[str, int]) -> set[int]:
@@ -349,7 +438,17 @@ def _plan_anomalies(plan: _Plan, rng: np.random.Generator, anomalies: Mapping[st
     as_of = plan.as_of_u
     done_limit = as_of - GRACE_SECONDS - 3600  # executions the rules must already see
     pool_cut = as_of - 62 * _DAY  # at least two renewals behind them (checked per customer below)
-    pool: list[int] = [int(i) for i in rng.permutation(plan.n) if plan.signup[int(i)] <= pool_cut]
+    # injections go to monthly subscribers (their consequences land inside the history), after sync_from
+    pool: list[int] = [
+        int(i)
+        for i in rng.permutation(plan.n)
+        if plan.signup[int(i)] <= pool_cut and plan.interval[int(i)] == 1 and int(i) not in plan.shared
+    ]
+    visible = plan.sync_from + 2 * _DAY
+
+    def recent(periods: list[int], c: int) -> list[int]:
+        return [ym for ym in periods if plan.renew_at(ym - 1, plan.anchor[c]) >= visible]
+
     used: set[int] = set()
     pos = 0
 
@@ -380,11 +479,22 @@ def _plan_anomalies(plan: _Plan, rng: np.random.Generator, anomalies: Mapping[st
         limit = limits.get(kind, done_limit)
         if kind in future_kinds:
             return lambda c: (
-                len(plan.due_periods(c, done_limit)) >= 2
+                len(recent(plan.due_periods(c, done_limit), c)) >= 2
                 and plan.renew_at(last_before_future(c), plan.anchor[c]) + 3 * 3600 <= as_of
             )
-        return lambda c: len(plan.due_periods(c, limit)) >= 2
+        if kind == "chain_not_started":  # a paid sign-up whose first period ended a day (+ grace) ago
+            return lambda c: (
+                c not in plan.trial
+                and plan.signup[c] >= visible
+                and plan.renew_at(plan.signup_ym[c] + 1, plan.anchor[c]) + _DAY + GRACE_SECONDS + 3600
+                <= as_of
+            )
+        return lambda c: len(recent(plan.due_periods(c, limit), c)) >= 2
 
+    if anomalies.get(_AUTO):  # the default: 3 of each kind, fewer (at least 1) for a small merchant
+        per_kind = min(3, max(1, len(pool) // (3 * len(FINDING_KINDS))))
+        anomalies = dict.fromkeys(FINDING_KINDS, per_kind)
+        plan.anomalies = anomalies
     for kind in FINDING_KINDS:
         count = int(anomalies.get(kind, 0))
         causes = CAUSES[kind]
@@ -396,7 +506,7 @@ def _plan_anomalies(plan: _Plan, rng: np.random.Generator, anomalies: Mapping[st
                     f"generate_merchant: not enough established subscribers for {kind} x{count} "
                     f"(subscribers={plan.n}); raise subscribers/months or lower the anomaly counts"
                 )
-            periods = plan.due_periods(c, limits.get(kind, done_limit))
+            periods = recent(plan.due_periods(c, limits.get(kind, done_limit)), c)
             inj = _Injection(kind, cause, c)
             if kind in ("missed_webhook", "phantom_paid", "unpaid_renewal", "missing_next_schedule"):
                 inj.ym = _pick_recent(rng, periods)
@@ -414,10 +524,20 @@ def _plan_anomalies(plan: _Plan, rng: np.random.Generator, anomalies: Mapping[st
                 nxt = plan.renew_at(inj.ym + 1, plan.anchor[c])
                 inj.at = _business_time(rng, run + 2 * 3600, min(run + 3 * _DAY, nxt - 3600, done_limit))
             elif kind == "unknown_payment":
-                lo = max(plan.signup[c] + _DAY, as_of - (60 if rng.random() < 0.8 else 180) * _DAY)
+                lo = max(plan.signup[c] + _DAY, as_of - (60 if rng.random() < 0.8 else 180) * _DAY, visible)
                 inj.at = _business_time(rng, lo, done_limit)
-                addon = int(rng.integers(0, len(catalogue.ADDONS)))
-                inj.amount = addon
+                # an add-on, or (every other one) a purchase of exactly the plan's price: index -1
+                inj.amount = -1 if j % 2 else int(rng.integers(0, len(catalogue.ADDONS)))
+            elif kind == "chain_not_started":
+                inj.ym = plan.signup_ym[c]
+            elif kind == "charged_after_cancel":
+                inj.ym = _pick_recent(rng, periods)
+                prev = (
+                    plan.renew_at(inj.ym - 1, plan.anchor[c])
+                    if inj.ym - 1 > plan.signup_ym[c]
+                    else plan.signup[c]
+                )
+                inj.at = _business_time(rng, prev + 3600, plan.renew_at(inj.ym, plan.anchor[c]) - 3600)
             else:  # future-schedule kinds: act after the last renewal booked the next one
                 last = last_before_future(c)
                 inj.ym = last + 1
@@ -434,7 +554,8 @@ def _plan_anomalies(plan: _Plan, rng: np.random.Generator, anomalies: Mapping[st
 
         def grace_ok(c: int) -> bool:
             return (
-                anchored_date(as_of_local.year, as_of_local.month, plan.anchor[c]) == as_of_local.date()
+                plan.interval[c] == 1
+                and anchored_date(as_of_local.year, as_of_local.month, plan.anchor[c]) == as_of_local.date()
                 and plan.renew_at(ym_now, plan.anchor[c]) > target
                 and plan.signup_ym[c] < ym_now - 1
             )
@@ -453,11 +574,18 @@ def _plan_anomalies(plan: _Plan, rng: np.random.Generator, anomalies: Mapping[st
 def _plan_churn_and_declines(
     plan: _Plan, rng: np.random.Generator, special: set[int], decline_rate: float
 ) -> None:
-    """Churn (unscheduled properly) and ordinary declines that the retry policy recovers before as_of."""
+    """Churn and ordinary declines that the retry policy recovers before as_of.
+
+    Churn comes four ways: cancelled now (the pending schedule unscheduled, sometimes the card deleted),
+    cancelled at period end (the booked renewal unscheduled; ``cancelled_at`` is the end of the paid
+    period, maybe after as_of), paused (the pending schedule unscheduled, no cancellation), and lapsed
+    (a renewal and all its retries decline; the merchant simply books nothing more and cancels).
+    """
     n, as_of = plan.n, plan.as_of_u
     k_churn = rng.geometric(0.015, n) - 1  # renewals paid before the subscriber leaves
     churn_u = rng.random(n)
     churn_del = rng.random(n) < 0.3
+    mode_u = rng.random(n)
     width = (as_of - plan.start_u) // (28 * _DAY) + 2  # more renewals than anyone can have
     dec = rng.random((n, width)) < decline_rate
     double = rng.random((n, width)) < 0.2
@@ -468,19 +596,34 @@ def _plan_churn_and_declines(
             continue
         k = int(k_churn[c])
         a = plan.anchor[c]
-        lo = plan.signup[c] if k == 0 else plan.renew_at(plan.signup_ym[c] + k, a)
-        hi = plan.renew_at(plan.signup_ym[c] + k + 1, a)
+        iv = plan.interval[c]
+        lo = plan.signup[c] if k == 0 else plan.renew_at(plan.signup_ym[c] + k * iv, a)
+        hi = plan.renew_at(plan.signup_ym[c] + (k + 1) * iv, a)
         t = lo + 3600 + int(churn_u[c] * (hi - lo - 7200))
         if t >= as_of - _DAY:
             continue
         churn_at[c] = t
-        if churn_del[c]:
+        mode = "now" if mode_u[c] < 0.6 else "period_end" if mode_u[c] < 0.85 else "pause"
+        plan.churn_mode[c] = mode
+        if churn_del[c] and mode == "now" and c not in plan.shared:
             plan.churn_delete_key.add(c)
+    # announced cancellations: 1% cancel at the end of the period running at as_of (still active then)
+    late = rng.random(n) < 0.01
+    late_u = rng.random(n)
+    for c in np.nonzero(late)[0].tolist():
+        if c in special or c in churn_at or c in plan.trial:
+            continue
+        due = plan.due_periods(c, as_of - 2 * _DAY)
+        last = due[-1] if due else plan.signup_ym[c]
+        lo = (plan.renew_at(last, plan.anchor[c]) if due else plan.signup[c]) + 3600
+        if plan.renew_at(last + plan.interval[c], plan.anchor[c]) > as_of and lo < as_of - _DAY:
+            churn_at[c] = lo + int(late_u[c] * (as_of - _DAY - lo))
+            plan.churn_mode[c] = "period_end"
     plan.churn_at = churn_at
     rows, cols = np.nonzero(dec)
     by_customer: dict[int, list[int]] = {}
     for c, j in zip(rows.tolist(), cols.tolist(), strict=True):
-        if c not in special:
+        if c not in special and c not in plan.shared:
             by_customer.setdefault(c, []).append(j)
     for c, js in by_customer.items():
         a = plan.anchor[c]
@@ -488,17 +631,66 @@ def _plan_churn_and_declines(
         extra = 0  # charges added by earlier declines (their retries)
         for j in sorted(js):
             k = j + 1  # renewal number
-            run = plan.renew_at(plan.signup_ym[c] + k, a)
+            ym = plan.signup_ym[c] + k * plan.interval[c]
+            run = plan.renew_at(ym, a)
             fails = 2 if double[c, j] else 1
             if run + fails * RETRY_DELAY + 3600 > as_of - GRACE_SECONDS:
                 break
             if c in churn_at and run + fails * RETRY_DELAY + 3600 > churn_at[c]:
                 break
-            first = 1 + k + extra  # sign-up charge is number 1
+            first = plan.charge_number(c, ym) + extra
             nths.update(range(first, first + fails))
             extra += fails
         if nths:
             plan.declines[c] = (frozenset(nths), catalogue.DECLINE_REASONS[int(reasons[c])])
+    # dunning churn: 1% decline a renewal and every retry; the merchant stops booking and cancels
+    lapse = rng.random(n) < 0.01
+    lapse_pick = rng.random(n)
+    for c in np.nonzero(lapse)[0].tolist():
+        if c in special or c in plan.shared or c in churn_at or c in plan.declines:
+            continue
+        due = [
+            ym
+            for ym in plan.due_periods(c, as_of - GRACE_SECONDS - MAX_RETRIES * RETRY_DELAY - 2 * 3600)
+            if plan.renew_at(ym, plan.anchor[c]) >= plan.sync_from
+        ]
+        if not due:
+            continue
+        ym = due[int(lapse_pick[c] * len(due))]
+        first = plan.charge_number(c, ym)
+        plan.declines[c] = (
+            frozenset(range(first, first + MAX_RETRIES + 1)),
+            catalogue.DECLINE_REASONS[int(reasons[c])],
+        )
+        plan.lapsed[c] = ym
+
+
+def _plan_variety(plan: _Plan, rng: np.random.Generator, special: set[int]) -> None:
+    """What real merchants have besides renewals: add-on purchases with orders on the stored card (half of
+    them of exactly the plan's price), billing-key issuance transactions, test-channel payments.
+
+    Add-on buyers have no planned decline (a purchase is one more charge on the card and would move which
+    charge declines).
+    """
+    n, as_of = plan.n, plan.as_of_u
+    buyers = rng.random(n) < 0.06
+    exact = rng.random(n) < 0.5
+    when = rng.random(n)
+    for c in np.nonzero(buyers)[0].tolist():
+        if c in special or c in plan.declines or c in plan.second:
+            continue
+        lo = max(plan.signup[c] + _DAY, plan.sync_from)
+        hi = min(as_of - _DAY, plan.churn_at.get(c, as_of) - 3600)
+        if hi <= lo:
+            continue
+        plan.addons.append((c, lo + int(when[c] * (hi - lo)), bool(exact[c]), True))
+    plan.issuance = {int(c) for c in np.nonzero(rng.random(n) < 0.4)[0]} - plan.second
+    testers = rng.random(n) < 0.02
+    t_when = rng.random(n)
+    for c in np.nonzero(testers)[0].tolist():
+        lo, hi = plan.signup[c] + 3600, as_of - 3600
+        if hi > lo:
+            plan.test_payments.append((c, lo + int(t_when[c] * (hi - lo))))
 
 
 # ---------------------------------------------------------------------------------------------- run
@@ -511,9 +703,12 @@ class _Run:
         self.bulk = bulk
         self.progress = progress
         n = plan.n
-        self.sub_amount = [catalogue.PLANS[p][2] for p in plan.plan_idx]
-        self.plan_name = [catalogue.PLANS[p][1] for p in plan.plan_idx]
+        self.sub_amount = [
+            _interval_price(_plan_of(p)[2], iv) for p, iv in zip(plan.plan_idx, plan.interval, strict=True)
+        ]
+        self.plan_name = [_plan_of(p)[1] for p in plan.plan_idx]
         self.sub_active = [True] * n
+        self.sub_status = ["active"] * n
         self.cancelled_at = [0] * n
         self.next_mu: list[str | None] = [None] * n
         self.orders: dict[str, list[Any]] = {}
@@ -539,7 +734,7 @@ class _Run:
         text = self.ym_texts.get(ym)
         if text is None:
             text = self.ym_texts[ym] = _ym_text(ym)
-        return f"sub-{self.plan.cus[c]}-{text}"
+        return f"sub-{self.plan.sub_ids[c]}-{text}"
 
     # ---- world access
     def _book(self, c: int, mu: str, at: int, amount: int, name: str) -> bool:
@@ -695,6 +890,10 @@ class _Run:
         if p["status"] == "paid":
             if order[_ST] == "paid":
                 return  # duplicate delivery
+            if order[_ST] == "cancelled":  # the customer skipped this one: ignore it, keep the chain going
+                if order[_KIND] in _BOOKS_NEXT:
+                    self.book_renewal(order[_CIDX], order[_YM] + self.plan.interval[order[_CIDX]])
+                return
             if p["amount"] != order[_AMT] or p["currency"] != "KRW":
                 self.amount_alerts.append(mu)  # never mark a mismatched amount paid; stop for review
                 return
@@ -703,8 +902,8 @@ class _Run:
             order[_PAID] = p["paid_at"]
             if mu in self.crash_after_paid:
                 return
-            if order[_KIND] != _MANUAL:
-                self.book_renewal(order[_CIDX], order[_YM] + 1)
+            if order[_KIND] in _BOOKS_NEXT:
+                self.book_renewal(order[_CIDX], order[_YM] + self.plan.interval[order[_CIDX]])
         elif p["status"] == "failed":
             if order[_ST] != "pending":
                 return
@@ -713,7 +912,7 @@ class _Run:
                 order[_ST] = "paid"
                 order[_IMP] = p["imp_uid"]
                 order[_PAID] = now
-                self.book_renewal(order[_CIDX], order[_YM] + 1)
+                self.book_renewal(order[_CIDX], order[_YM] + self.plan.interval[order[_CIDX]])
                 return
             order[_ST] = "failed"
             order[_IMP] = p["imp_uid"]
@@ -721,6 +920,10 @@ class _Run:
                 return
             c = order[_CIDX]
             retry = order[_RETRY]
+            if retry >= MAX_RETRIES and self.sub_active[c]:
+                # dunning gave up: the subscription lapses; nothing more is booked, nothing is revoked
+                self._cancel_locally(c)
+                return
             if retry < MAX_RETRIES and self.sub_active[c]:
                 base = self.mu(c, order[_YM])
                 rmu = f"{base}-r{retry + 1}"
@@ -735,6 +938,7 @@ class _Run:
                         _RETRY_ORDER,
                         order[_YM],
                         retry + 1,
+                        now,
                     ]
                     self.next_mu[c] = rmu
 
@@ -748,7 +952,7 @@ class _Run:
         amount = self.sub_amount[c]
         at = self.plan.renew_at(ym, self.plan.anchor[c])
         if self._book(c, mu, at, self.tamper.get(mu, amount) if self.tamper else amount, self.plan_name[c]):
-            self.orders[mu] = [c, amount, "pending", None, 0, 0, _RENEWAL, ym, 0]
+            self.orders[mu] = [c, amount, "pending", None, 0, 0, _RENEWAL, ym, 0, self.world.clock.now_unix]
             self.next_mu[c] = mu
 
     # ---- merchant / support actions (specials)
@@ -757,6 +961,9 @@ class _Run:
         cu = plan.cus[c]
         decl = plan.declines.get(c)
         behaviour = CardBehaviour.decline_nth(*sorted(decl[0]), reason=decl[1]) if decl else None
+        if c in plan.second:  # a second subscription on the card the customer already registered
+            self._first_charge(c)
+            return
         w.issue_billing_key(
             cu,
             card_number=plan.cards[c],
@@ -768,20 +975,52 @@ class _Run:
             customer_tel=plan.tels[c],
         )
         ym = plan.signup_ym[c]
+        if c in plan.issuance:  # the issuance transaction PortOne records for the new key (no order)
+            p0 = w._build_payment(
+                customer_uid=cu,
+                merchant_uid=f"issue-{cu}",
+                amount=0,
+                name="정기구독 카드 등록",
+                currency="KRW",
+                usage="issue",
+                buyer={},
+                custom_data=None,
+                fail_reason=None,
+            )
+            w.add_payment(p0)
+        if c in plan.trial:  # a free first interval: the first charge is the first renewal
+            self.book_renewal(c, ym + plan.interval[c])
+            return
+        self._first_charge(c)
+
+    def _first_charge(self, c: int) -> None:
+        """Charge the first interval now with ``again``; the paid webhook books the first renewal."""
+        plan, w = self.plan, self.world
+        ym = plan.signup_ym[c]
         mu = self.mu(c, ym)
-        self.orders[mu] = [c, self.sub_amount[c], "pending", None, 0, 0, _SIGNUP, ym, 0]
+        self.orders[mu] = [c, self.sub_amount[c], "pending", None, 0, 0, _SIGNUP, ym, 0, w.clock.now_unix]
         p = self._pay_again(c, mu, self.sub_amount[c], self.plan_name[c])
         order = self.orders[mu]
         if p["status"] == "paid" and order[_ST] == "pending":  # the webhook may have done it already
             order[_ST], order[_IMP], order[_PAID] = "paid", p["imp_uid"], p["paid_at"]
-            self.book_renewal(c, ym + 1)
+            if mu not in self.crash_after_paid:
+                self.book_renewal(c, ym + plan.interval[c])
 
     def churn(self, c: int, delete_key: bool) -> None:
         w = self.world
+        mode = self.plan.churn_mode.get(c, "now")
         self.sub_active[c] = False
-        self.cancelled_at[c] = w.clock.now_unix
         mu = self.next_mu[c]
-        if mu is not None and w.schedules.get(mu, {}).get("schedule_status") == "scheduled":
+        booked = w.schedules.get(mu) if mu is not None else None
+        pending = booked is not None and booked["schedule_status"] == "scheduled"
+        if mode == "pause":
+            self.sub_status[c] = "paused"
+        else:
+            self.sub_status[c] = "cancelled"
+            # cancelled at period end: the paid period runs out when its next renewal would have run
+            end = int(booked["schedule_at"]) if mode == "period_end" and booked is not None and pending else 0
+            self.cancelled_at[c] = end or w.clock.now_unix
+        if pending and mu is not None:
             w.unschedule(merchant_uids=[mu])
             self.orders[mu][_ST] = "cancelled"
         if delete_key:
@@ -848,6 +1087,17 @@ class _Run:
             assert base is not None
             self._special(inj.at, lambda: self._delete_key(cu))
             label("orphan_schedule", smu=base)
+        elif inj.cause == "cancelled_order_charged":
+            assert base is not None
+            self._special(inj.at, lambda: self._cancel_order_locally(base))
+            label("charged_after_cancel", mu=base, smu=base)
+        elif inj.cause == "renewal_after_cancel":
+            assert base is not None
+            self._special(inj.at, lambda: self._cancel_locally(c))
+            label("charged_after_cancel", mu=base, smu=base)
+        elif inj.cause == "handler_crashed_after_signup":
+            self.crash_after_paid.add(self.mu(c, plan.signup_ym[c]))
+            label("chain_not_started")
         elif inj.cause == "price_changed_schedule_kept":
             assert base is not None
             self._special(inj.at, lambda: self.sub_amount.__setitem__(c, inj.amount))
@@ -857,7 +1107,7 @@ class _Run:
 
     def _decline_period(self, c: int, ym: int) -> None:
         """Make the renewal charge of period ``ym`` decline (the customer has no other extra charges)."""
-        nth = 1 + (ym - self.plan.signup_ym[c])
+        nth = self.plan.charge_number(c, ym)
         self.plan.declines[c] = (
             frozenset({nth}),
             catalogue.DECLINE_REASONS[c % len(catalogue.DECLINE_REASONS)],
@@ -872,7 +1122,7 @@ class _Run:
 
     def _addon_without_order(self, c: int, inj: _Injection) -> None:
         w = self.world
-        name, price = catalogue.ADDONS[inj.amount]
+        name, price = catalogue.ADDONS[inj.amount] if inj.amount >= 0 else ("추가 구독권", self.sub_amount[c])
         stamp = datetime.fromtimestamp(w.clock.now_unix, tz=KST).strftime("%Y%m%d%H%M%S")
         mu = f"addon-{self.plan.cus[c]}-{stamp}"
         p = w.pay_again(customer_uid=self.plan.cus[c], merchant_uid=mu, amount=price, name=name)
@@ -885,7 +1135,7 @@ class _Run:
         w = self.world
         mu = f"{self.mu(c, inj.ym)}-m1"
         amount = self.sub_amount[c]
-        self.orders[mu] = [c, amount, "pending", None, 0, 0, _MANUAL, inj.ym, 0]
+        self.orders[mu] = [c, amount, "pending", None, 0, 0, _MANUAL, inj.ym, 0, w.clock.now_unix]
         p = w.pay_again(customer_uid=self.plan.cus[c], merchant_uid=mu, amount=amount, name=self.plan_name[c])
         order = self.orders[mu]
         if p["status"] == "paid" and order[_ST] == "pending":
@@ -900,7 +1150,9 @@ class _Run:
             raise SandboxError(f"double_booking: {base} is not a pending schedule")
         mu = f"{base}-m"
         if self._book(c, mu, int(s["schedule_at"]), int(s["amount"]), self.plan_name[c]):
-            self.orders[mu] = [c, int(s["amount"]), "pending", None, 0, 0, _MANUAL, inj.ym, 0]
+            self.orders[mu] = [
+                c, int(s["amount"]), "pending", None, 0, 0, _MANUAL, inj.ym, 0, self.world.clock.now_unix
+            ]  # fmt: skip
 
     def _delete_key(self, customer_uid: str) -> None:
         # the customer removed the card in the app; the merchant deleted the key but kept its schedule
@@ -908,7 +1160,46 @@ class _Run:
 
     def _cancel_locally(self, c: int) -> None:
         self.sub_active[c] = False
+        self.sub_status[c] = "cancelled"
         self.cancelled_at[c] = self.world.clock.now_unix
+
+    def _cancel_order_locally(self, mu: str) -> None:
+        # the customer skipped one renewal; the merchant cancelled the order but left its schedule booked
+        order = self.orders.get(mu)
+        if order is None or order[_ST] != "pending":
+            raise SandboxError(f"cancelled_order_charged: {mu} is not a pending order")
+        order[_ST] = "cancelled"
+
+    def _addon(self, c: int, exact: bool) -> None:
+        """An add-on bought with the stored card, with its order (naming no subscription)."""
+        w = self.world
+        name, price = catalogue.ADDONS[c % len(catalogue.ADDONS)]
+        amount = self.sub_amount[c] if exact else price
+        stamp = datetime.fromtimestamp(w.clock.now_unix, tz=KST).strftime("%Y%m%d%H%M%S")
+        mu = f"addon-{self.plan.cus[c]}-{stamp}"
+        self.orders[mu] = [c, amount, "pending", None, 0, 0, _ADDON, 0, 0, w.clock.now_unix]
+        p = w.pay_again(customer_uid=self.plan.cus[c], merchant_uid=mu, amount=amount, name=name)
+        order = self.orders[mu]
+        if p["status"] == "paid" and order[_ST] == "pending":
+            order[_ST], order[_IMP], order[_PAID] = "paid", p["imp_uid"], p["paid_at"]
+
+    def _test_payment(self, c: int) -> None:
+        """A payment through the test channel (a developer trying the card): never a charge."""
+        w = self.world
+        cu = self.plan.cus[c]
+        p = w._build_payment(
+            customer_uid=cu,
+            merchant_uid=f"test-{cu}-{w.clock.now_unix}",
+            amount=self.sub_amount[c],
+            name="테스트 결제 (구독)",
+            currency="KRW",
+            usage="payment",
+            buyer={},
+            custom_data=None,
+            fail_reason=None,
+        )
+        p["sandbox"] = True
+        w.add_payment(p)
 
     def _inside_grace(self, c: int, ym: int) -> None:
         mu = self.mu(c, ym)
@@ -933,6 +1224,10 @@ class _Run:
             self._special(plan.signup[c], lambda c=c: self.signup(c))  # type: ignore[misc]
         for c, t in plan.churn_at.items():
             self._special(t, lambda c=c: self.churn(c, c in plan.churn_delete_key))  # type: ignore[misc]
+        for c, t, exact, _ in plan.addons:
+            self._special(t, lambda c=c, exact=exact: self._addon(c, exact))  # type: ignore[misc]
+        for c, t in plan.test_payments:
+            self._special(t, lambda c=c: self._test_payment(c))  # type: ignore[misc]
         if plan.inside_grace is not None:
             gc_, gym, gat = plan.inside_grace
             self._special(gat, lambda: self._inside_grace(gc_, gym))
@@ -994,6 +1289,7 @@ class _Run:
     # ---- outputs
     def orders_frame(self) -> pd.DataFrame:
         cus = self.plan.cus
+        sub_ids = self.plan.sub_ids
         items = self.orders
         recs = list(items.values())
         paid = np.fromiter((r[_PAID] for r in recs), dtype=np.int64, count=len(recs))
@@ -1009,24 +1305,51 @@ class _Run:
                 "imp_uid": pd.Series([r[_IMP] for r in recs], dtype="str"),
                 "paid_at": paid_at,
                 "refunded_amount": np.fromiter((r[_REF] for r in recs), dtype=np.int64, count=len(recs)),
+                # subscription orders name their subscription; add-ons name none
+                "subscription_id": pd.Series(
+                    [None if r[_KIND] == _ADDON else sub_ids[r[_CIDX]] for r in recs], dtype="object"
+                ),
+                "ordered_at": pd.Series(
+                    pd.to_datetime(
+                        np.fromiter((r[_ORDERED] for r in recs), dtype=np.int64, count=len(recs)),
+                        unit="s",
+                        utc=True,
+                    )
+                ).dt.tz_convert(KST),
             }
         )
 
     def subscriptions_frame(self) -> pd.DataFrame:
         plan = self.plan
         cancelled = np.array(self.cancelled_at, dtype=np.int64)
+        trial_end = np.array(
+            [
+                plan.renew_at(plan.signup_ym[c] + plan.interval[c], plan.anchor[c]) if c in plan.trial else 0
+                for c in range(plan.n)
+            ],
+            dtype=np.int64,
+        )
+        status = [
+            "trialing" if st == "active" and t > 0 and plan.as_of_u < t else st
+            for st, t in zip(self.sub_status, trial_end.tolist(), strict=True)
+        ]
         return pd.DataFrame(
             {
                 "customer_uid": pd.Series(plan.cus, dtype="str"),
-                "status": pd.Series(["active" if a else "cancelled" for a in self.sub_active], dtype="str"),
+                "status": pd.Series(status, dtype="str"),
                 "amount": np.array(self.sub_amount, dtype=np.int64),
-                "interval_months": np.ones(plan.n, dtype=np.int64),
+                "interval_months": np.array(plan.interval, dtype=np.int64),
                 "anchor_day": np.array(plan.anchor, dtype=np.int64),
                 "started_at": pd.Series(
                     pd.to_datetime(np.array(plan.signup, dtype=np.int64), unit="s", utc=True)
                 ).dt.tz_convert(KST),
                 "cancelled_at": pd.Series(
                     pd.to_datetime(np.where(cancelled > 0, cancelled, np.nan), unit="s", utc=True)
+                ).dt.tz_convert(KST),
+                "subscription_id": pd.Series(plan.sub_ids, dtype="str"),
+                "plan": pd.Series([_plan_of(p)[0] for p in plan.plan_idx], dtype="str"),
+                "trial_ends_at": pd.Series(
+                    pd.to_datetime(np.where(trial_end > 0, trial_end, np.nan), unit="s", utc=True)
                 ).dt.tz_convert(KST),
             }
         )
@@ -1054,7 +1377,7 @@ class _Run:
                 "schedule_merchant_uid": None,
                 "cause": spec["cause"],
             }
-            if kind in ("missed_webhook", "amount_mismatch", "refund_not_reflected"):
+            if kind in ("missed_webhook", "amount_mismatch", "refund_not_reflected", "charged_after_cancel"):
                 row["merchant_uid"] = spec["mu"]
                 row["imp_uid"] = imp_of(spec["mu"], ("paid", "cancelled"))
                 row["schedule_merchant_uid"] = spec["smu"]
@@ -1064,6 +1387,8 @@ class _Run:
                 row["schedule_merchant_uid"] = spec["smu"]
             elif kind == "missing_next_schedule":
                 row["schedule_merchant_uid"] = spec["smu"]  # evidence: the last paid schedule
+            elif kind == "chain_not_started":
+                pass  # the subscription (customer_uid) is the key
             elif kind in ("orphan_schedule", "schedule_amount_mismatch"):
                 row["schedule_merchant_uid"] = spec["smu"]
                 row["merchant_uid"] = spec["smu"]
@@ -1108,6 +1433,7 @@ def generate_merchant(
     *,
     end: datetime | None = None,
     decline_rate: float = 0.03,
+    sync_from: datetime | None = None,
     progress: bool = False,
     _engine: Literal["bulk", "world"] = "bulk",
 ) -> Scenario:
@@ -1117,10 +1443,13 @@ def generate_merchant(
         subscribers: how many customers sign up over the period (ids ``cus_000001``... in sign-up order).
         months: length of the history before ``end``.
         seed: everything derives from it (same seed, same everything).
-        anomalies: injections per finding kind (:data:`FINDING_KINDS`); None -> 3 of each. Knock-on
+        anomalies: injections per finding kind (:data:`FINDING_KINDS`); None -> 3 of each (fewer, at least
+            one, when too few subscribers are established for that). Knock-on
             findings are labelled too, so a kind can have more label rows than its count.
         end: ``as_of`` (aware); default 2026-11-27 06:00 KST.
         decline_rate: chance that a renewal charge is an ordinary decline (recovered by retries).
+        sync_from: every injected problem happens after this instant, so a store synced from it (older
+            orders outside the synced range) still holds every labelled finding; default: the start.
         progress: show a tqdm progress bar.
         _engine: ``"bulk"`` (fast) or ``"world"`` (every event through the world's operations).
 
@@ -1142,7 +1471,7 @@ def generate_merchant(
         raise SandboxError(f"generate_merchant: decline_rate must be within [0, 0.5], got {decline_rate}")
     wanted = _default_anomalies() if anomalies is None else dict(anomalies)
     for kind, count in wanted.items():
-        if kind not in FINDING_KINDS:
+        if kind not in FINDING_KINDS and kind != _AUTO:
             raise SandboxError(
                 f"generate_merchant: unknown anomaly kind {kind!r} (known: {', '.join(FINDING_KINDS)})"
             )
@@ -1154,7 +1483,7 @@ def generate_merchant(
     gc_was_enabled = gc.isenabled()
     gc.disable()  # millions of small dicts: the cyclic GC would rescan them again and again
     try:
-        plan = _build_plan(subscribers, months, seed, wanted, as_of, decline_rate)
+        plan = _build_plan(subscribers, months, seed, wanted, as_of, decline_rate, sync_from)
         start = datetime.fromtimestamp(plan.start_u, tz=KST)
         world = SandboxWorld(start=start, seed=seed)
         run = _Run(plan, world, bulk=_engine == "bulk", progress=progress)
@@ -1184,7 +1513,7 @@ def generate_merchant(
         "subscribers": subscribers,
         "months": months,
         "seed": seed,
-        "anomalies": wanted,
+        "anomalies": plan.anomalies,
         "decline_rate": decline_rate,
         "end": as_of.isoformat(),
         "grace_seconds": GRACE_SECONDS,
@@ -1193,8 +1522,20 @@ def generate_merchant(
         "max_retries": MAX_RETRIES,
         "engine": _engine,
         "inside_grace": inside,
-        "declines": sum(len(v[0]) for c, v in plan.declines.items() if c not in injected),
+        "declines": sum(
+            len(v[0]) for c, v in plan.declines.items() if c not in injected and c not in plan.lapsed
+        ),
         "churned": len(plan.churn_at),
+        "paused": sum(1 for m in plan.churn_mode.values() if m == "pause"),
+        "cancel_at_period_end": sum(1 for m in plan.churn_mode.values() if m == "period_end"),
+        "intervals": {str(iv): plan.interval.count(iv) for iv, _ in INTERVALS},
+        "trials": len(plan.trial),
+        "second_subscriptions": len(plan.second),
+        "lapsed": sorted(plan.cus[c] for c in plan.lapsed),
+        "addons_with_orders": len(plan.addons),
+        "issuance_payments": len(plan.issuance),
+        "test_payments": len(plan.test_payments),
+        "sync_from": datetime.fromtimestamp(plan.sync_from, tz=KST).isoformat(),
         "amount_alerts": list(run.amount_alerts),
         "seconds": round(time.perf_counter() - t0, 3),
     }

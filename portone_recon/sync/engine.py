@@ -585,20 +585,34 @@ class _Run:
         *,
         cursor: datetime | None,
         detail: dict[str, Any],
+        covered: tuple[datetime, datetime] | None = None,
     ) -> dict[str, TableCounts]:
-        """Rows and cursor of one stream in one transaction."""
+        """Rows and cursor of one stream in one transaction.
+
+        ``covered`` is the ``[lo, hi)`` the stream just listed completely: ``covered_from`` (where the
+        stream's rows are complete from, up to its cursor) moves back to ``lo`` when that range joins what
+        was covered already (a first run, or a backfill reaching the covered range); a disjoint backfill
+        leaves it alone.
+        """
+        lo, hi = covered if covered is not None else (None, None)
         with self._transaction() as con:
             counts = write(con)
             con.execute(
-                "INSERT INTO sync_state (stream, cursor, last_success, last_error, detail) "
-                "VALUES ($stream, $cursor, $at, NULL, $detail) ON CONFLICT (stream) DO UPDATE SET "
+                "INSERT INTO sync_state (stream, cursor, last_success, last_error, detail, covered_from) "
+                "VALUES ($stream, $cursor, $at, NULL, $detail, $lo) ON CONFLICT (stream) DO UPDATE SET "
                 "cursor = excluded.cursor, last_success = excluded.last_success, last_error = NULL, "
-                "detail = excluded.detail",
+                "detail = excluded.detail, covered_from = CASE "
+                "WHEN $lo IS NULL THEN sync_state.covered_from "
+                "WHEN sync_state.covered_from IS NULL THEN $lo "
+                "WHEN $hi >= sync_state.covered_from THEN least(sync_state.covered_from, $lo) "
+                "ELSE sync_state.covered_from END",
                 {
                     "stream": stream,
                     "cursor": cursor,
                     "at": self.synced_at,
                     "detail": orjson.dumps(detail, default=str).decode(),
+                    "lo": lo,
+                    "hi": hi,
                 },
             )
         return counts
@@ -724,7 +738,7 @@ class _Run:
         if note is not None:
             detail["note"] = note
         detail.update(extra_detail or {})
-        counts = self._commit(stream, ingest, cursor=cursor, detail=detail)
+        counts = self._commit(stream, ingest, cursor=cursor, detail=detail, covered=(lo, hi))
         return StreamResult(
             stream=stream,
             range_from=lo,

@@ -351,7 +351,7 @@ def test_subscription_problems_are_named(store: Store) -> None:
     frame = pd.DataFrame(
         {
             "customer_uid": ["a", "a", "b"],
-            "status": ["active", "paused", "active"],
+            "status": ["active", "on_hold", "active"],
             "amount": [100, 100, 100],
             "interval_months": [1, 0, 1],
             "anchor_day": [32, 1, None],
@@ -430,3 +430,67 @@ def test_cli_db_defaults_to_settings(
     assert main(["load-subscriptions", str(csv)]) == 0
     assert "loaded 1 subscriptions" in capsys.readouterr().out
     assert Store(tmp_path / "env.duckdb").counts()["subscriptions"] == 1
+
+
+def test_subscriptions_with_ids_plans_trials_and_pauses_load(store: Store) -> None:
+    frame = pd.DataFrame(
+        {
+            "구독번호": ["s-1", "s-2", None],
+            "customer_uid": ["c1", "c1", "c2"],
+            "상품": ["basic", "music", "basic"],
+            "status": ["체험중", "일시정지", "active"],
+            "amount": [9900, 4900, 99000],
+            "currency": ["KRW", "KRW", "USD"],
+            "interval_months": [1, 1, 12],
+            "anchor_day": [5, 5, 20],
+            "trial_ends_at": ["2026-12-05T00:00:00+09:00", None, None],
+        }
+    )
+    mapping = {
+        "columns": {"subscription_id": "구독번호", "plan": "상품"},
+        "statuses": {"체험중": "trialing", "일시정지": "paused"},
+    }
+    load_subscriptions(store, frame, mapping=mapping, source_name="subs", progress=False)
+    got = store.query(
+        "SELECT subscription_id, customer_uid, plan, status, currency, interval_months, "
+        "trial_ends_at IS NOT NULL AS trial FROM subscriptions ORDER BY subscription_id"
+    )
+    assert got.values.tolist() == [
+        ["c2", "c2", "basic", "active", "USD", 12, False],  # no id: the customer_uid
+        ["s-1", "c1", "basic", "trialing", "KRW", 1, True],
+        ["s-2", "c1", "music", "paused", "KRW", 1, False],
+    ]
+
+
+def test_a_trial_without_its_end_and_a_repeated_subscription_id_are_named(store: Store) -> None:
+    frame = pd.DataFrame(
+        {
+            "subscription_id": ["s-1", "s-1"],
+            "customer_uid": ["c1", "c2"],
+            "status": ["trialing", "active"],
+            "amount": [9900, 9900],
+            "anchor_day": [5, 5],
+        }
+    )
+    with pytest.raises(ValidationError) as info:
+        load_subscriptions(store, frame, source_name="subs", progress=False)
+    problems = [(p.row, p.column) for p in info.value.problems]
+    assert (1, "trial_ends_at") in problems and (2, "subscription_id") in problems
+
+
+def test_orders_carry_their_subscription_and_order_time(store: Store) -> None:
+    frame = pd.DataFrame(
+        {
+            "merchant_uid": ["o1", "o2"],
+            "customer_uid": ["c1", "c1"],
+            "amount": [9900, 1000],
+            "status": ["paid", "paid"],
+            "subscription_id": ["s-1", None],
+            "ordered_at": ["2026-11-01T09:00:00+09:00", "2026-11-02T09:00:00+09:00"],
+        }
+    )
+    load_orders(store, frame, source_name="orders", progress=False)
+    got = store.query(
+        "SELECT merchant_uid, coalesce(subscription_id, '-'), ordered_at IS NOT NULL FROM orders ORDER BY 1"
+    )
+    assert got.values.tolist() == [["o1", "s-1", True], ["o2", "-", True]]

@@ -90,9 +90,22 @@ _KEY = {
 }
 
 
-def load_world(store: Store, world: Any, synced_at: datetime) -> None:
-    """Write the world's payments, cancellations, schedules and billing keys into ``store``."""
+#: The time axis of each payment status stream (what `sync --since` lists a payment by).
+_AXIS = {"ready": "started_at", "paid": "paid_at", "failed": "failed_at", "cancelled": "cancelled_at"}
+
+
+def load_world(store: Store, world: Any, synced_at: datetime, *, since: datetime | None = None) -> None:
+    """Write the world's payments, cancellations, schedules and billing keys into ``store``.
+
+    With ``since``: what ``sync --since`` leaves: only payments whose status-stream time and schedules whose
+    schedule_at are at or after it, and ``sync_state`` saying each stream covers ``[since, synced_at)``.
+    """
     payments = list(world.payments.values())
+    schedules = list(world.schedules.values())
+    if since is not None:
+        cut = int(since.timestamp())
+        payments = [p for p in payments if int(p[_AXIS[p["status"]]] or 0) >= cut]
+        schedules = [s for s in schedules if int(s["schedule_at"]) >= cut]
     cancels = [
         {
             **c,
@@ -107,7 +120,7 @@ def load_world(store: Store, world: Any, synced_at: datetime) -> None:
     tables = {
         "payments": _table(payments, _PAYMENT),
         "payment_cancellations": _table(cancels, _CANCEL),
-        "schedules": _table(world.schedules.values(), _SCHEDULE),
+        "schedules": _table(schedules, _SCHEDULE),
         "billing_keys": _table(keys, _KEY),
     }
     with store.transaction() as con:
@@ -116,6 +129,12 @@ def load_world(store: Store, world: Any, synced_at: datetime) -> None:
             cols = ", ".join(arrow.column_names)
             con.execute(f"INSERT INTO {name} ({cols}, synced_at) SELECT {cols}, ? FROM _src", [synced_at])
             con.unregister("_src")
+        if since is not None:
+            for stream in (*(f"payments:{s}" for s in _AXIS), "schedules"):
+                con.execute(
+                    "INSERT INTO sync_state (stream, cursor, last_success, covered_from) VALUES (?, ?, ?, ?)",
+                    [stream, synced_at, synced_at, since],
+                )
 
 
 def load_local(store: Store, orders: pd.DataFrame, subscriptions: pd.DataFrame) -> None:

@@ -48,6 +48,7 @@ class World:
         cancelled_at: datetime | None = None,
         imp_uid: str | None = None,
         usage: str | None = "payment.scheduled",
+        sandbox: bool = False,
     ) -> str:
         imp = imp_uid or self.new_imp()
         at = at or paid_at or AS_OF - timedelta(days=3)
@@ -68,6 +69,7 @@ class World:
             failed_at=at if status == "failed" else None,
             cancelled_at=cancelled_at if cancelled_at else (at if status == "cancelled" else None),
             fail_reason="[F113] 한도초과" if status == "failed" else None,
+            sandbox=sandbox,
             synced_at=AS_OF,
         )
         return imp
@@ -123,9 +125,13 @@ class World:
         refunded_amount: int = 0,
         imp_uid: str | None = None,
         currency: str = "KRW",
+        subscription_id: str | None = None,
+        ordered_at: datetime | None = None,
     ) -> None:
         self._add(
             "orders",
+            subscription_id=subscription_id,
+            ordered_at=ordered_at,
             merchant_uid=merchant_uid,
             customer_uid=customer_uid,
             amount=amount,
@@ -146,15 +152,25 @@ class World:
         status: str = "active",
         amount: int = PRICE,
         cancelled_at: datetime | None = None,
+        subscription_id: str | None = None,
+        interval_months: int = 1,
+        started_at: datetime | None = None,
+        trial_ends_at: datetime | None = None,
+        currency: str = "KRW",
+        plan: str | None = None,
     ) -> None:
         self._add(
             "subscriptions",
+            subscription_id=subscription_id or customer_uid,
             customer_uid=customer_uid,
+            plan=plan,
             status=status,
             amount=amount,
-            interval_months=1,
+            currency=currency,
+            interval_months=interval_months,
             anchor_day=anchor_day,
-            started_at=kst(2025, 1, anchor_day if anchor_day <= 28 else 28),
+            trial_ends_at=trial_ends_at,
+            started_at=started_at or kst(2025, 1, anchor_day if anchor_day <= 28 else 28),
             cancelled_at=cancelled_at,
             source="test",
             loaded_at=AS_OF,
@@ -233,6 +249,10 @@ class World:
         self.flush()
         with self.store.transaction() as con:
             con.execute(sql, params or [])
+
+    def synced(self, stream: str, covered_from: datetime, cursor: datetime = AS_OF) -> None:
+        """A sync_state row: ``stream`` holds every row from ``covered_from`` up to ``cursor``."""
+        self._add("sync_state", stream=stream, cursor=cursor, last_success=cursor, covered_from=covered_from)
 
     def run(self, as_of: datetime = AS_OF, grace: str = "15min", **kw: Any) -> ReconResult:
         self.flush()

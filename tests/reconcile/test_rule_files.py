@@ -20,7 +20,8 @@ def test_rule_file_states_its_rule(kind: str) -> None:
 
 
 def test_kinds_and_severities() -> None:
-    assert len(FINDING_KINDS) == 11
+    assert len(FINDING_KINDS) == len(set(FINDING_KINDS)) == len(KIND_SEVERITY) == 13
+    assert {"charged_after_cancel", "chain_not_started"} <= set(FINDING_KINDS)
     assert SEVERITIES == ("low", "medium", "high", "critical")
     with pytest.raises(ReconcileError, match="unknown finding kind"):
         load_rule("_prepare")

@@ -132,6 +132,7 @@ def test_refund_not_reflected_partial_and_full(world: World) -> None:
 
 
 def test_unknown_payment_keyed_by_imp_uid(world: World) -> None:
+    world.order("ord-0", "cus_0", status="pending")  # orders are loaded (no time: the whole range is judged)
     paid = world.payment("ghost-1", customer_uid="cus_1", at=kst(2026, 11, 20))
     world.payment("ghost-2", customer_uid="cus_2", status="failed", at=kst(2026, 11, 20))
     refunded = world.payment(

@@ -118,7 +118,7 @@ def report_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReportRun]:
             params = {
                 "daily": {"db": str(copies["daily"]), "as_of": as_of, "sync": True, "grace": "15min"},
                 "monthly": {"db": str(copies["monthly"]), "as_of": as_of, "month": "2026-10"},
-                "fixup": {"db": str(copies["fixup"]), "as_of": as_of, "apply": True, "max_actions": 3},
+                "fixup": {"db": str(copies["fixup"]), "as_of": as_of, "apply": True, "max_amount": 10_000},
             }
             empty = Store(root / "empty.duckdb")
             empty.migrate()

@@ -107,12 +107,13 @@ def test_monthly_html_shows_the_summary_numbers(report_run: ReportRun) -> None:
 
 def test_fixup_over_its_cap_sends_nothing_and_says_which_cap(report_run: ReportRun) -> None:
     s = report_run.results["fixup"].summary
-    assert s["applied"] is True and s["max_actions"] == 3
-    assert s["planned_actions"] > 3
+    assert s["applied"] is True and s["max_amount"] == 10_000
+    assert s["planned_by_kind"].get("rebook", 0) + s["planned_by_kind"].get("retry", 0) > 0
+    assert s["plan_amount"] > 10_000
     assert s["journal_by_status"] is None  # nothing was journaled: nothing was sent
-    assert "the cap max_actions is 3, exceeded by" in s["apply_refused"]
+    assert f"the cap max_amount is 10,000, exceeded by {s['plan_amount'] - 10_000:,} KRW" in s["apply_refused"]
     html = report_run.results["fixup"].html.read_text(encoding="utf-8")
-    assert "적용 거부" in html and "max_actions is 3" in html
+    assert "적용 거부" in html and "max_amount is 10,000" in html
     # nothing is acknowledged in this store: the alert counts every finding
     assert s["open_counts_by_severity"] == s["counts_by_severity"]
 

@@ -12,14 +12,14 @@ import os
 import subprocess
 import sys
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from portone_recon._time import KST, period_start
+from portone_recon._time import KST, anchored_date, period_start
 from portone_recon.errors import SandboxError
 from portone_recon.orders import ORDER_COLUMNS, SUBSCRIPTION_COLUMNS
 from portone_recon.sandbox.scenario import (
@@ -34,8 +34,27 @@ from portone_recon.sandbox.scenario import (
 GRACE = 15 * 60
 
 
-def _period(unix: int, anchor: int) -> Any:
-    return period_start(datetime.fromtimestamp(unix, tz=KST), anchor)
+def _period(unix: int, anchor: int, interval: int = 1, base_mi: int = 0) -> int:
+    """The billing period number of ``unix``: monthly periods start on the anchor day (clamped at month
+    end, KST); ``interval``-month periods are counted from month index ``base_mi``."""
+    start = period_start(datetime.fromtimestamp(unix, tz=KST), anchor)
+    return (start.year * 12 + start.month - 1 - base_mi) // interval
+
+
+def _period_start_date(p: int, anchor: int, interval: int, base_mi: int) -> date:
+    mi = base_mi + p * interval
+    return anchored_date(mi // 12, mi % 12 + 1, anchor)
+
+
+PRECEDENCE = (
+    "amount_mismatch",
+    "charged_after_cancel",
+    "phantom_paid",
+    "missed_webhook",
+    "refund_not_reflected",
+    "unknown_payment",
+    "duplicate_charge",
+)
 
 
 def _oracle(sc: Scenario) -> set[tuple[str, str]]:
@@ -43,89 +62,160 @@ def _oracle(sc: Scenario) -> set[tuple[str, str]]:
     w = sc.world
     as_of = int(sc.as_of.timestamp())
     orders = {r.merchant_uid: r for r in sc.orders.itertuples(index=False)}
-    subs = {r.customer_uid: r for r in sc.subscriptions.itertuples(index=False)}
-    active = {cu for cu, r in subs.items() if r.status == "active"}
-    found: set[tuple[str, str]] = set()
-    pays = w.payments
+    subs = {r.subscription_id: r for r in sc.subscriptions.itertuples(index=False)}
+    subs_of: dict[str, list[str]] = defaultdict(list)  # customer_uid -> its subscriptions
+    for sid, r in subs.items():
+        subs_of[r.customer_uid].append(sid)
+
+    def ts(v: Any) -> int | None:
+        return None if pd.isna(v) else int(pd.Timestamp(v).timestamp())
+
+    info: dict[str, dict[str, Any]] = {}
+    for sid, r in subs.items():
+        started = datetime.fromtimestamp(ts(r.started_at) or 0, tz=KST)
+        ends = ts(r.cancelled_at)
+        cancelled = (r.status == "cancelled" and (ends is None or ends <= as_of)) or (
+            ends is not None and ends <= as_of
+        )
+        info[sid] = {
+            "anchor": int(r.anchor_day),
+            "iv": int(r.interval_months),
+            "base": started.year * 12 + started.month - 1,
+            "ends": ends,
+            "cancelled": cancelled,
+            "active": r.status != "paused" and not cancelled,
+            "bill_from": ts(r.trial_ends_at) or ts(r.started_at) or 0,
+            "started": ts(r.started_at) or 0,
+        }
+
+    def per(sid: str, unix: int) -> int:
+        i = info[sid]
+        return _period(unix, i["anchor"], i["iv"], i["base"])
+
+    found: dict[tuple[str, str], str] = {}  # (kind, key) -> merchant_uid (for one finding per cause)
+
+    def add(kind: str, key: str, mu: str | None = None) -> None:
+        found[(kind, key)] = mu or ""
+
+    pays = {i: p for i, p in w.payments.items() if p["customer_uid_usage"] != "issue" and not p["sandbox"]}
     reached = {i: p for i, p in pays.items() if p["paid_at"] and p["paid_at"] + GRACE <= as_of}
     for imp, p in reached.items():
         mu = p["merchant_uid"]
         order = orders.get(mu)
+        net = p["amount"] - p["cancel_amount"]
         if order is None:
-            found.add(("unknown_payment", imp))
+            add("unknown_payment", imp, mu)
         elif p["amount"] != order.amount or p["currency"] != "KRW":
-            found.add(("amount_mismatch", mu))
-        elif p["status"] == "paid" and order.status != "paid":
-            found.add(("missed_webhook", mu))
+            add("amount_mismatch", mu, mu)
+        elif order.status == "cancelled" and net > 0:
+            add("charged_after_cancel", mu, mu)
+        elif p["status"] == "paid" and order.status in ("pending", "failed") and net > 0:
+            add("missed_webhook", mu, mu)
     for mu, order in orders.items():
-        attempts = [pays[i] for i in w.payment_ids_by_merchant_uid.get(mu, [])]
+        attempts = [pays[i] for i in w.payment_ids_by_merchant_uid.get(mu, []) if i in pays]
         if order.status == "paid" and not any(a["paid_at"] for a in attempts):
-            found.add(("phantom_paid", mu))
+            add("phantom_paid", mu, mu)
         if sum(a["cancel_amount"] for a in attempts) > order.refunded_amount:
-            found.add(("refund_not_reflected", mu))
-    by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for p in pays.values():
-        if p["customer_uid"]:
-            by_customer[p["customer_uid"]].append(p)
+            add("refund_not_reflected", mu, mu)
+
+    def sub_of_schedule(s: dict[str, Any]) -> str | None:
+        order = orders.get(s["merchant_uid"])
+        if order is not None and isinstance(order.subscription_id, str):
+            return str(order.subscription_id)
+        mine = subs_of.get(s["customer_uid"], [])
+        return mine[0] if len(mine) == 1 else None
+
+    # charges of each subscription: its orders, its schedules, else an orderless payment of its price
+    charges: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    for p in reached.values():
+        cu = p["customer_uid"]
+        if not cu or p["cancel_amount"] >= p["amount"]:
+            continue
+        order = orders.get(p["merchant_uid"])
+        priced = [sid for sid in subs_of.get(cu, []) if subs[sid].amount == p["amount"]]
+        if order is not None and isinstance(order.subscription_id, str):
+            charges[order.subscription_id].append((1, p))
+        elif p["merchant_uid"] in w.schedules:
+            sid = sub_of_schedule(w.schedules[p["merchant_uid"]])
+            if sid is not None:
+                charges[sid].append((2, p))
+        elif order is None and len(priced) == 1:
+            charges[priced[0]].append((4, p))
     scheds_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for s in w.schedules.values():
-        scheds_of[s["customer_uid"]].append(s)
-    for cu, scheds in scheds_of.items():
-        sub = subs[cu]
-        anchor = int(sub.anchor_day)
+        sid = sub_of_schedule(s)
+        if sid is not None:
+            scheds_of[sid].append(s)
+    for sid, sub in subs.items():
+        cu = sub.customer_uid
+        i = info[sid]
+        scheds = scheds_of.get(sid, [])
         future = [s for s in scheds if s["schedule_status"] == "scheduled" and s["schedule_at"] > as_of]
-        # unpaid_renewal
-        if cu in active:
-            for s in scheds:
-                if s["schedule_at"] + GRACE > as_of:
+        own = charges.get(sid, [])
+        if i["active"]:
+            for s in scheds:  # unpaid_renewal
+                if s["schedule_at"] + GRACE > as_of or (i["ends"] and s["schedule_at"] >= i["ends"]):
                     continue
                 failed = s["schedule_status"] == "executed" and s["payment_status"] == "failed"
                 stuck = s["schedule_status"] == "scheduled"
                 if not (failed or stuck):
                     continue
-                per = _period(s["schedule_at"], anchor)
-                later_paid = any(
-                    p["paid_at"] >= s["schedule_at"] and _period(p["paid_at"], anchor) == per
-                    for p in by_customer[cu]
-                )
-                if not later_paid:
-                    found.add(("unpaid_renewal", s["merchant_uid"]))
-            # missing_next_schedule (the latest schedule at or before as_of; inside grace = not yet)
-            past = [s for s in scheds if s["schedule_at"] <= as_of]
-            if past:
+                sp = per(sid, s["schedule_at"])
+                if not any(p["paid_at"] >= s["schedule_at"] and per(sid, p["paid_at"]) == sp for _, p in own):
+                    add("unpaid_renewal", s["merchant_uid"])
+            past = [s for s in scheds if s["schedule_at"] <= as_of and s["schedule_status"] != "revoked"]
+            if past and not future:  # missing_next_schedule (inside grace: not yet)
                 latest = max(past, key=lambda s: (s["schedule_at"], s["merchant_uid"]))
+                nxt = _period_start_date(per(sid, latest["schedule_at"]) + 1, i["anchor"], i["iv"], i["base"])
+                ends_day = datetime.fromtimestamp(i["ends"], tz=KST).date() if i["ends"] else None
                 if (
                     latest["schedule_at"] + GRACE <= as_of
                     and latest["schedule_status"] == "executed"
                     and latest["payment_status"] in ("paid", "cancelled")
-                    and not future
+                    and (ends_day is None or nxt < ends_day)
                 ):
-                    found.add(("missing_next_schedule", cu))
-        # duplicate_schedule
-        groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+                    add("missing_next_schedule", cu)
+            ref = as_of - GRACE - 86_400
+            if not scheds and i["bill_from"] <= ref and per(sid, ref) > per(sid, i["started"]):
+                rp = per(sid, ref)  # chain_not_started
+                if not any(per(sid, p["paid_at"]) >= rp for _, p in own):
+                    add("chain_not_started", cu)
+        groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)  # duplicate_schedule
         for s in future:
-            groups[_period(s["schedule_at"], anchor)].append(s)
+            groups[per(sid, s["schedule_at"])].append(s)
         for group in groups.values():
             if len(group) > 1:
                 group.sort(key=lambda s: (s["amount"] != sub.amount, s["schedule_at"], s["merchant_uid"]))
-                found.update(("duplicate_schedule", s["merchant_uid"]) for s in group[1:])
+                for s in group[1:]:
+                    add("duplicate_schedule", s["merchant_uid"])
         for s in future:
-            if cu not in active or (cu in w.deleted_billing_keys and cu not in w.billing_keys):
-                found.add(("orphan_schedule", s["merchant_uid"]))
+            after_end = i["ends"] is not None and s["schedule_at"] >= i["ends"]
+            if i["cancelled"] or after_end or (cu in w.deleted_billing_keys and cu not in w.billing_keys):
+                add("orphan_schedule", s["merchant_uid"])
             if s["amount"] != sub.amount:
-                found.add(("schedule_amount_mismatch", s["merchant_uid"]))
-    # duplicate_charge: net-paid charges of the subscription amount per customer and period
-    for cu, plist in by_customer.items():
-        sub = subs[cu]
-        charges: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-        for p in plist:
-            if p["status"] == "paid" and p["amount"] == sub.amount and p["paid_at"] + GRACE <= as_of:
-                charges[_period(p["paid_at"], int(sub.anchor_day))].append(p)
-        for group in charges.values():
+                add("schedule_amount_mismatch", s["merchant_uid"])
+        by_period: dict[int, list[tuple[int, dict[str, Any]]]] = defaultdict(list)  # duplicate_charge
+        for rank, p in own:
+            by_period[per(sid, p["paid_at"])].append((rank, p))
+        for group in by_period.values():
             if len(group) > 1:
-                group.sort(key=lambda p: (p["paid_at"], p["imp_uid"]))
-                found.update(("duplicate_charge", p["imp_uid"]) for p in group[1:])
-    return found
+                group.sort(key=lambda rp: (rp[0], rp[1]["paid_at"], rp[1]["imp_uid"]))
+                for _, p in group[1:]:
+                    add("duplicate_charge", p["imp_uid"], p["merchant_uid"])
+        if i["ends"] is not None and i["ends"] <= as_of:  # charged_after_cancel (subscription)
+            for _, p in own:
+                if p["paid_at"] >= i["ends"]:
+                    add("charged_after_cancel", p["merchant_uid"], p["merchant_uid"])
+    # one root cause, one finding: per merchant_uid the first kind of PRECEDENCE
+    best: dict[str, int] = {}
+    for (kind, _), mu in found.items():
+        if mu and kind in PRECEDENCE:
+            best[mu] = min(best.get(mu, 99), PRECEDENCE.index(kind))
+    return {
+        (kind, key)
+        for (kind, key), mu in found.items()
+        if not (mu and kind in PRECEDENCE and PRECEDENCE.index(kind) > best[mu])
+    }
 
 
 def _label_keys(sc: Scenario) -> set[tuple[str, str]]:
@@ -151,7 +241,20 @@ def test_frames_have_the_canonical_columns_and_types(scenario: Scenario) -> None
     s = scenario.subscriptions
     assert str(s["started_at"].dt.tz) == "Asia/Seoul" and str(s["cancelled_at"].dt.tz) == "Asia/Seoul"
     assert ((s["status"] == "cancelled") == s["cancelled_at"].notna()).all()
-    assert s["customer_uid"].is_unique and (s["interval_months"] == 1).all()
+    assert s["subscription_id"].is_unique and not s["customer_uid"].is_unique  # two plans on one card
+    assert (s.loc[s["customer_uid"].duplicated(keep=False), "plan"] == "beans").any()
+    assert set(s["interval_months"]) == {1, 3, 12}
+    assert set(s["status"]) == {"active", "trialing", "paused", "cancelled"}
+    assert (s.loc[s["status"] == "trialing", "trial_ends_at"] > scenario.as_of).all()
+    # cancel at period end: some cancellations lie after as_of
+    assert (s.loc[s["status"] == "cancelled", "cancelled_at"] > scenario.as_of).any()
+    # subscription orders name their subscription, add-ons none (some of exactly the plan's price)
+    addons = o[o["merchant_uid"].str.startswith("addon-")]
+    assert addons["subscription_id"].isna().all() and len(addons) > 0
+    assert o.loc[~o["merchant_uid"].str.startswith("addon-"), "subscription_id"].notna().all()
+    price = s.set_index("customer_uid")["amount"]
+    assert (addons["amount"].to_numpy() == price.loc[addons["customer_uid"]].to_numpy()).any()
+    assert str(o["ordered_at"].dt.tz) == "Asia/Seoul" and o["ordered_at"].notna().all()
     assert o["merchant_uid"].str.fullmatch(r"[A-Za-z0-9_\-]{1,40}").all()
 
 
@@ -221,8 +324,16 @@ def test_inside_grace_execution_is_present_and_not_labelled(scenario: Scenario) 
 def test_ordinary_declines_are_recovered_and_not_labelled(scenario: Scenario) -> None:
     w = scenario.world
     labelled = set(scenario.labels["customer_uid"])
-    anchor = scenario.subscriptions.set_index("customer_uid")["anchor_day"].to_dict()
-    failed = [p for p in w.payments.values() if p["status"] == "failed" and p["customer_uid"] not in labelled]
+    lapsed = set(scenario.params["lapsed"])  # dunning churn: every retry declined, then cancelled
+    assert lapsed
+    subs = scenario.subscriptions.set_index("customer_uid")
+    assert (subs.loc[sorted(lapsed), "status"] == "cancelled").all()
+    anchor = subs["anchor_day"].to_dict()
+    failed = [
+        p
+        for p in w.payments.values()
+        if p["status"] == "failed" and p["customer_uid"] not in labelled | lapsed
+    ]
     assert len(failed) >= 20  # a few percent of ~4,000 renewals
     assert scenario.params["declines"] == len(failed)
     paid_by_cu: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -239,14 +350,19 @@ def test_ordinary_declines_are_recovered_and_not_labelled(scenario: Scenario) ->
         ]
         assert recovered, f"decline of {f['merchant_uid']} never recovered"
         assert recovered[0]["merchant_uid"].startswith(f["merchant_uid"].split("-r")[0] + "-r")
-    retry_orders = scenario.orders[scenario.orders["merchant_uid"].str.contains("-r")]
+    retry_orders = scenario.orders[
+        scenario.orders["merchant_uid"].str.contains("-r") & ~scenario.orders["customer_uid"].isin(lapsed)
+    ]
     assert len(retry_orders) == len(failed)
 
 
 def test_realism(scenario: Scenario) -> None:
     subs = scenario.subscriptions
     assert {29, 30, 31} <= set(subs["anchor_day"])
-    assert set(subs["amount"]) <= {9_900, 14_900, 19_900, 29_900, 990, 1_490, 1_990, 2_990}
+    monthly = {9_900, 14_900, 19_900, 29_900}
+    # a quarter is three months less 5% (to 100 won), a year ten months; 990... are the changed prices
+    allowed = monthly | {m * 3 * 95 // 100 // 100 * 100 for m in monthly} | {m * 10 for m in monthly}
+    assert set(subs["amount"]) <= allowed | {6_900} | {990, 1_490, 1_990, 2_990}
     w = scenario.world
     names = {k["customer_name"] for k in w.billing_keys.values()}
     assert all("가" <= ch <= "힣" for name in names for ch in name)
@@ -260,15 +376,16 @@ def test_realism(scenario: Scenario) -> None:
         if "-r" in s["merchant_uid"] or s["merchant_uid"] == scenario.params["inside_grace"]["merchant_uid"]:
             continue
         assert (local.hour, local.minute) == (10, 0)
-        anchor = int(subs.set_index("customer_uid").loc[s["customer_uid"], "anchor_day"])
+        sub_id = scenario.orders.set_index("merchant_uid").loc[s["merchant_uid"], "subscription_id"]
+        anchor = int(subs.set_index("subscription_id").loc[sub_id, "anchor_day"])
         assert local.day == min(anchor, pd.Timestamp(local.date()).days_in_month)
     # churned subscribers were unscheduled properly (no pending schedule, order cancelled)
-    churned = set(subs.loc[subs["status"] == "cancelled", "customer_uid"]) - set(
-        scenario.labels["customer_uid"]
-    )
-    assert churned
-    pending = {s["customer_uid"] for s in w.schedules.values() if s["schedule_status"] == "scheduled"}
-    assert not churned & pending
+    labelled = set(scenario.labels["customer_uid"])
+    gone = subs[subs["status"].isin(["cancelled", "paused"]) & ~subs["customer_uid"].isin(labelled)]
+    assert len(gone)
+    sub_of = scenario.orders.set_index("merchant_uid")["subscription_id"]
+    pending = {sub_of[s["merchant_uid"]] for s in w.schedules.values() if s["schedule_status"] == "scheduled"}
+    assert not set(gone["subscription_id"]) & pending
 
 
 def test_same_seed_same_everything_and_other_seed_differs() -> None:

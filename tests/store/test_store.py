@@ -97,7 +97,8 @@ def test_migrate_twice_changes_nothing(tmp_path: Path) -> None:
     first = store.migrate()
     again = Store(tmp_path / "s.duckdb").migrate()
     assert first == again
-    assert len(store.query("SELECT * FROM schema_version")) == first
+    assert first == store_module._migrations()[-1][0]
+    assert len(store.query("SELECT * FROM schema_version")) == len(store_module._migrations())
 
 
 def _store_at_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: int) -> Store:
@@ -337,3 +338,58 @@ def test_an_operation_releases_the_file_when_it_returns(store: Store) -> None:
         timeout=60,
     ).returncode
     assert code == 0
+
+
+def test_0007_keeps_subscriptions_orders_findings_and_sync_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _store_at_version(tmp_path, monkeypatch, 4)
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO subscriptions (customer_uid, status, amount, interval_months, anchor_day, "
+            "started_at, source, loaded_at) VALUES "
+            "('c1', 'active', 9900, 3, 31, '2026-01-31 10:00+09', 's', now()), "
+            "('c2', 'cancelled', 4900, 1, 5, NULL, 's', now())"
+        )
+        con.execute(
+            "INSERT INTO orders (merchant_uid, customer_uid, amount, status, source, loaded_at) "
+            "VALUES ('o1', 'c1', 9900, 'paid', 's', now())"
+        )
+        con.execute(
+            "INSERT INTO payments (imp_uid, merchant_uid, status, amount, paid_at, synced_at) "
+            "VALUES ('i1', 'o1', 'paid', 9900, '2026-03-02 10:00+09', now())"
+        )
+        con.execute(
+            "INSERT INTO sync_state (stream, cursor, detail) VALUES "
+            "('payments:paid', '2026-11-27 06:00+09', '{\"from\": \"2026-11-27T04:00:00+09:00\"}')"
+        )
+        con.execute(
+            "INSERT INTO findings (run_id, finding_id, kind, severity, amount_at_risk) "
+            "VALUES ('r1', 'f1', 'phantom_paid', 'critical', 9900)"
+        )
+    assert store.migrate() >= 7
+    subs = store.query(
+        "SELECT subscription_id, customer_uid, status, amount, currency, interval_months, anchor_day, plan "
+        "FROM subscriptions ORDER BY 1"
+    )
+    assert subs.values.tolist() == [
+        ["c1", "c1", "active", 9900, "KRW", 3, 31, None],
+        ["c2", "c2", "cancelled", 4900, "KRW", 1, 5, None],
+    ]
+    order = store.query("SELECT merchant_uid, subscription_id, ordered_at FROM orders")
+    assert order.values.tolist()[0][:2] == ["o1", None]
+    found = store.query("SELECT finding_id, subscription_id, period_start, currency FROM findings")
+    assert found["finding_id"].tolist() == ["f1"] and found["subscription_id"].isna().all()
+    # the paid stream is complete from its earliest stored payment (not the last incremental run's start)
+    cov = store.query("SELECT covered_from FROM sync_state WHERE stream = 'payments:paid'")["covered_from"]
+    assert cov.iloc[0].tz_convert("Asia/Seoul").isoformat().startswith("2026-03-02T10:00")
+    with store.connect() as con:
+        con.execute(
+            "INSERT INTO subscriptions (subscription_id, customer_uid, status, amount, anchor_day, source, "
+            "loaded_at) VALUES ('c1-music', 'c1', 'paused', 4900, 1, 's', now())"
+        )
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute(
+                "INSERT INTO subscriptions (subscription_id, customer_uid, status, amount, anchor_day, "
+                "source, loaded_at) VALUES ('x', 'c1', 'on_hold', 4900, 1, 's', now())"
+            )

@@ -3,7 +3,7 @@
 Each rule file is a single ``SELECT`` that returns the candidate findings of its kind with the columns of
 :data:`RULE_COLUMNS`. Its header comment states the business rule in plain words. Rules read the shared
 working tables built by ``_prepare.sql`` and the billing-period macros of ``_macros.sql``; their parameters
-(``$as_of``, ``$grace``, ``$inferred``) are bound, never formatted into the text.
+(``$as_of``, ``$grace``, ``$inferred``, the coverage bounds) are bound, never formatted into the text.
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ RULE_COLUMNS = (
     "amount_at_risk",
     "event_at",
     "suggested_action",
+    "subscription_id",
+    "period_start",
+    "period_end",
+    "currency",
     "detail",
 )
 

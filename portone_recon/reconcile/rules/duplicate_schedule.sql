@@ -1,19 +1,21 @@
--- duplicate_schedule (high): a customer has more than one future `scheduled` schedule (schedule_at > as_of)
--- in one billing period. One is kept — the one whose amount equals the subscription's, then the earliest
--- schedule_at, then the smallest merchant_uid — and every other one is reported.
--- Suggested action: unschedule the extra. amount_at_risk: the extra schedule's amount.
+-- duplicate_schedule (high): one subscription has more than one future `scheduled` schedule
+-- (schedule_at > as_of) in one billing period. Another plan on the same card is another subscription (see
+-- Attribution in _prepare.sql), never a duplicate. One is kept — the one whose amount equals the
+-- subscription's, then the earliest schedule_at, then the smallest merchant_uid — and every other one is
+-- reported. Suggested action: unschedule the extra. amount_at_risk: the extra schedule's amount.
 WITH fut AS (
     SELECT
-        s.merchant_uid, s.customer_uid, s.schedule_at, s.amount, s.currency, u.amount AS sub_amount,
-        s.local_status, recon_period(s.schedule_at, u.anchor_day, u.interval_months, u.base_mi) AS period
-    -- _recon_sched (_prepare.sql): the open schedules with their local order's status
+        s.merchant_uid, s.customer_uid, s.subscription_id, s.schedule_at, s.amount, s.currency,
+        u.amount AS sub_amount, u.anchor_day, u.interval_months, u.base_mi, s.local_status,
+        recon_period(s.schedule_at, u.anchor_day, u.interval_months, u.base_mi) AS period
+    -- _recon_sched (_prepare.sql): the open schedules with their subscription and local order's status
     FROM _recon_sched s
-    JOIN _recon_subs u USING (customer_uid)
+    JOIN _recon_subs u USING (subscription_id)
     WHERE s.schedule_status = 'scheduled' AND s.schedule_at > $as_of
 ),
--- only (customer, period) pairs with more than one booking are ranked
+-- only (subscription, period) pairs with more than one booking are ranked
 dup AS (
-    SELECT customer_uid, period FROM fut GROUP BY customer_uid, period HAVING count(*) > 1
+    SELECT subscription_id, period FROM fut GROUP BY subscription_id, period HAVING count(*) > 1
 ),
 ranked AS (
     SELECT
@@ -24,8 +26,8 @@ ranked AS (
         first_value(merchant_uid)
             OVER (w ORDER BY coalesce(amount = sub_amount, false) DESC, schedule_at, merchant_uid) AS keep_mu
     FROM fut
-    SEMI JOIN dup USING (customer_uid, period)
-    WINDOW w AS (PARTITION BY customer_uid, period)
+    SEMI JOIN dup USING (subscription_id, period)
+    WINDOW w AS (PARTITION BY subscription_id, period)
 )
 SELECT
     'duplicate_schedule' AS kind,
@@ -42,6 +44,10 @@ SELECT
     r.amount AS amount_at_risk,
     r.schedule_at AS event_at,
     'unschedule' AS suggested_action,
+    r.subscription_id,
+    recon_period_start(r.period, r.anchor_day, r.interval_months, r.base_mi) AS period_start,
+    recon_period_end(r.period, r.anchor_day, r.interval_months, r.base_mi) AS period_end,
+    r.currency,
     r.n || ' schedules booked in one billing period; keep ' || r.keep_mu || ', revoke this one ('
         || recon_kst(r.schedule_at) || ', ' || recon_money(r.amount, r.currency) || ')' AS detail
 FROM ranked r

@@ -1,7 +1,8 @@
 -- missed_webhook (high): PortOne charged order M (an attempt for M reached `paid` at least `grace` before
 -- as_of, for exactly the order's amount and currency), yet the local order M is still pending or failed:
 -- the webhook was lost or its handler failed. Suggested action: reverify, then mark the order paid.
--- amount_at_risk: the amount PortOne charged.
+-- A payment since fully refunded is not this (no money moved: refund_not_reflected reports it once).
+-- amount_at_risk: the net amount PortOne holds (charged - refunded).
 SELECT
     'missed_webhook' AS kind,
     'high' AS severity,
@@ -14,9 +15,13 @@ SELECT
     o.status AS local_status,
     m.paid_amount AS portone_amount,
     o.amount AS local_amount,
-    m.paid_amount AS amount_at_risk,
+    m.net_paid AS amount_at_risk,
     m.first_paid_at AS event_at,
     'reverify' AS suggested_action,
+    o.subscription_id,
+    CAST(NULL AS DATE) AS period_start,
+    CAST(NULL AS DATE) AS period_end,
+    o.currency,
     'PortOne charged ' || recon_money(m.paid_amount, m.paid_currency) || ' at ' || recon_kst(m.first_paid_at)
         || ' (' || m.paid_imp_uid || ', ' || m.attempts || ' attempt(s)); local order is ' || o.status
         AS detail
@@ -27,3 +32,4 @@ WHERE m.reached_paid
   AND m.paid_amount_min = o.amount AND m.paid_amount_max = o.amount
   AND m.paid_currency_min = o.currency AND m.paid_currency_max = o.currency
   AND o.status IN ('pending', 'failed')
+  AND m.net_paid > 0

@@ -1,5 +1,8 @@
 -- unknown_payment (medium): a PortOne payment reached `paid` (by as_of) for a merchant_uid that has no
--- local order at all. Suggested action: manual review (create the order, or refund).
+-- local order at all. Billing-key issuance and test-channel payments are never charges; a payment paid
+-- less than `grace` ago is left for the next run (its order may be committing). Coverage: only payments
+-- paid inside the loaded orders' range (from the earliest order's time); none when no orders are loaded.
+-- Suggested action: manual review (create the order, or refund).
 -- amount_at_risk: the payment's net amount (amount - cancel_amount).
 SELECT
     'unknown_payment' AS kind,
@@ -16,12 +19,18 @@ SELECT
     p.amount - p.cancel_amount AS amount_at_risk,
     coalesce(p.paid_at, p.started_at) AS event_at,
     'manual_review' AS suggested_action,
+    c.subscription_id,
+    CAST(NULL AS DATE) AS period_start,
+    CAST(NULL AS DATE) AS period_end,
+    p.currency,
     'PortOne charged ' || recon_money(p.amount, p.currency) || ' at ' || recon_kst(coalesce(p.paid_at, p.started_at))
         || ' for merchant_uid ' || p.merchant_uid || ', which has no local order'
         || CASE WHEN p.cancel_amount > 0 THEN ' (' || recon_money(p.cancel_amount, p.currency) || ' refunded)'
                 ELSE '' END AS detail
-FROM payments p
+FROM _recon_payments p
+LEFT JOIN (SELECT imp_uid, subscription_id FROM _recon_charges) c USING (imp_uid)
 -- no local order: the candidates of _prepare.sql that have none (every such reached payment is one)
 SEMI JOIN (SELECT merchant_uid FROM _recon_cand WHERE NOT has_order) USING (merchant_uid)
 WHERE (p.status = 'paid' OR (p.status = 'cancelled' AND p.paid_at IS NOT NULL))
-  AND coalesce(p.paid_at, p.started_at, $as_of) <= $as_of
+  AND coalesce(p.paid_at, p.started_at, $as_of) + $grace <= $as_of
+  AND recon_payment_covered(coalesce(p.paid_at, p.started_at))

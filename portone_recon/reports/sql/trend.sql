@@ -1,12 +1,13 @@
 -- Open findings per KST day over the last $days days up to $as_of: for each day, the latest run of that
--- day (by as_of, then start time) and its findings by severity. Days without a run have no row.
+-- day (by as_of, then start time; ad-hoc runs never count) and its findings by severity. Days without a
+-- run have no row.
 WITH day_runs AS (
     SELECT
         CAST(as_of AS DATE) AS day,
         run_id,
         row_number() OVER (PARTITION BY CAST(as_of AS DATE) ORDER BY as_of DESC, started_at DESC) AS rn
     FROM recon_runs
-    WHERE as_of <= $as_of
+    WHERE as_of <= $as_of AND NOT adhoc
       AND CAST(as_of AS DATE) > CAST($as_of AS DATE) - CAST($days AS INTEGER)
 )
 SELECT
