@@ -62,6 +62,8 @@ class Settings:
         concurrency: pages fetched in flight at once by listings (default 4).
         max_retries: retries of an idempotent request before giving up.
         lock_timeout: seconds to wait for another process to release the DuckDB file.
+        tier: agency accounts' sub-merchant tier code, sent as the ``Tier`` header on every request
+            when set (empty: the account's own data).
     """
 
     imp_key: str = ""
@@ -73,6 +75,7 @@ class Settings:
     concurrency: int = 4
     max_retries: int = 4
     lock_timeout: float = 30.0
+    tier: str = ""
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -84,6 +87,8 @@ class Settings:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if not self.api_base.startswith(("http://", "https://")):
             raise ConfigError(f"PORTONE_API_BASE must be an http(s) URL, got {self.api_base!r}")
+        if self.tier != self.tier.strip() or any(not c.isprintable() for c in self.tier):
+            raise ConfigError(f"PORTONE_TIER must be a tier code without spaces around it, got {self.tier!r}")
 
     @classmethod
     def from_env(
@@ -97,7 +102,7 @@ class Settings:
 
         Variables: ``PORTONE_IMP_KEY``, ``PORTONE_IMP_SECRET``, ``PORTONE_API_BASE``,
         ``PORTONE_RECON_DB``, ``PORTONE_CONNECT_TIMEOUT``, ``PORTONE_READ_TIMEOUT``,
-        ``PORTONE_CONCURRENCY``, ``PORTONE_MAX_RETRIES``, ``PORTONE_LOCK_TIMEOUT``.
+        ``PORTONE_CONCURRENCY``, ``PORTONE_MAX_RETRIES``, ``PORTONE_LOCK_TIMEOUT``, ``PORTONE_TIER``.
         The TOML file may hold everything but the secret.
         """
         env = os.environ if environ is None else environ
@@ -115,6 +120,7 @@ class Settings:
             "PORTONE_CONCURRENCY": "concurrency",
             "PORTONE_MAX_RETRIES": "max_retries",
             "PORTONE_LOCK_TIMEOUT": "lock_timeout",
+            "PORTONE_TIER": "tier",
         }
         for var, name in pairs.items():
             raw = env.get(var)

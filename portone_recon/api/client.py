@@ -49,10 +49,17 @@ from portone_recon.api.models import (
     parse_page_envelope,
 )
 from portone_recon.api.retry import outcome_unknown, parse_retry_after, retry_decision
-from portone_recon.api.windows import Instant, payment_windows, schedule_windows, unix_floor
+from portone_recon.api.windows import (
+    PAYMENT_WINDOW_SECONDS,
+    Instant,
+    payment_windows,
+    schedule_windows,
+    unix_floor,
+)
 from portone_recon.config import Secret, Settings
 from portone_recon.errors import (
     APIError,
+    BadRequestError,
     ConfigError,
     MalformedResponseError,
     NotFoundError,
@@ -108,6 +115,48 @@ _REDACTED_FIELDS = frozenset(
 )
 
 Params = Sequence[tuple[str, str]]
+
+
+def _headers(settings: Settings) -> dict[str, str]:
+    """Headers of every request; ``Tier`` (an agency's sub-merchant code) when the setting is given."""
+    headers = {"Accept": "application/json", "User-Agent": "portone-recon"}
+    if settings.tier:
+        headers["Tier"] = settings.tier
+    return headers
+
+
+#: Only windows longer than this are split on a refusal: a shorter one was refused for another reason.
+_SPLIT_ABOVE = 30 * 86400
+
+
+def _window_of(base: Params) -> tuple[str, str, int, int] | None:
+    """The (from-name, to-name, from, to) of a listing's time window, if ``base`` has one."""
+    names = dict(base)
+    for lo, hi in (("from", "to"), ("schedule_from", "schedule_to")):
+        if lo in names and hi in names:
+            try:
+                return lo, hi, int(names[lo]), int(names[hi])
+            except ValueError:
+                return None
+    return None
+
+
+def _split_window(base: Params) -> list[tuple[tuple[str, str], ...]] | None:
+    """``base`` with its time window cut in two halves (None when it has none or it is under a day)."""
+    window = _window_of(base)
+    if window is None:
+        return None
+    lo_name, hi_name, lo, hi = window
+    if hi - lo <= _SPLIT_ABOVE:
+        return None
+    mid = lo + (hi - lo) // 2
+
+    def with_(a: int, b: int) -> tuple[tuple[str, str], ...]:
+        return tuple((k, str(a) if k == lo_name else str(b) if k == hi_name else v) for k, v in base)
+
+    # Both halves hold ``mid``: some listings' ``to`` is inclusive, some exclusive; a record at that
+    # second may come twice, and every reader keeps one copy per key.
+    return [with_(lo, mid), with_(mid, hi)]
 
 
 def _seg(value: str, what: str) -> str:
@@ -172,6 +221,15 @@ def _unique(ids: Iterable[str], what: str) -> list[str]:
     return list(seen)
 
 
+def _as_object(item: Any, *, path: str, endpoint: str, method: str = "GET") -> dict[str, Any]:
+    """An answer's object as received; MalformedResponseError when it is not an object."""
+    if not isinstance(item, dict):
+        raise MalformedResponseError(
+            f"expected an object, got {type(item).__name__}", method=method, endpoint=endpoint, field=path
+        )
+    return item
+
+
 def _chunks(ids: Sequence[str], size: int) -> list[list[str]]:
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
@@ -233,6 +291,28 @@ class _WindowScheduler:
         self._fill()
         return fut.result()
 
+    def _rest(self, w: int, first: RawPage) -> Iterator[RawPage]:
+        """Pages 2.. of window ``w``."""
+        check = PortOneClient._check_next
+        nxt = first.next
+        if nxt and first.count:
+            last = max(nxt, math.ceil(first.total / first.count))
+            self._queue.extendleft((w, p) for p in range(last, nxt - 1, -1))
+            for p in range(nxt, last + 1):
+                page = self._take((w, p))
+                check(page, self._endpoint)
+                yield page
+                nxt = page.next
+                if nxt == 0:
+                    break
+            self._drop(w)
+        # The listing grew while we paged (or page 1 had no items): follow ``next``.
+        while nxt:
+            page = self._fetch((w, nxt))
+            check(page, self._endpoint)
+            yield page
+            nxt = page.next
+
     def _drop(self, w: int) -> None:
         """Forget window ``w``'s queued and fetched-ahead pages (it ended early)."""
         self._queue = deque(j for j in self._queue if j[0] != w)
@@ -240,29 +320,26 @@ class _WindowScheduler:
             self._futures.pop(job).cancel()
 
     def pages(self) -> Iterator[RawPage]:
-        check = PortOneClient._check_next
         try:
             for w in range(len(self._bases)):
-                first = self._take((w, 1))
-                yield first
-                nxt = first.next
-                if nxt and first.count:
-                    last = max(nxt, math.ceil(first.total / first.count))
-                    self._queue.extendleft((w, p) for p in range(last, nxt - 1, -1))
-                    for p in range(nxt, last + 1):
-                        page = self._take((w, p))
-                        check(page, self._endpoint)
-                        yield page
-                        nxt = page.next
-                        if nxt == 0:
-                            break
+                try:
+                    first = self._take((w, 1))
+                except BadRequestError:
+                    # A window refused as too long: the client's sequential pager splits it.
                     self._drop(w)
-                # The listing grew while we paged (or page 1 had no items): follow ``next``.
-                while nxt:
-                    page = self._fetch((w, nxt))
-                    check(page, self._endpoint)
-                    yield page
-                    nxt = page.next
+                    yield from self._client._pages(
+                        self._path, self._endpoint, self._bases[w], concurrent=False
+                    )
+                    continue
+                yield first
+                try:
+                    yield from self._rest(w, first)
+                except BadRequestError:
+                    # A page past the end of a listing that shrank while we paged: list it again.
+                    self._drop(w)
+                    yield from self._client._pages(
+                        self._path, self._endpoint, self._bases[w], concurrent=False, relisted=True
+                    )
         finally:
             self._queue.clear()
             for fut in self._futures.values():
@@ -342,7 +419,7 @@ class PortOneClient:
             transport=transport,
             timeout=timeout,
             limits=limits,
-            headers={"Accept": "application/json", "User-Agent": "portone-recon"},
+            headers=_headers(self.settings),
         )
 
     @classmethod
@@ -652,10 +729,38 @@ class PortOneClient:
             previous=previous,
         )
 
-    def _pages(self, path: str, endpoint: str, base: Params, *, concurrent: bool) -> Iterator[RawPage]:
-        """Pages 1, 2, ... until ``next == 0``; with ``concurrent``, pages 2..N are fetched ahead."""
-        first = self._fetch_page(path, endpoint, base, 1)
+    def _pages(
+        self, path: str, endpoint: str, base: Params, *, concurrent: bool, relisted: bool = False
+    ) -> Iterator[RawPage]:
+        """Pages 1, 2, ... until ``next == 0``; with ``concurrent``, pages 2..N are fetched ahead.
+
+        PortOne's limits on a listing's time range are not settled by any source (the schedule listing's
+        "3 months" may be 90 or 92 days): a first page refused with 400 is split into two halves, each
+        listed on its own. A later page refused with 400 (past the end of a listing that shrank while we
+        paged) makes the listing start again from page 1, once; readers keep one copy of a repeated item.
+        """
+        try:
+            first = self._fetch_page(path, endpoint, base, 1)
+        except BadRequestError:
+            halves = _split_window(base)
+            if halves is None:
+                raise
+            log.info("GET %s: window refused, listing it in two halves", endpoint)
+            for half in halves:
+                yield from self._pages(path, endpoint, half, concurrent=concurrent)
+            return
         yield first
+        try:
+            yield from self._later_pages(path, endpoint, base, first, concurrent=concurrent)
+        except BadRequestError:
+            if relisted:
+                raise
+            log.info("GET %s: a later page was refused (the listing shrank), listing it again", endpoint)
+            yield from self._pages(path, endpoint, base, concurrent=False, relisted=True)
+
+    def _later_pages(
+        self, path: str, endpoint: str, base: Params, first: RawPage, *, concurrent: bool
+    ) -> Iterator[RawPage]:
         nxt = first.next
         if nxt and concurrent and first.count:
             last = max(nxt, math.ceil(first.total / first.count))
@@ -831,6 +936,33 @@ class PortOneClient:
         path = f"/payments/status/{status}"
         return self._window_pages(path, "/payments/status/{payment_status}", bases, concurrent=True)
 
+    def fetch_payment_page(
+        self,
+        status: str,
+        window: tuple[int, int],
+        page: int,
+        *,
+        limit: int = MAX_LIMIT,
+        sorting: str | None = None,
+    ) -> RawPage:
+        """One page of ``GET /payments/status/{status}`` for one window (``from``, ``to``: unix seconds,
+        both inclusive, as :func:`~portone_recon.api.windows.payment_windows` gives them).
+
+        For readers that decide page by page whether to go on (a ``-updated`` scan stops early).
+        """
+        if status not in LISTING_STATUSES:
+            raise ValueError(f"status must be one of {list(LISTING_STATUSES)}, got {status!r}")
+        self._check_limit(limit)
+        self._check_sorting(sorting)
+        lo, hi = window
+        if not 0 <= hi - lo < PAYMENT_WINDOW_SECONDS:
+            raise ValueError(f"window must span at most 90 days, got ({lo}, {hi})")
+        base = _norm_params({"from": lo, "to": hi, "limit": limit, "sorting": sorting})
+        endpoint = "/payments/status/{payment_status}"
+        result = self._fetch_page(f"/payments/status/{status}", endpoint, base, page)
+        self._check_next(result, endpoint)
+        return result
+
     def iter_payments_by_status(
         self,
         status: str,
@@ -907,11 +1039,21 @@ class PortOneClient:
         return BillingKey.from_json(response, endpoint=endpoint)
 
     def _lookup_many(self, endpoint: str, key: str, ids: list[str], parse: Callable[..., R]) -> list[R]:
-        """One multi-lookup call (``key`` is e.g. ``imp_uid[]``); a 404 means none of ``ids`` exists."""
+        """Multi-lookup of ``ids`` (``key`` is e.g. ``imp_uid[]``) in one call, more when PortOne says 404.
+
+        Whether a 404 means "none of these exists" or "one of these does not" is not settled by any
+        source: a 404 for several ids is split in halves and each half asked again, so the ids found
+        are returned either way (k unknown ids among n cost about 2k log2(n) extra calls).
+        """
         try:
             response = self.request("GET", endpoint, params=[(key, i) for i in ids], endpoint=endpoint)
         except NotFoundError:
-            return []
+            if len(ids) <= 1:
+                return []
+            half = len(ids) // 2
+            return self._lookup_many(endpoint, key, ids[:half], parse) + self._lookup_many(
+                endpoint, key, ids[half:], parse
+            )
         if not isinstance(response, list):
             raise MalformedResponseError(
                 f"expected an array, got {type(response).__name__}",
@@ -920,6 +1062,56 @@ class PortOneClient:
                 field="response",
             )
         return [parse(item, path=f"response[{i}]", endpoint=endpoint) for i, item in enumerate(response)]
+
+    def _lookup_items(
+        self, endpoint: str, key: str, field: str, ids: Sequence[str], what: str
+    ) -> MultiResult[dict[str, Any]]:
+        """Multi-lookup returning each object as received (not parsed), 100 ids per call, concurrent."""
+        wanted = _unique(ids, what)
+
+        def one(chunk: list[str]) -> list[dict[str, Any]]:
+            return self._lookup_many(endpoint, key, chunk, _as_object)
+
+        found: dict[str, dict[str, Any]] = {}
+        odd: list[dict[str, Any]] = []
+        for batch in self._ordered_map(one, _chunks(wanted, MAX_IDS_PER_CALL)):
+            for item in batch:
+                value = item.get(field)
+                if isinstance(value, str):
+                    found.setdefault(value, item)
+                else:
+                    odd.append(item)  # no readable id: the caller's reader quarantines it
+        return MultiResult(found=[*found.values(), *odd], missing=[i for i in wanted if i not in found])
+
+    def fetch_payment_items(self, imp_uids: Sequence[str]) -> MultiResult[dict[str, Any]]:
+        """``GET /payments?imp_uid[]=..`` (100 per call, concurrent): payments as received, unparsed.
+
+        For bulk readers that store the raw JSON and check it themselves (the sync).
+        """
+        return self._lookup_items("/payments", "imp_uid[]", "imp_uid", imp_uids, "imp_uids")
+
+    def fetch_billing_key_items(self, customer_uids: Sequence[str]) -> MultiResult[dict[str, Any]]:
+        """``GET /subscribe/customers?customer_uid[]=..`` (100 per call): keys as received, unparsed.
+
+        ``missing`` is what the lookup did not return; confirm a deletion with
+        :meth:`fetch_billing_key_item` before acting on it.
+        """
+        return self._lookup_items(
+            "/subscribe/customers", "customer_uid[]", "customer_uid", customer_uids, "customer_uids"
+        )
+
+    def fetch_billing_key_item(self, customer_uid: str) -> dict[str, Any]:
+        """``GET /subscribe/customers/{customer_uid}``: the key as received (plain or super-billing-key).
+
+        Raises:
+            NotFoundError: PortOne has no such key (deleted or never issued), and only then.
+            APIError: any other failure (nothing can be concluded about the key).
+        """
+        endpoint = "/subscribe/customers/{customer_uid}"
+        response = self.request(
+            "GET", f"/subscribe/customers/{_seg(customer_uid, 'customer_uid')}", endpoint=endpoint
+        )
+        return _as_object(response, path="response", endpoint=endpoint)
 
     def fetch_billing_keys(self, customer_uids: Sequence[str]) -> MultiResult[BillingKey]:
         """``GET /subscribe/customers?customer_uid[]=..``, 100 per call; ``missing`` from 207/404."""
@@ -1150,6 +1342,22 @@ class PortOneClient:
         """Schedules with ``schedule_at`` in ``[since, until)`` (status: scheduled/executed/revoked)."""
         pages = self.iter_schedule_pages(since, until, status=status, limit=limit, sorting=sorting)
         return self._items(pages, Schedule.from_json)
+
+    def iter_customer_schedule_pages(
+        self, customer_uid: str, since: Instant, until: Instant, *, status: str | None = None
+    ) -> Iterator[RawPage]:
+        """``GET /subscribe/payments/schedule/customers/{customer_uid}`` pages over ``[since, until)``."""
+        self._check_schedule_status(status)
+        bases = [
+            _norm_params({"from": lo, "to": hi, "schedule-status": status})
+            for lo, hi in schedule_windows(since, until)
+        ]
+        return self._window_pages(
+            f"/subscribe/payments/schedule/customers/{_seg(customer_uid, 'customer_uid')}",
+            "/subscribe/payments/schedule/customers/{customer_uid}",
+            bases,
+            concurrent=False,
+        )
 
     def iter_customer_schedules(
         self, customer_uid: str, since: Instant, until: Instant, *, status: str | None = None

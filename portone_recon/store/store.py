@@ -37,6 +37,7 @@ TABLES = (
     "recon_runs",
     "findings",
     "actions",
+    "quarantine",
 )
 
 

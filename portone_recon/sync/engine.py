@@ -80,6 +80,7 @@ the cursor.
 
 from __future__ import annotations
 
+import calendar
 import sys
 import tempfile
 import threading
@@ -98,8 +99,8 @@ import duckdb
 import orjson
 from tqdm.auto import tqdm
 
-from portone_recon._time import parse_instant
-from portone_recon.api.models import BillingKey, MultiResult, Schedule, parse_page_envelope
+from portone_recon._time import KST, add_months, parse_instant
+from portone_recon.api.models import MultiResult, Schedule
 from portone_recon.api.windows import payment_windows
 from portone_recon.errors import (
     NotFoundError,
@@ -137,16 +138,6 @@ class SyncClient(Protocol):
 
     def server_now(self) -> datetime: ...
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Any = None,
-        json: Any = None,
-        endpoint: str | None = None,
-    ) -> Any: ...
-
     def iter_payment_pages(
         self, status: str, since: Any, until: Any, *, limit: int = ..., sorting: str | None = ...
     ) -> Iterator[Any]: ...
@@ -161,9 +152,27 @@ class SyncClient(Protocol):
         sorting: str | None = ...,
     ) -> Iterator[Any]: ...
 
+    def fetch_payment_page(
+        self,
+        status: str,
+        window: tuple[int, int],
+        page: int,
+        *,
+        limit: int = ...,
+        sorting: str | None = ...,
+    ) -> Any: ...
+
+    def iter_customer_schedule_pages(
+        self, customer_uid: str, since: Any, until: Any, *, status: str | None = ...
+    ) -> Iterator[Any]: ...
+
     def fetch_schedule(self, merchant_uid: str) -> Schedule: ...
 
-    def fetch_billing_keys(self, customer_uids: Sequence[str]) -> MultiResult[BillingKey]: ...
+    def fetch_payment_items(self, imp_uids: Sequence[str]) -> MultiResult[dict[str, Any]]: ...
+
+    def fetch_billing_key_items(self, customer_uids: Sequence[str]) -> MultiResult[dict[str, Any]]: ...
+
+    def fetch_billing_key_item(self, customer_uid: str) -> dict[str, Any]: ...
 
     def counting_calls(self) -> AbstractContextManager[Any]:
         """A context whose ``.calls`` counts this caller's requests (exact beside other threads)."""
@@ -368,6 +377,11 @@ class _Run:
                     results.append(self._payments_guarded(status, states, folder, bar))
                 name = "payments:updated"
                 results.append(self._guard(name, lambda: self._updated(states.get(name), folder, bar)))
+                again = "payments:refundable"
+                paid_lo = self._lo(states.get("payments:paid"))
+                results.append(
+                    self._guard(again, lambda: self._refundable(states.get(again), paid_lo, folder, bar))
+                )
                 results.append(
                     self._guard("schedules", lambda: self._schedules(states.get("schedules"), folder, bar))
                 )
@@ -662,6 +676,68 @@ class _Run:
         finally:
             fetched.spool.remove()
 
+    def _refundable(self, state: _State | None, paid_lo: datetime, folder: Path, bar: Any) -> StreamResult:
+        """The periodic re-read of every stored payment that still has a refundable balance.
+
+        No PortOne source says that a partial refund moves a payment's ``updated`` (the ``-updated``
+        scan relies on it) or its status, so every ``full_every`` (and on ``full``) each payment that
+        could still be refunded is read again by ``imp_uid`` (100 per call, concurrent): a refund of any
+        age is caught within ``full_every`` whatever PortOne's ``updated`` does. Payments this run's
+        ``paid`` listing has just read are skipped. First run: no pass (everything was just listed).
+        """
+        stream = "payments:refundable"
+        old = state.cursor if state else None
+        due = self.full or (state is not None and _due(state.full_at, self.now, self.full_every))
+        spool = Spool(folder, "payments_refundable")
+        try:
+            ids: list[str] = []
+            calls = 0
+            if due and self.since is None:
+                ids = self._refundable_ids(paid_lo)
+                with self.client.counting_calls() as counter:
+                    if ids:
+                        bar.set_description(f"sync {stream}")
+                        found = self.client.fetch_payment_items(ids)
+                        spool.add_items("/payments", list(found.found))
+                        bar.update(len(ids))
+                calls = counter.calls
+            full_at = (
+                self.now
+                if (due or state is None) and self.since is None
+                else state.full_at
+                if state
+                else None
+            )
+            note = (
+                f"re-read {len(ids)} payment(s) with a refundable balance"
+                if due
+                else f"next re-read of refundable payments after {_iso(_next(full_at, self.full_every))}"
+            )
+            return self._commit_stream(
+                stream,
+                spool,
+                lambda con: _ingest.ingest_payments(con, spool, self.synced_at, stream=stream),
+                self.until,
+                self.until,
+                old,
+                self.until if old is None or old < self.until else old,
+                calls,
+                note=note,
+                extra_detail={"full_at": full_at, "payments": len(ids)},
+            )
+        finally:
+            spool.remove()
+
+    def _refundable_ids(self, paid_lo: datetime) -> list[str]:
+        """Stored payments (paid, or cancelled with money left) that PortOne could still refund."""
+        rows = self._con.execute(
+            "SELECT imp_uid FROM payments WHERE status IN ('paid', 'cancelled') AND paid_at < $lo "
+            "AND coalesce(amount_exact, amount, 0) > coalesce(cancel_amount_exact, cancel_amount, 0) "
+            "ORDER BY imp_uid",
+            {"lo": paid_lo},
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def _commit_payments(
         self,
         stream: str,
@@ -678,7 +754,7 @@ class _Run:
         return self._commit_stream(
             stream,
             spool,
-            lambda con: _ingest.ingest_payments(con, spool, self.synced_at),
+            lambda con: _ingest.ingest_payments(con, spool, self.synced_at, stream=stream),
             lo,
             hi,
             old,
@@ -724,14 +800,11 @@ class _Run:
         """Pages of one window sorted by ``-updated``, until one holds a payment older than ``stop_at``."""
         page = 1
         while True:
-            response = self.client.request(
-                "GET",
-                "/payments/status/paid",
-                params={"from": wlo, "to": whi, "limit": PAGE_LIMIT, "sorting": "-updated", "page": page},
-                endpoint=STATUS_ENDPOINT,
+            got = self.client.fetch_payment_page(
+                "paid", (wlo, whi), page, limit=PAGE_LIMIT, sorting="-updated"
             )
-            _total, _prev, nxt, items = parse_page_envelope(response, endpoint=STATUS_ENDPOINT)
-            spool.add_items(STATUS_ENDPOINT, items)
+            items, nxt = got.items, got.next
+            spool.add_page(got)
             bar.update(len(items))
             if not items or nxt == 0 or nxt <= page:
                 return
@@ -760,9 +833,19 @@ class _Run:
                     continue
                 spool.add_items("/subscribe/payments/schedule/{merchant_uid}", [dict(sched.raw)])
                 bar.update(1)
+            renewals = [] if full else self._renewal_windows(hi)
+            for customer_uid, wlo, whi in renewals:
+                try:
+                    for page in self.client.iter_customer_schedule_pages(customer_uid, wlo, whi):
+                        spool.add_page(page)
+                        bar.update(len(page.items))
+                except NotFoundError:
+                    continue  # no key at PortOne: nothing can be booked on it
             cursor = _advance(old, lo, self.until)
             full_at = self.now if full else (state.full_at if state else None)
             note = "" if full else f"near future only (full horizon read at {_iso(full_at)})"
+            if renewals:
+                note += f"; next renewal window of {len(renewals)} long-interval subscription(s)"
             if refetch:
                 note += ("; " if note else "") + f"re-fetched {len(refetch)} past schedule(s)"
             if gone:
@@ -773,7 +856,7 @@ class _Run:
             return self._commit_stream(
                 stream,
                 spool,
-                lambda con: {"schedules": _ingest.ingest_schedules(con, spool, self.synced_at)},
+                lambda con: _ingest.ingest_schedules(con, spool, self.synced_at, stream=stream),
                 lo,
                 hi,
                 old,
@@ -784,6 +867,37 @@ class _Run:
             )
         finally:
             spool.remove()
+
+    def _renewal_windows(self, near_end: datetime) -> list[tuple[str, datetime, datetime]]:
+        """For each active subscription renewing beyond the near range: its next renewal's window.
+
+        A renewal booked months ahead (annual plans) is past ``until + schedule_near``, so the daily
+        listing does not see it; each such subscription's expected next renewal (its start stepped by
+        ``interval_months`` in KST, past ``until``) is read from its customer's schedules, +-31 days,
+        clipped to start at the near range's end: one call a day per such subscription, whatever the
+        history. Without a start date the window runs to ``until`` + interval + 31 days.
+        """
+        try:
+            rows = self._con.execute(
+                "SELECT DISTINCT customer_uid, interval_months, started_at FROM subscriptions "
+                "WHERE status = 'active' AND customer_uid IS NOT NULL AND interval_months > 0 "
+                "ORDER BY 1, 2, 3"
+            ).fetchall()
+        except duckdb.Error:
+            return []  # no subscriptions table in the shape this reads: nothing to look ahead for
+        slack = timedelta(days=31)
+        out: list[tuple[str, datetime, datetime]] = []
+        for customer_uid, months, started in rows:
+            months = int(months)
+            if _months(months) <= self.schedule_near:
+                continue  # renews within the near range: the daily listing reads it
+            nxt = _next_renewal(started, months, self.until)
+            lo, hi = (nxt - slack, nxt + slack) if nxt else (near_end, self.until + _months(months) + slack)
+            lo = max(lo, near_end)
+            hi = min(hi, self.schedule_until)
+            if lo < hi:
+                out.append((str(customer_uid), lo, hi))
+        return out
 
     def _schedules_to_refetch(self, lo: datetime, last_success: datetime | None) -> list[str]:
         """Past schedules (before ``lo``) that may have changed: stuck, or their payment changed."""
@@ -809,19 +923,19 @@ class _Run:
         try:
             missing: list[str] = []
             if wanted:
-                result = self.client.fetch_billing_keys(wanted)
-                spool.add_items("/subscribe/customers", [dict(k.raw) for k in result.found])
-                missing = list(result.missing)
+                result = self.client.fetch_billing_key_items(wanted)
+                spool.add_items("/subscribe/customers", list(result.found))
+                missing = self._confirm_deleted(result.missing, spool)
                 bar.update(len(wanted))
             cursor = old if old is not None and old >= self.until else self.until
-            note = f"{len(wanted)} looked up, {len(missing)} not found (marked deleted)" if wanted else ""
+            note = f"{len(wanted)} looked up, {len(missing)} confirmed deleted" if wanted else ""
             full_at = self.now if full else (state.full_at if state else None)
             detail = {"looked_up": len(wanted), "missing": len(missing), "note": note, "full_at": full_at}
             counts = self._commit(
                 stream,
-                lambda con: {
-                    "billing_keys": _ingest.ingest_billing_keys(con, spool, missing, self.synced_at, self.now)
-                },
+                lambda con: _ingest.ingest_billing_keys(
+                    con, spool, missing, self.synced_at, self.now, stream=stream
+                ),
                 cursor=cursor,
                 detail=detail,
             )
@@ -838,24 +952,45 @@ class _Run:
             note=note,
         )
 
+    def _confirm_deleted(self, candidates: Sequence[str], spool: Spool) -> list[str]:
+        """The keys a multi-lookup did not return, each confirmed absent by its own GET.
+
+        A multi-lookup's 404/207 is no proof (an unknown id among the 100 may hide the others), so only a
+        single-key 404 marks a key deleted; a key found after all is stored like any other.
+        """
+        gone: list[str] = []
+        endpoint = "/subscribe/customers/{customer_uid}"
+        for customer_uid in candidates:
+            try:
+                item = self.client.fetch_billing_key_item(customer_uid)
+            except NotFoundError:
+                gone.append(customer_uid)
+                continue
+            spool.add_items(endpoint, [item])
+        return gone
+
     def _customers_to_fetch(self, since: datetime | None) -> list[str]:
         """Billing keys worth a look-up: all known customers (``since`` None), else those that are
-        unknown, marked deleted, or (since ``since``) have a failed payment, a failed or revoked schedule.
+        unknown, marked deleted, have a charge booked in the future (their key must still be there and
+        may have been re-issued on another card), or (since ``since``) have a failed payment, a failed
+        or revoked schedule.
 
-        A successful charge proves the key exists, so a customer whose only change is a paid payment or
-        a new schedule is not looked up; the periodic full pass re-reads every key.
+        Cost of a daily run: one call per 100 customers with a future schedule (active subscribers), not
+        per customer ever seen; the periodic full pass re-reads every key.
         """
         rows = self._con.execute(
             "WITH seen AS ("
-            "SELECT customer_uid, synced_at, status = 'failed' AS bad FROM payments "
+            "SELECT customer_uid, synced_at, status = 'failed' AS bad, false AS future FROM payments "
             "WHERE customer_uid IS NOT NULL UNION ALL "
-            "SELECT customer_uid, synced_at, schedule_status = 'revoked' OR payment_status = 'failed' AS bad "
+            "SELECT customer_uid, synced_at, "
+            "schedule_status = 'revoked' OR payment_status = 'failed' AS bad, "
+            "schedule_status = 'scheduled' AND schedule_at > $now AS future "
             "FROM schedules WHERE customer_uid IS NOT NULL) "
             "SELECT DISTINCT s.customer_uid FROM seen s LEFT JOIN billing_keys b USING (customer_uid) "
-            "WHERE s.customer_uid <> '' AND ($since IS NULL OR b.customer_uid IS NULL "
+            "WHERE s.customer_uid <> '' AND ($since IS NULL OR b.customer_uid IS NULL OR s.future "
             "OR (s.synced_at > $since AND (s.bad OR b.deleted))) "
             "ORDER BY 1",
-            {"since": since},
+            {"since": since, "now": self.now},
         ).fetchall()
         return [str(r[0]) for r in rows]
 
@@ -889,6 +1024,29 @@ def _full_at(detail: Any) -> datetime | None:
 def _due(last: datetime | None, now: datetime, every: timedelta) -> bool:
     """Whether a periodic full pass last done at ``last`` is due at ``now``."""
     return last is None or now - last >= every
+
+
+def _months(n: int) -> timedelta:
+    return timedelta(days=31 * n)
+
+
+def _next_renewal(started: datetime | None, months: int, after: datetime) -> datetime | None:
+    """The first ``started + k * months`` (calendar months, KST, day clamped) after ``after``."""
+    if started is None:
+        return None
+    local = started.astimezone(KST)
+    k = 0
+    while True:
+        k += 1
+        year, month = add_months(local.year, local.month, k * months)
+        day = min(local.day, calendar.monthrange(year, month)[1])
+        moment = local.replace(year=year, month=month, day=day)
+        if moment > after:
+            return moment
+
+
+def _next(last: datetime | None, every: timedelta) -> datetime | None:
+    return last + every if last is not None else None
 
 
 def _iso(value: datetime | None) -> str:
