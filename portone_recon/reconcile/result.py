@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from portone_recon._time import KST
@@ -119,6 +120,8 @@ class ReconResult:
     previous_run_id: str | None = None
     kinds: tuple[str, ...] = FINDING_KINDS
     timings: dict[str, float] = field(default_factory=dict, repr=False)
+    #: PortOne records the sync could not read (``quarantine`` table): unreconciled, so shown on their own.
+    quarantined: int = 0
 
     # -- numbers -------------------------------------------------------------------------------
 
@@ -282,6 +285,8 @@ class ReconResult:
         )
         if self.subscriptions_inferred:
             text += " [subscriptions inferred]"
+        if self.quarantined:
+            text += f"; {quarantine_line(self.quarantined)}"
         return text
 
     def __repr__(self) -> str:
@@ -303,6 +308,8 @@ class ReconResult:
                 "<br><i>No subscriptions were loaded: 'active' and anchor days were inferred from PortOne "
                 "data (billing key, last paid renewal, local cancellations).</i>"
             )
+        if self.quarantined:
+            head += f"<br><b style='color:#b00'>{esc(quarantine_line(self.quarantined))}</b>"
         td = "<td style='text-align:right'>"
         rows = "".join(
             f"<tr><td>{esc(str(r['kind']))}</td><td>{esc(str(r['severity']))}</td>{td}{int(r['count']):,}</td>"
@@ -341,3 +348,20 @@ class ReconResult:
                 + f"</tr>{body}</table></details>"
             )
         return f"<div>{head}{table}{top}</div>"
+
+
+def quarantine_line(count: int) -> str:
+    """The line a result shows for PortOne records the sync could not read (never reconciled)."""
+    return (
+        f"{count} PortOne record(s) quarantined: not reconciled until read cleanly "
+        "(see the quarantine table: endpoint, reason, raw JSON)"
+    )
+
+
+def count_quarantined(con: Any) -> int:
+    """Records held in ``quarantine`` (0 for a store without the table)."""
+    try:
+        row = con.execute("SELECT count(*) FROM quarantine").fetchone()
+    except duckdb.Error:
+        return 0
+    return int(row[0]) if row else 0

@@ -25,7 +25,7 @@ import pandas as pd
 from portone_recon._time import KST, now_kst, parse_duration, parse_instant
 from portone_recon.errors import PortOneReconError, ReconcileError
 from portone_recon.reconcile.kinds import FINDING_KINDS, KIND_SEVERITY, SEVERITIES
-from portone_recon.reconcile.result import FINDING_COLUMNS, ReconResult
+from portone_recon.reconcile.result import FINDING_COLUMNS, ReconResult, count_quarantined
 from portone_recon.reconcile.rules import RULE_COLUMNS, bind, load_rule, load_support, split_statements
 from portone_recon.store import Store, open_store
 
@@ -140,6 +140,7 @@ def reconcile(
 
         fetch_started = time.perf_counter()
         findings, new, resolved = _fetch_run(con, params, selected)
+        quarantined = count_quarantined(con)
 
         timings["fetch findings"] = time.perf_counter() - fetch_started
         by_kind = findings["kind"].value_counts()
@@ -183,6 +184,7 @@ def reconcile(
         previous_run_id=params["prev_run_id"],
         kinds=selected,
         timings=timings,
+        quarantined=quarantined,
     )
     _log.debug("reconcile %s timings: %s", run_id, timings)
     if profile:
@@ -230,6 +232,7 @@ def load_result(store: Store | str | Path | None = None, run_id: str | None = No
         ).fetchone()
         params: dict[str, Any] = {"as_of": as_of, "run_id": run_id, "prev_run_id": prev[0] if prev else None}
         findings, new, resolved = _fetch_run(con, params, selected)
+        quarantined = count_quarantined(con)
     return ReconResult(
         run_id=run_id,
         as_of=as_of.astimezone(KST),
@@ -242,6 +245,7 @@ def load_result(store: Store | str | Path | None = None, run_id: str | None = No
         previous_run_id=params["prev_run_id"],
         kinds=selected,
         timings={str(k): float(v) for k, v in (run_params.get("timings") or {}).items()},
+        quarantined=quarantined,
     )
 
 

@@ -242,7 +242,8 @@ def test_schema_allowed_values_are_stored_exactly(store: Store, tmp_path: Path) 
     assert counts["quarantine"] == TableCounts(0, 0)
     with store.connect() as con:  # DECIMAL as Decimal (a DataFrame would make it a float)
         rows = con.execute(
-            "SELECT amount, amount_exact, cancel_amount_exact, custom_data, sandbox FROM payments ORDER BY imp_uid"
+            "SELECT amount, amount_exact, cancel_amount_exact, custom_data, sandbox "
+            "FROM payments ORDER BY imp_uid"
         ).fetchall()
         cancels = con.execute("SELECT amount, amount_exact FROM payment_cancellations").fetchall()
     assert rows == [
