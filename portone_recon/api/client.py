@@ -1100,6 +1100,26 @@ class PortOneClient:
             "/subscribe/customers", "customer_uid[]", "customer_uid", customer_uids, "customer_uids"
         )
 
+    def probe_billing_keys(self, customer_uids: Sequence[str]) -> MultiResult[dict[str, Any]]:
+        """One :meth:`fetch_billing_key_item` per key (concurrent): ``missing`` holds only keys PortOne
+        answered 404 for on their own GET (deleted or never issued); any other error is raised."""
+        ids = _unique(customer_uids, "customer_uids")
+
+        def one(customer_uid: str) -> dict[str, Any] | None:
+            try:
+                return self.fetch_billing_key_item(customer_uid)
+            except NotFoundError:
+                return None
+
+        found: list[dict[str, Any]] = []
+        missing: list[str] = []
+        for customer_uid, item in zip(ids, self._ordered_map(one, ids), strict=True):
+            if item is None:
+                missing.append(customer_uid)
+            else:
+                found.append(item)
+        return MultiResult(found=found, missing=missing)
+
     def fetch_billing_key_item(self, customer_uid: str) -> dict[str, Any]:
         """``GET /subscribe/customers/{customer_uid}``: the key as received (plain or super-billing-key).
 

@@ -172,7 +172,7 @@ class SyncClient(Protocol):
 
     def fetch_billing_key_items(self, customer_uids: Sequence[str]) -> MultiResult[dict[str, Any]]: ...
 
-    def fetch_billing_key_item(self, customer_uid: str) -> dict[str, Any]: ...
+    def probe_billing_keys(self, customer_uids: Sequence[str]) -> MultiResult[dict[str, Any]]: ...
 
     def counting_calls(self) -> AbstractContextManager[Any]:
         """A context whose ``.calls`` counts this caller's requests (exact beside other threads)."""
@@ -953,21 +953,28 @@ class _Run:
         )
 
     def _confirm_deleted(self, candidates: Sequence[str], spool: Spool) -> list[str]:
-        """The keys a multi-lookup did not return, each confirmed absent by its own GET.
+        """The keys a multi-lookup did not return that are gone: each confirmed by its own GET.
 
-        A multi-lookup's 404/207 is no proof (an unknown id among the 100 may hide the others), so only a
-        single-key 404 marks a key deleted; a key found after all is stored like any other.
+        A multi-lookup's 404/207 is no proof (an unknown id among the 100 may hide the others), so a key
+        is recorded deleted only after its single-key GET answers 404; a key found after all is stored
+        like any other. Keys already stored as deleted need no proof again (nothing would change).
         """
-        gone: list[str] = []
-        endpoint = "/subscribe/customers/{customer_uid}"
-        for customer_uid in candidates:
-            try:
-                item = self.client.fetch_billing_key_item(customer_uid)
-            except NotFoundError:
-                gone.append(customer_uid)
-                continue
-            spool.add_items(endpoint, [item])
-        return gone
+        if not candidates:
+            return []
+        known = {
+            str(r[0])
+            for r in self._con.execute(
+                "SELECT customer_uid FROM billing_keys WHERE deleted AND customer_uid IN "
+                "(SELECT unnest($ids::VARCHAR[]))",
+                {"ids": list(candidates)},
+            ).fetchall()
+        }
+        probe = [c for c in candidates if c not in known]
+        result = self.client.probe_billing_keys(probe) if probe else None
+        if result is not None and result.found:
+            spool.add_items("/subscribe/customers/{customer_uid}", list(result.found))
+        gone = set(result.missing if result is not None else ()) | known
+        return [c for c in candidates if c in gone]
 
     def _customers_to_fetch(self, since: datetime | None) -> list[str]:
         """Billing keys worth a look-up: all known customers (``since`` None), else those that are
