@@ -324,12 +324,10 @@ class _WindowScheduler:
             for w in range(len(self._bases)):
                 try:
                     first = self._take((w, 1))
-                except BadRequestError:
-                    # A window refused as too long: the client's sequential pager splits it.
+                except BadRequestError as refused:
+                    # A window refused as too long: the client's sequential pager lists its halves.
                     self._drop(w)
-                    yield from self._client._pages(
-                        self._path, self._endpoint, self._bases[w], concurrent=False
-                    )
+                    yield from self._client._halves(self._path, self._endpoint, self._bases[w], refused)
                     continue
                 yield first
                 try:
@@ -741,13 +739,8 @@ class PortOneClient:
         """
         try:
             first = self._fetch_page(path, endpoint, base, 1)
-        except BadRequestError:
-            halves = _split_window(base)
-            if halves is None:
-                raise
-            log.info("GET %s: window refused, listing it in two halves", endpoint)
-            for half in halves:
-                yield from self._pages(path, endpoint, half, concurrent=concurrent)
+        except BadRequestError as refused:
+            yield from self._halves(path, endpoint, base, refused)
             return
         yield first
         try:
@@ -757,6 +750,16 @@ class PortOneClient:
                 raise
             log.info("GET %s: a later page was refused (the listing shrank), listing it again", endpoint)
             yield from self._pages(path, endpoint, base, concurrent=False, relisted=True)
+
+    def _halves(self, path: str, endpoint: str, base: Params, refused: BadRequestError) -> Iterator[RawPage]:
+        """The pages of ``base``'s window listed as two halves (``refused`` is raised when it cannot be
+        split: a short window was refused for another reason)."""
+        halves = _split_window(base)
+        if halves is None:
+            raise refused
+        log.info("GET %s: window refused, listing it in two halves", endpoint)
+        for half in halves:
+            yield from self._pages(path, endpoint, half, concurrent=False)
 
     def _later_pages(
         self, path: str, endpoint: str, base: Params, first: RawPage, *, concurrent: bool
