@@ -3,6 +3,7 @@ odd key shapes, and the agency ``Tier`` header."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import datetime, timedelta
 
@@ -61,7 +62,7 @@ def test_a_refused_schedule_window_is_split_and_each_half_listed(
     assert windows[0][1] - windows[0][0] == 90 * 86400  # first the whole window, refused
     served = [w for w in windows if w[1] - w[0] <= longest]
     assert served[0][0] == windows[0][0] and served[-1][1] == windows[0][1]
-    assert all(a[1] == b[0] for a, b in zip(served, served[1:], strict=False))  # no gap
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(served))  # no gap
     assert len(got) == len(served) == 2
 
 
