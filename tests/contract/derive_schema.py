@@ -2,7 +2,8 @@
 
 Run by hand when the reference changes; the test suite reads only the committed output:
 
-    python tests/contract/derive_schema.py path/to/portone-v1-openapi.json > tests/contract/portone_v1_schema.json
+    cd tests/contract
+    python derive_schema.py path/to/portone-v1-openapi.json > portone_v1_schema.json
 
 Kept per endpoint the client uses: its query/path parameters (name, location, type, required, enum) and
 the shape of ``response`` (an object definition, an array of one, or a paged listing). Kept per object
