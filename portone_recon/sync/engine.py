@@ -19,15 +19,20 @@ Streams, run in this order, each committed in ONE transaction together with its 
     holding a payment not updated since ``cursor - overlap`` (PortOne's "updated": the latest of
     started/paid/failed/cancelled_at and the cancel_history times). Cost: one call per window plus one
     per 1000 changed payments. Decision: sequential requests here (not the concurrent page iterator), so
-    an early stop never leaves pages in flight. Partial refunds of payments paid before the refund
-    window are not seen (raise ``refund_window`` to cover them: +1 call per 90 days).
+    an early stop never leaves pages in flight. No PortOne source confirms that a refund moves
+    ``updated``; refunds this scan misses (any age) are caught by ``payments:refundable``.
     First run: no scan (the status streams have just read the current state); the cursor is set.
     Decision (issue 8): the scan covers only ``paid_at`` in ``[until - refund_window, paid_lo)`` where
     ``paid_lo`` is where this run's ``payments:paid`` listing starts: that listing (committed just
     before, with its short-window re-listing guard) already holds every payment paid since, in its
     current state, refunds included. So the day's new payments are read once, not twice.
+``payments:refundable``
+    Every ``full_every`` (and on ``full=True``), every stored payment paid before this run's ``paid``
+    listing that still has a refundable balance (``paid``, or ``cancelled`` with money left) is read again
+    by ``imp_uid`` (``GET /payments?imp_uid[]=``, 100 per call, concurrent): a refund of any age is seen
+    within ``full_every`` whatever PortOne's ``updated`` or status does. First run and backfills: no pass.
 ``schedules``
-    ``GET /subscribe/payments/schedule`` by ``schedule_at`` in windows of at most 3 months over
+    ``GET /subscribe/payments/schedule`` by ``schedule_at`` in windows of at most 90 days over
     ``[cursor - overlap, until + horizon)`` (first run ``[until - lookback, ...)``, ``horizon`` default
     400 days). The API has no change feed for schedules. Decision (issue 8): an incremental run reads
     ``[cursor - overlap, until + schedule_near)`` (default 40 days: where renewals are booked for the
@@ -39,17 +44,26 @@ Streams, run in this order, each committed in ONE transaction together with its 
     reads ``[since, until)`` and does not count as a full pass. Past schedules that may still change
     are re-fetched one by one (``GET /subscribe/payments/schedule/{merchant_uid}``): those still
     ``scheduled`` before the range (stuck), and those whose payment (same merchant_uid) was written
-    since the last schedules run and
-    disagrees with the stored schedule (a retry, a refund).
+    since the last schedules run and disagrees with the stored schedule (a retry, a refund). On an
+    incremental run, each active subscription whose interval reaches past the near range (quarterly,
+    annual) has its next renewal window read from its customer's schedules (one call each,
+    ``capture.renewal_windows``): a renewal booked 11 months ahead is seen the next day.
 ``billing_keys``
     ``GET /subscribe/customers?customer_uid[]=`` (100 per call). Decision (issue 8): an incremental run
-    looks up customers that are new (no stored key), stored as deleted, or have a failed payment or a
-    failed/revoked schedule written since the last billing-key run (a successful charge proves the key
-    exists). Every known key is re-read by the periodic full pass (same ``full_every`` rule, its own
-    ``full_at``), on ``full=True``/``full_billing_keys=True`` and on the first run: a key deleted at
-    PortOne without any failed charge is marked deleted within ``full_every``. Requested ids missing
-    from the answer are marked ``deleted = true`` (``deleted_seen_at`` set once); a re-issued key is
-    un-deleted.
+    looks up customers that are new (no stored key), stored as deleted, have a charge booked in the
+    future (checked daily: one call per 100 such customers), or have a failed payment or a
+    failed/revoked schedule written since the last billing-key run. Every known key is re-read by the
+    periodic full pass (same ``full_every`` rule, its own ``full_at``), on
+    ``full=True``/``full_billing_keys=True`` and on the first run. A requested id missing from the
+    multi-lookup is marked ``deleted = true`` (``deleted_seen_at`` set once) only after its own
+    ``GET /subscribe/customers/{customer_uid}`` answers 404; a re-issued key is un-deleted.
+
+Quarantine: a record the reader cannot store (unknown status, missing id, an amount that is no number,
+an instant a row is placed by that is not unix seconds) is kept in the ``quarantine`` table with its raw
+JSON, endpoint and reason; the stream stores everything else and its cursor moves. The report counts
+them (``SyncReport.quarantined``; ``portone-recon sync`` exits 1), reconcile results and the daily report
+show them on their own line, and a quarantined record whose key is later stored cleanly leaves the
+table. What each change costs and how soon it is caught: :mod:`portone_recon.sync.capture`.
 
 Cursors: ``until`` of the run (PortOne's clock, ``client.server_now()`` from ``POST /users/getToken``'s
 ``now`` when ``now`` is not given: the sandbox's clock is not the wall clock; everything before the cursor
@@ -80,7 +94,6 @@ the cursor.
 
 from __future__ import annotations
 
-import calendar
 import sys
 import tempfile
 import threading
@@ -99,7 +112,7 @@ import duckdb
 import orjson
 from tqdm.auto import tqdm
 
-from portone_recon._time import KST, add_months, parse_instant
+from portone_recon._time import parse_instant
 from portone_recon.api.models import MultiResult, Schedule
 from portone_recon.api.windows import payment_windows
 from portone_recon.errors import (
@@ -109,7 +122,7 @@ from portone_recon.errors import (
     SyncError,
 )
 from portone_recon.store.store import Store
-from portone_recon.sync import _ingest
+from portone_recon.sync import _ingest, capture
 from portone_recon.sync._ingest import PageLike, Spool
 from portone_recon.sync.report import SYNC_TABLES, StreamResult, SyncReport, TableCounts
 
@@ -693,7 +706,7 @@ class _Run:
             ids: list[str] = []
             calls = 0
             if due and self.since is None:
-                ids = self._refundable_ids(paid_lo)
+                ids = capture.refundable_ids(self._con, paid_lo)
                 with self.client.counting_calls() as counter:
                     if ids:
                         bar.set_description(f"sync {stream}")
@@ -727,16 +740,6 @@ class _Run:
             )
         finally:
             spool.remove()
-
-    def _refundable_ids(self, paid_lo: datetime) -> list[str]:
-        """Stored payments (paid, or cancelled with money left) that PortOne could still refund."""
-        rows = self._con.execute(
-            "SELECT imp_uid FROM payments WHERE status IN ('paid', 'cancelled') AND paid_at < $lo "
-            "AND coalesce(amount_exact, amount, 0) > coalesce(cancel_amount_exact, cancel_amount, 0) "
-            "ORDER BY imp_uid",
-            {"lo": paid_lo},
-        ).fetchall()
-        return [str(r[0]) for r in rows]
 
     def _commit_payments(
         self,
@@ -822,7 +825,7 @@ class _Run:
         spool = fetched.spool
         calls = self.client.api_calls
         bar.set_description(f"sync {stream}")
-        refetch = self._schedules_to_refetch(lo, state.last_success if state else None)
+        refetch = capture.schedules_to_refetch(self._con, lo, state.last_success if state else None)
         try:
             gone = 0
             for merchant_uid in refetch:
@@ -833,7 +836,13 @@ class _Run:
                     continue
                 spool.add_items("/subscribe/payments/schedule/{merchant_uid}", [dict(sched.raw)])
                 bar.update(1)
-            renewals = [] if full else self._renewal_windows(hi)
+            renewals = (
+                []
+                if full
+                else capture.renewal_windows(
+                    self._con, self.until, self.schedule_near, near_end=hi, horizon_end=self.schedule_until
+                )
+            )
             for customer_uid, wlo, whi in renewals:
                 try:
                     for page in self.client.iter_customer_schedule_pages(customer_uid, wlo, whi):
@@ -868,49 +877,6 @@ class _Run:
         finally:
             spool.remove()
 
-    def _renewal_windows(self, near_end: datetime) -> list[tuple[str, datetime, datetime]]:
-        """For each active subscription renewing beyond the near range: its next renewal's window.
-
-        A renewal booked months ahead (annual plans) is past ``until + schedule_near``, so the daily
-        listing does not see it; each such subscription's expected next renewal (its start stepped by
-        ``interval_months`` in KST, past ``until``) is read from its customer's schedules, +-31 days,
-        clipped to start at the near range's end: one call a day per such subscription, whatever the
-        history. Without a start date the window runs to ``until`` + interval + 31 days.
-        """
-        try:
-            rows = self._con.execute(
-                "SELECT DISTINCT customer_uid, interval_months, started_at FROM subscriptions "
-                "WHERE status = 'active' AND customer_uid IS NOT NULL AND interval_months > 0 "
-                "ORDER BY 1, 2, 3"
-            ).fetchall()
-        except duckdb.Error:
-            return []  # no subscriptions table in the shape this reads: nothing to look ahead for
-        slack = timedelta(days=31)
-        out: list[tuple[str, datetime, datetime]] = []
-        for customer_uid, months, started in rows:
-            months = int(months)
-            if _months(months) <= self.schedule_near:
-                continue  # renews within the near range: the daily listing reads it
-            nxt = _next_renewal(started, months, self.until)
-            lo, hi = (nxt - slack, nxt + slack) if nxt else (near_end, self.until + _months(months) + slack)
-            lo = max(lo, near_end)
-            hi = min(hi, self.schedule_until)
-            if lo < hi:
-                out.append((str(customer_uid), lo, hi))
-        return out
-
-    def _schedules_to_refetch(self, lo: datetime, last_success: datetime | None) -> list[str]:
-        """Past schedules (before ``lo``) that may have changed: stuck, or their payment changed."""
-        rows = self._con.execute(
-            "SELECT s.merchant_uid FROM schedules s WHERE s.schedule_at < $lo AND ("
-            "s.schedule_status = 'scheduled' OR EXISTS (SELECT 1 FROM payments p "
-            "WHERE p.merchant_uid = s.merchant_uid AND p.synced_at > $since AND "
-            "(p.imp_uid IS DISTINCT FROM s.imp_uid OR p.status IS DISTINCT FROM s.payment_status))) "
-            "ORDER BY s.merchant_uid",
-            {"lo": lo, "since": last_success or datetime(1970, 1, 1, tzinfo=UTC)},
-        ).fetchall()
-        return [str(r[0]) for r in rows]
-
     def _billing_keys(self, state: _State | None, folder: Path, bar: Any) -> StreamResult:
         stream = "billing_keys"
         calls = self.client.api_calls
@@ -918,7 +884,7 @@ class _Run:
         bar.set_description(f"sync {stream}")
         full = self.full_billing_keys or state is None or _due(state.full_at, self.now, self.full_every)
         since = None if full else state.last_success if state else None
-        wanted = self._customers_to_fetch(since)
+        wanted = capture.customers_to_fetch(self._con, since, self.now)
         spool = Spool(folder, "billing_keys")
         try:
             missing: list[str] = []
@@ -961,45 +927,13 @@ class _Run:
         """
         if not candidates:
             return []
-        known = {
-            str(r[0])
-            for r in self._con.execute(
-                "SELECT customer_uid FROM billing_keys WHERE deleted AND customer_uid IN "
-                "(SELECT unnest($ids::VARCHAR[]))",
-                {"ids": list(candidates)},
-            ).fetchall()
-        }
+        known = capture.stored_as_deleted(self._con, candidates)
         probe = [c for c in candidates if c not in known]
         result = self.client.probe_billing_keys(probe) if probe else None
         if result is not None and result.found:
             spool.add_items("/subscribe/customers/{customer_uid}", list(result.found))
         gone = set(result.missing if result is not None else ()) | known
         return [c for c in candidates if c in gone]
-
-    def _customers_to_fetch(self, since: datetime | None) -> list[str]:
-        """Billing keys worth a look-up: all known customers (``since`` None), else those that are
-        unknown, marked deleted, have a charge booked in the future (their key must still be there and
-        may have been re-issued on another card), or (since ``since``) have a failed payment, a failed
-        or revoked schedule.
-
-        Cost of a daily run: one call per 100 customers with a future schedule (active subscribers), not
-        per customer ever seen; the periodic full pass re-reads every key.
-        """
-        rows = self._con.execute(
-            "WITH seen AS ("
-            "SELECT customer_uid, synced_at, status = 'failed' AS bad, false AS future FROM payments "
-            "WHERE customer_uid IS NOT NULL UNION ALL "
-            "SELECT customer_uid, synced_at, "
-            "schedule_status = 'revoked' OR payment_status = 'failed' AS bad, "
-            "schedule_status = 'scheduled' AND schedule_at > $now AS future "
-            "FROM schedules WHERE customer_uid IS NOT NULL) "
-            "SELECT DISTINCT s.customer_uid FROM seen s LEFT JOIN billing_keys b USING (customer_uid) "
-            "WHERE s.customer_uid <> '' AND ($since IS NULL OR b.customer_uid IS NULL OR s.future "
-            "OR (s.synced_at > $since AND (s.bad OR b.deleted))) "
-            "ORDER BY 1",
-            {"since": since, "now": self.now},
-        ).fetchall()
-        return [str(r[0]) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -1031,25 +965,6 @@ def _full_at(detail: Any) -> datetime | None:
 def _due(last: datetime | None, now: datetime, every: timedelta) -> bool:
     """Whether a periodic full pass last done at ``last`` is due at ``now``."""
     return last is None or now - last >= every
-
-
-def _months(n: int) -> timedelta:
-    return timedelta(days=31 * n)
-
-
-def _next_renewal(started: datetime | None, months: int, after: datetime) -> datetime | None:
-    """The first ``started + k * months`` (calendar months, KST, day clamped) after ``after``."""
-    if started is None:
-        return None
-    local = started.astimezone(KST)
-    k = 0
-    while True:
-        k += 1
-        year, month = add_months(local.year, local.month, k * months)
-        day = min(local.day, calendar.monthrange(year, month)[1])
-        moment = local.replace(year=year, month=month, day=day)
-        if moment > after:
-            return moment
 
 
 def _next(last: datetime | None, every: timedelta) -> datetime | None:
