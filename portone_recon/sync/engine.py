@@ -701,11 +701,16 @@ class _Run:
         stream = "payments:refundable"
         old = state.cursor if state else None
         due = self.full or (state is not None and _due(state.full_at, self.now, self.full_every))
+        run_pass = due and self.since is None  # a backfill is no periodic pass
+        if run_pass or (state is None and self.since is None):
+            full_at: datetime | None = self.now  # a first run has just listed everything
+        else:
+            full_at = state.full_at if state else None
         spool = Spool(folder, "payments_refundable")
         try:
             ids: list[str] = []
             calls = 0
-            if due and self.since is None:
+            if run_pass:
                 ids = capture.refundable_ids(self._con, paid_lo)
                 with self.client.counting_calls() as counter:
                     if ids:
@@ -714,16 +719,9 @@ class _Run:
                         spool.add_items("/payments", list(found.found))
                         bar.update(len(ids))
                 calls = counter.calls
-            full_at = (
-                self.now
-                if (due or state is None) and self.since is None
-                else state.full_at
-                if state
-                else None
-            )
             note = (
                 f"re-read {len(ids)} payment(s) with a refundable balance"
-                if due
+                if run_pass
                 else f"next re-read of refundable payments after {_iso(_next(full_at, self.full_every))}"
             )
             return self._commit_stream(

@@ -13,14 +13,16 @@ from portone_recon._time import KST
 from portone_recon.api.envelope import RawPage, fast_page_header
 from portone_recon.errors import MalformedResponseError
 from portone_recon.sandbox import CardBehaviour
+from portone_recon.sandbox.variants import VARIANTS, ApiVariant
 from portone_recon.store import Store
 from portone_recon.sync import SyncReport, sync
 
 from ._world import Tap, build_world, snapshot, store_tables, unix, world_tables
 
 
-def test_fresh_sync_matches_the_world_and_rerun_changes_nothing(store: Store) -> None:
-    w = build_world()
+@pytest.mark.parametrize("variant", list(VARIANTS.values()), ids=list(VARIANTS))
+def test_fresh_sync_matches_the_world_and_rerun_changes_nothing(store: Store, variant: ApiVariant) -> None:
+    w = build_world(variant=variant)
     expected = world_tables(w)
     assert len(expected["payments"]) > 40
     assert expected["cancels"]
