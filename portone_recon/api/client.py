@@ -747,6 +747,35 @@ class PortOneClient:
         )
         return Schedule.from_json(response, endpoint=endpoint)
 
+    def fetch_schedule_items(self, merchant_uids: Sequence[str]) -> MultiResult[dict[str, Any]]:
+        """``GET /subscribe/payments/schedule/{merchant_uid}`` for each id (concurrent), as received.
+
+        ``missing`` holds the ids PortOne answered 404 for; any other error is raised. For readers that
+        check and store the raw JSON themselves (the sync's re-fetch of past schedules).
+        """
+        ids = _unique(merchant_uids, "merchant_uids")
+        endpoint = "/subscribe/payments/schedule/{merchant_uid}"
+
+        def one(merchant_uid: str) -> dict[str, Any] | None:
+            try:
+                response = self.request(
+                    "GET",
+                    f"/subscribe/payments/schedule/{_seg(merchant_uid, 'merchant_uid')}",
+                    endpoint=endpoint,
+                )
+            except NotFoundError:
+                return None
+            return _as_object(response, path="response", endpoint=endpoint)
+
+        found: list[dict[str, Any]] = []
+        missing: list[str] = []
+        for merchant_uid, item in zip(ids, self._pager.ordered_map(one, ids), strict=True):
+            if item is None:
+                missing.append(merchant_uid)
+            else:
+                found.append(item)
+        return MultiResult(found=found, missing=missing)
+
     def iter_schedule_pages(
         self,
         since: Instant,

@@ -113,7 +113,7 @@ import orjson
 from tqdm.auto import tqdm
 
 from portone_recon._time import parse_instant
-from portone_recon.api.models import MultiResult, Schedule
+from portone_recon.api.models import MultiResult
 from portone_recon.api.windows import payment_windows
 from portone_recon.errors import (
     NotFoundError,
@@ -179,7 +179,7 @@ class SyncClient(Protocol):
         self, customer_uid: str, since: Any, until: Any, *, status: str | None = ...
     ) -> Iterator[Any]: ...
 
-    def fetch_schedule(self, merchant_uid: str) -> Schedule: ...
+    def fetch_schedule_items(self, merchant_uids: Sequence[str]) -> MultiResult[dict[str, Any]]: ...
 
     def fetch_payment_items(self, imp_uids: Sequence[str]) -> MultiResult[dict[str, Any]]: ...
 
@@ -826,14 +826,11 @@ class _Run:
         refetch = capture.schedules_to_refetch(self._con, lo, state.last_success if state else None)
         try:
             gone = 0
-            for merchant_uid in refetch:
-                try:
-                    sched = self.client.fetch_schedule(merchant_uid)
-                except NotFoundError:
-                    gone += 1
-                    continue
-                spool.add_items("/subscribe/payments/schedule/{merchant_uid}", [dict(sched.raw)])
-                bar.update(1)
+            if refetch:
+                again = self.client.fetch_schedule_items(refetch)
+                spool.add_items("/subscribe/payments/schedule/{merchant_uid}", list(again.found))
+                gone = len(again.missing)
+                bar.update(len(refetch))
             renewals = (
                 []
                 if full

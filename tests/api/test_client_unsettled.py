@@ -183,3 +183,12 @@ def test_billing_key_record_reads_card_type_text_and_super_billing_keys() -> Non
         0,
     )
     assert key.raw == sup
+
+
+@pytest.mark.usefixtures("token_route")
+def test_schedules_by_merchant_uid_as_received(client: PortOneClient, api: respx.MockRouter) -> None:
+    api.get("/subscribe/payments/schedule/s1").mock(return_value=ok(schedule(merchant_uid="s1", amount=9.99)))
+    api.get("/subscribe/payments/schedule/s2").mock(return_value=fail(404, 1, "없음"))
+    result = client.fetch_schedule_items(["s1", "s2", "s1"])
+    assert [i["amount"] for i in result.found] == [9.99]
+    assert result.missing == ["s2"]

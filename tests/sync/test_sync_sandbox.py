@@ -339,3 +339,31 @@ def test_progress_shows_a_line_when_asked_and_nothing_when_quiet(
         quiet = capsys.readouterr().err
     assert "sync" in shown and "items" in shown
     assert quiet == ""
+
+
+def test_an_unreadable_re_fetched_schedule_is_quarantined_and_the_run_completes(store: Store) -> None:
+    w = build_world()
+    with w.client() as client:
+        sync(client, store, progress=False)
+    executed = sorted(
+        (s for s in w.schedules.values() if s["payment_status"] == "paid"), key=lambda s: s["schedule_at"]
+    )[0]
+    w.cancel_payment(imp_uid=executed["imp_uid"], reason="전액 환불")  # its schedule changes too
+    w.advance(seconds=3600)
+
+    def corrupt(request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        if request.url.path != f"/subscribe/payments/schedule/{executed['merchant_uid']}":
+            return response
+        body = orjson.loads(response.content)
+        body["response"]["schedule_status"] = "paused"  # a status this reader does not know
+        return httpx.Response(response.status_code, content=orjson.dumps(body), request=request)
+
+    with w.client(transport=Tap(w.transport(), after=corrupt)) as client:
+        report = sync(client, store, progress=False)
+    assert any(r["path"] == f"/subscribe/payments/schedule/{executed['merchant_uid']}" for r in w.requests)
+    assert report.quarantined == 1
+    q = store.query("SELECT source, record_key, endpoint, reason FROM quarantine").iloc[0]
+    assert (q["source"], q["record_key"]) == ("schedules", executed["merchant_uid"])
+    assert q["endpoint"] == "/subscribe/payments/schedule/{merchant_uid}"
+    assert "schedule_status" in q["reason"] and "paused" in q["reason"]
+    assert [s.stream for s in report.streams][-1] == "billing_keys"  # the run went on to the end
