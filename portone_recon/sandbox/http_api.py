@@ -563,7 +563,10 @@ def _parse_to(value: Any) -> datetime:
 def control(
     world: SandboxWorld, method: str, path: str, query: Sequence[tuple[str, str]], body: bytes
 ) -> Reply:
-    """``/__sandbox/...``: advance, faults, outbox, requests, state, snapshot (never logged/faulted)."""
+    """``/__sandbox/...``: advance, faults, variant, outbox, requests, state, snapshot.
+
+    Control calls are never logged nor faulted.
+    """
     name = path[len("/__sandbox/") :]
     try:
         spec: Any = orjson.loads(body) if body else {}
@@ -590,6 +593,13 @@ def control(
         if name == "requests" and method == "DELETE":
             world.requests.clear()
             return envelope([])
+        if name == "variant" and method == "POST":
+            if not isinstance(spec, dict):
+                raise SandboxError('variant: give an object of switches, e.g. {"card_type": "str"}')
+            world.variant = world.variant.with_(spec)
+            return envelope(world.variant.to_dict())
+        if name == "variant" and method == "GET":
+            return envelope(world.variant.to_dict())
         if name == "state" and method == "GET":
             return envelope(world.summary())
         if name == "snapshot" and method == "GET":

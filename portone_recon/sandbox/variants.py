@@ -6,8 +6,8 @@ about PortOne that turns out wrong on the live API cannot silently blind it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,31 @@ class ApiVariant:
     schedule_window_days: int = 92
     card_type: Literal["int", "str"] = "int"
     unknown_in_lookup: Literal["207", "404"] = "207"
+
+    def __post_init__(self) -> None:
+        allowed: dict[str, tuple[Any, ...]] = {
+            "partial_cancel_status": ("paid", "cancelled"),
+            "updated_on_partial_cancel": (True, False),
+            "card_type": ("int", "str"),
+            "unknown_in_lookup": ("207", "404"),
+        }
+        for name, values in allowed.items():
+            if getattr(self, name) not in values:
+                raise ValueError(f"{name} must be one of {list(values)}, got {getattr(self, name)!r}")
+        days = self.schedule_window_days
+        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+            raise ValueError(f"schedule_window_days must be a positive integer, got {days!r}")
+
+    def with_(self, changes: dict[str, Any]) -> ApiVariant:
+        """A copy with ``changes`` (field name -> value); unknown names and values are refused."""
+        names = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise ValueError(f"unknown variant switch(es) {unknown}; switches: {sorted(names)}")
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 DEFAULT = ApiVariant()

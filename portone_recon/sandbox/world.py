@@ -1337,7 +1337,8 @@ class SandboxWorld:
 
         with self._locked():
             self._ensure_pix()
-            return self._cached(("pay", status, from_, to, sorting, self._pay_version), build)
+            key = ("pay", status, from_, to, sorting, self._pay_version, self.variant)
+            return self._cached(key, build)
 
     def query_payments_by_merchant_uid(
         self, merchant_uid: str, status: str | None, sorting: str = "-started"
