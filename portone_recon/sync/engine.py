@@ -123,7 +123,7 @@ from portone_recon.errors import (
 )
 from portone_recon.store.store import Store
 from portone_recon.sync import _ingest, capture
-from portone_recon.sync._ingest import PageLike, Spool
+from portone_recon.sync._spool import PageLike, Spool
 from portone_recon.sync.report import SYNC_TABLES, StreamResult, SyncReport, TableCounts
 
 PAYMENT_STREAM_STATUSES = ("ready", "paid", "failed", "cancelled")

@@ -15,7 +15,7 @@ from portone_recon._time import from_unix
 from portone_recon.errors import MalformedResponseError
 from portone_recon.store import Store
 from portone_recon.sync import _ingest
-from portone_recon.sync._ingest import Spool
+from portone_recon.sync._spool import Spool
 from portone_recon.sync.report import TableCounts
 
 from .conftest import BASE, FakePage, cancel, page, payment, schedule
