@@ -140,6 +140,11 @@ class SyncReport:
             + (f" since <code>{esc(_iso(self.since) or '')}</code>" if self.since else " (incremental)")
             + f" &middot; {self.api_calls:,} API calls &middot; {self.seconds:.2f} s"
         )
+        if self.quarantined:
+            head += (
+                f"<br><b style='color:#b00'>{self.quarantined:,} record(s) could not be read and were "
+                "quarantined</b> (table <code>quarantine</code>: endpoint, reason, raw JSON)"
+            )
         rows = "".join(
             f"<tr><td>{esc(t)}</td><td style='text-align:right'>{c.new:,}</td>"
             f"<td style='text-align:right'>{c.updated:,}</td></tr>"

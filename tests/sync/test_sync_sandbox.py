@@ -141,6 +141,8 @@ def test_unreadable_record_is_quarantined_and_the_sync_goes_on(store: Store, mut
         report = sync(client, store, progress=False)
     assert report.quarantined == 1
     assert "1 quarantined" in repr(report)
+    assert "1 record(s) could not be read and were quarantined" in report._repr_html_()
+    assert report.to_dict()["quarantined"] == 1
     after = snapshot(store)
     cursors, old = dict(after["cursors"]), dict(before["cursors"])
     assert cursors["payments:paid"] > old["payments:paid"]  # the stream went on and its cursor moved
