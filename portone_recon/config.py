@@ -63,6 +63,11 @@ class Settings:
         concurrency: pages fetched in flight at once by listings (default 4).
         max_retries: retries of an idempotent request before giving up.
         lock_timeout: seconds to wait for another process to release the DuckDB file.
+        tier: agency accounts' sub-merchant tier code, sent as the ``Tier`` header on every request
+            when set (empty: the account's own data).
+        schedule_name: product name of the schedules fix-ups book when the subscription has none.
+        schedule_hour: hour (Asia/Seoul, 0..23) of the schedules fix-ups book.
+        notice_url: webhook URL of the schedules fix-ups book (empty: the merchant's default).
     """
 
     imp_key: str = ""
@@ -74,6 +79,10 @@ class Settings:
     concurrency: int = 4
     max_retries: int = 4
     lock_timeout: float = 30.0
+    tier: str = ""
+    schedule_name: str = "정기결제"
+    schedule_hour: int = 10
+    notice_url: str = ""
 
     def __post_init__(self) -> None:
         for name in _CHECKED_FIELDS:
@@ -82,6 +91,12 @@ class Settings:
                 raise ConfigError(f"{name} {problem}")
         if not self.api_base.startswith(("http://", "https://")):
             raise ConfigError(f"PORTONE_API_BASE must be an http(s) URL, got {self.api_base!r}")
+        if not self.schedule_name.strip():
+            raise ConfigError("PORTONE_RECON_SCHEDULE_NAME must not be empty")
+        if self.notice_url and not self.notice_url.startswith(("http://", "https://")):
+            raise ConfigError(f"PORTONE_NOTICE_URL must be an http(s) URL, got {self.notice_url!r}")
+        if self.tier != self.tier.strip() or any(not c.isprintable() for c in self.tier):
+            raise ConfigError(f"PORTONE_TIER must be a tier code without spaces around it, got {self.tier!r}")
 
     @classmethod
     def from_env(
@@ -95,8 +110,9 @@ class Settings:
 
         Variables: ``PORTONE_IMP_KEY``, ``PORTONE_IMP_SECRET``, ``PORTONE_API_BASE``,
         ``PORTONE_RECON_DB``, ``PORTONE_CONNECT_TIMEOUT``, ``PORTONE_READ_TIMEOUT``,
-        ``PORTONE_CONCURRENCY``, ``PORTONE_MAX_RETRIES``, ``PORTONE_LOCK_TIMEOUT``.
-        The TOML file may hold everything but the secret, either at its top level or all inside one
+        ``PORTONE_CONCURRENCY``, ``PORTONE_MAX_RETRIES``, ``PORTONE_LOCK_TIMEOUT``, ``PORTONE_TIER``,
+        ``PORTONE_RECON_SCHEDULE_NAME``, ``PORTONE_RECON_SCHEDULE_HOUR``, ``PORTONE_NOTICE_URL``. The TOML
+        file may hold everything but the secret, either at its top level or all inside one
         ``[portone_recon]`` table; a value of the wrong type, an unknown key or anything that looks like
         a secret is refused with the file and key named.
         """
@@ -115,6 +131,10 @@ class Settings:
             "PORTONE_CONCURRENCY": "concurrency",
             "PORTONE_MAX_RETRIES": "max_retries",
             "PORTONE_LOCK_TIMEOUT": "lock_timeout",
+            "PORTONE_TIER": "tier",
+            "PORTONE_RECON_SCHEDULE_NAME": "schedule_name",
+            "PORTONE_RECON_SCHEDULE_HOUR": "schedule_hour",
+            "PORTONE_NOTICE_URL": "notice_url",
         }
         for var, name in pairs.items():
             raw = env.get(var)
@@ -149,12 +169,13 @@ class Settings:
             )
 
 
-_INT_FIELDS = {"concurrency", "max_retries"}
+_INT_FIELDS = {"concurrency", "max_retries", "schedule_hour"}
 _FLOAT_FIELDS = {"connect_timeout", "read_timeout", "lock_timeout"}
-_TEXT_FIELDS = {"imp_key", "api_base"}
-_CHECKED_FIELDS = ("imp_key", "api_base", "db_path", *sorted(_INT_FIELDS), *sorted(_FLOAT_FIELDS))
-#: Minimum of each integer setting.
-_INT_MIN = {"concurrency": 1, "max_retries": 0}
+_TEXT_FIELDS = {"imp_key", "api_base", "tier", "schedule_name", "notice_url"}
+_CHECKED_FIELDS = ("db_path", *sorted(_TEXT_FIELDS), *sorted(_INT_FIELDS), *sorted(_FLOAT_FIELDS))
+#: Range of each integer setting.
+_INT_MIN = {"concurrency": 1, "max_retries": 0, "schedule_hour": 0}
+_INT_MAX = {"schedule_hour": 23}
 #: Words that mark a TOML key as a secret, whatever table it sits in.
 _SECRET_WORDS = ("secret", "password", "passwd", "token")
 
@@ -183,6 +204,8 @@ def setting_problem(name: str, value: object) -> str | None:
             return f"must be a whole number (e.g. {name} = 4), got {value!r}"
         if value < _INT_MIN[name]:
             return f"must be >= {_INT_MIN[name]}, got {value}"
+        if name in _INT_MAX and value > _INT_MAX[name]:
+            return f"must be <= {_INT_MAX[name]}, got {value}"
         return None
     if name in _TEXT_FIELDS:
         return None if isinstance(value, str) else f"must be text (a quoted string), got {value!r}"
@@ -195,7 +218,11 @@ def setting_problem(name: str, value: object) -> str | None:
 def _convert(var: str, name: str, raw: str) -> Any:
     try:
         if name in _INT_FIELDS:
-            return int(raw)
+            value_int = int(raw)
+            problem = setting_problem(name, value_int)
+            if problem:
+                raise ConfigError(f"{var} {problem}")
+            return value_int
         if name not in _FLOAT_FIELDS:
             return raw
         value = float(raw)

@@ -33,6 +33,7 @@ from portone_recon.actions.journal import journal_frame, load_recon, plan_for_st
 from portone_recon.actions.model import FixPlan
 from portone_recon.actions.record import record_plan
 from portone_recon.actions.single import rebook, reverify
+from portone_recon.config import Settings
 from portone_recon.errors import ActionError, ConfigError
 from portone_recon.store import Store, existing_store
 
@@ -110,10 +111,19 @@ def _add_caps(p: argparse.ArgumentParser) -> None:
 def _add_plan_settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prefix", default="rebook", help="merchant_uid prefix of rebooked schedules")
     p.add_argument(
-        "--hour", type=_hour, default=10, help="hour (Asia/Seoul) of rebooked schedules (default 10)"
+        "--hour",
+        type=_hour,
+        help="hour (Asia/Seoul) of rebooked schedules (default PORTONE_RECON_SCHEDULE_HOUR, else 10)",
     )
-    p.add_argument("--name", default="정기결제", help="product name of rebooked schedules (default 정기결제)")
-    p.add_argument("--notice-url", help="webhook URL of rebooked schedules (default: the merchant's)")
+    p.add_argument(
+        "--name",
+        help="product name of rebooked schedules that have none of their own (default "
+        "PORTONE_RECON_SCHEDULE_NAME, else 정기결제)",
+    )
+    p.add_argument(
+        "--notice-url",
+        help="webhook URL of rebooked schedules (default PORTONE_NOTICE_URL, else the merchant's)",
+    )
     p.add_argument(
         "--allow-inferred",
         action="store_true",
@@ -206,6 +216,16 @@ def _store(args: argparse.Namespace) -> Store:
     return existing_store(args.db)
 
 
+def _schedule_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Name, hour and webhook URL of booked schedules: the command line, else the settings."""
+    s = Settings.from_env()
+    return {
+        "name": args.name if args.name is not None else s.schedule_name,
+        "schedule_hour": args.hour if args.hour is not None else s.schedule_hour,
+        "notice_url": args.notice_url if args.notice_url is not None else (s.notice_url or None),
+    }
+
+
 def _client(required: bool) -> ClientLike | None:
     from portone_recon.api.client import PortOneClient
 
@@ -252,11 +272,9 @@ def _plan(args: argparse.Namespace) -> int:
         kinds,
         customers,
         prefix=args.prefix,
-        schedule_hour=args.hour,
-        name=args.name,
-        notice_url=args.notice_url,
         allow_inferred=args.allow_inferred,
         include_held=args.include_held,
+        **_schedule_settings(args),
         max_retries=args.max_retries,
     )
     plan = record_plan(store, plan, now=wall_clock())
@@ -353,10 +371,8 @@ def _rebook(args: argparse.Namespace) -> int:
             interval_months=args.interval_months,
             allow_inferred=args.allow_inferred,
             prefix=args.prefix,
-            schedule_hour=args.hour,
-            name=args.name,
-            notice_url=args.notice_url,
             max_amount=args.max_amount,
+            **_schedule_settings(args),
         )
     finally:
         _close(client)

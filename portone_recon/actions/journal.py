@@ -331,12 +331,18 @@ def plan_for_store(
     sent and the findings a person triaged. Not recorded: ``fix plan`` records it, apply records it too.
 
     ``settings`` are :func:`~portone_recon.actions.plan_fixes`'s keyword settings (prefix, schedule_hour,
-    name, notice_url, allow_inferred, include_held, max_retries).
+    name, notice_url, allow_inferred, include_held, max_retries); name, hour and notice_url default to
+    the settings ``schedule_name``, ``schedule_hour`` and ``notice_url`` (environment or TOML).
     """
     from portone_recon.actions.holds import triaged_findings
     from portone_recon.actions.plan import plan_fixes
     from portone_recon.actions.subscriptions import Subscriptions
+    from portone_recon.config import Settings
 
+    defaults = Settings.from_env()
+    settings.setdefault("name", defaults.schedule_name)
+    settings.setdefault("schedule_hour", defaults.schedule_hour)
+    settings.setdefault("notice_url", defaults.notice_url or None)
     stored = recon if isinstance(recon, StoredRecon) else load_recon(store, recon)
     return plan_fixes(
         stored,

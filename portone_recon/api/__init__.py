@@ -1,4 +1,4 @@
-"""PortOne V1 API: the client, its typed records, the retry policy and the window splitting.
+"""PortOne V1 API: the client, its typed records, token cache, transport (retries), paging, windows.
 
 Speaks HTTP only (never imports duckdb or pandas).
 """

@@ -1,33 +1,23 @@
 """``PortOneClient``: a synchronous PortOne V1 client safe to call from a Jupyter cell.
 
-No asyncio: concurrency (listings' pages, multi-lookup chunks) uses a small thread pool over one
-thread-safe ``httpx.Client``. The access token is fetched once and shared by all threads (one lock,
-double-checked), cached until shortly before it expires by PortOne's own clock (``expired_at - now``),
-and re-fetched once when a business call answers 401.
+The endpoint methods live here; the concerns under them have their own modules: the token cache
+(:mod:`~portone_recon.api.token`), the request/retry loop and call counting
+(:mod:`~portone_recon.api.transport`), concurrent paging and window refusals
+(:mod:`~portone_recon.api.paging`), the windows PortOne accepts (:mod:`~portone_recon.api.windows`).
+No asyncio: concurrency uses a small thread pool.
 
-Retries follow :mod:`portone_recon.api.retry`: reads are retried on network errors, 429 and 5xx; a write
-is re-sent only when it provably never left this machine, and a write whose outcome is unknown (timeout
-after sending, dropped connection, 5xx) raises :class:`~portone_recon.errors.OutcomeUnknownError` carrying
-the request (credentials and card data redacted) so the caller can resolve it by reading.
-
-Time ranges are half-open ``[since, until)`` and split into the windows PortOne accepts
-(:mod:`portone_recon.api.windows`); records come window by window from ``since`` to ``until``, and within
-a window in PortOne's ``sorting`` order. The secret and the token never appear in a repr, log or error.
+Time ranges are half-open ``[since, until)``; records come window by window from ``since`` to ``until``,
+and within a window in PortOne's ``sorting`` order. Typed records (``Payment``, ``Schedule``,
+``BillingKey``) are parsed strictly; bulk readers that check and store the raw JSON themselves (the sync)
+use the ``*_pages`` / ``*_items`` methods. The secret and the token never appear in a repr, log or error.
 """
 
 from __future__ import annotations
 
-import contextvars
-import itertools
-import logging
-import math
 import random
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -35,8 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
-from portone_recon._time import from_unix
-from portone_recon.api.envelope import RawPage, decode_envelope, fast_page_header
+from portone_recon.api.envelope import RawPage
 from portone_recon.api.models import (
     PAYMENT_STATUSES,
     SCHEDULE_STATUSES,
@@ -45,29 +34,22 @@ from portone_recon.api.models import (
     MultiResult,
     Payment,
     Schedule,
-    Token,
-    parse_page_envelope,
 )
-from portone_recon.api.retry import outcome_unknown, parse_retry_after, retry_decision
-from portone_recon.api.windows import Instant, payment_windows, schedule_windows, unix_floor
+from portone_recon.api.paging import Pager
+from portone_recon.api.transport import CallCounter, Params, Transport, norm_params
+from portone_recon.api.windows import (
+    PAYMENT_WINDOW_SECONDS,
+    Instant,
+    payment_windows,
+    schedule_windows,
+    unix_floor,
+)
 from portone_recon.config import Secret, Settings
-from portone_recon.errors import (
-    APIError,
-    ConfigError,
-    MalformedResponseError,
-    NotFoundError,
-    OutcomeUnknownError,
-    PortOneHTTPError,
-    RequestInfo,
-    TransportError,
-)
+from portone_recon.errors import ConfigError, MalformedResponseError, NotFoundError
 
 __all__ = ["LISTING_STATUSES", "MAX_IDS_PER_CALL", "MAX_LIMIT", "PortOneClient"]
 
-log = logging.getLogger("portone_recon.api")
-
 R = TypeVar("R")
-A = TypeVar("A")
 
 #: ``GET /payments/status/{payment_status}`` accepts these.
 LISTING_STATUSES = ("all", *PAYMENT_STATUSES)
@@ -77,73 +59,11 @@ MAX_IDS_PER_CALL = 100
 MAX_LIMIT = 1000
 
 
-class CallCounter:
-    """HTTP requests counted by :meth:`PortOneClient.counting_calls`."""
-
-    __slots__ = ("calls",)
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def __repr__(self) -> str:
-        return f"CallCounter(calls={self.calls})"
-
-
-_CALL_COUNTER: contextvars.ContextVar[CallCounter | None] = contextvars.ContextVar(
-    "portone_recon_call_counter", default=None
-)
-
-#: Listings read without decoding their items (``RawPage.keys``): the key field of each item.
-_PAGE_KEYS = {
-    "/payments/status/{payment_status}": b"imp_uid",
-    "/subscribe/payments/schedule": b"merchant_uid",
-}
-#: Refresh the token this many seconds (by PortOne's clock) before it expires.
-TOKEN_REFRESH_MARGIN = 60.0
-
-_TOKEN_PATH = "/users/getToken"
-# Body fields never copied into an error's RequestInfo.
-_REDACTED_FIELDS = frozenset(
-    {"imp_secret", "card_number", "expiry", "birth", "pwd_2digit", "cvc", "refund_account"}
-)
-
-Params = Sequence[tuple[str, str]]
-
-
 def _seg(value: str, what: str) -> str:
     """A URL path segment (percent-encoded; '/' included), refusing empty ids."""
     if not isinstance(value, str) or not value:
         raise ValueError(f"{what} must be a non-empty string, got {value!r}")
     return quote(value, safe="")
-
-
-def _param(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _norm_params(params: Mapping[str, Any] | Params | None) -> tuple[tuple[str, str], ...]:
-    if params is None:
-        return ()
-    items = params.items() if isinstance(params, Mapping) else params
-    out: list[tuple[str, str]] = []
-    for key, value in items:
-        if value is None:
-            continue
-        if isinstance(value, list | tuple):
-            out.extend((key, _param(v)) for v in value)
-        else:
-            out.append((key, _param(value)))
-    return tuple(out)
-
-
-def _redact(body: Any) -> Any:
-    if isinstance(body, Mapping):
-        return {k: ("***" if k in _REDACTED_FIELDS else _redact(v)) for k, v in body.items()}
-    if isinstance(body, list):
-        return [_redact(v) for v in body]
-    return body
 
 
 def _positive_amount(value: Any, what: str) -> int:
@@ -172,102 +92,17 @@ def _unique(ids: Iterable[str], what: str) -> list[str]:
     return list(seen)
 
 
+def _as_object(item: Any, *, path: str, endpoint: str, method: str = "GET") -> dict[str, Any]:
+    """An answer's object as received; MalformedResponseError when it is not an object."""
+    if not isinstance(item, dict):
+        raise MalformedResponseError(
+            f"expected an object, got {type(item).__name__}", method=method, endpoint=endpoint, field=path
+        )
+    return item
+
+
 def _chunks(ids: Sequence[str], size: int) -> list[list[str]]:
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
-
-
-class _CachedToken:
-    """A token and the monotonic instant at which it must be refreshed. Never printed."""
-
-    __slots__ = ("refresh_at", "value")
-
-    def __init__(self, value: str, refresh_at: float) -> None:
-        self.value = value
-        self.refresh_at = refresh_at
-
-    def __repr__(self) -> str:
-        return f"_CachedToken(refresh_at={self.refresh_at:.0f})"
-
-
-class _WindowScheduler:
-    """Fetches the pages of several windows through the client's pool (see ``_window_pages``)."""
-
-    def __init__(
-        self, client: PortOneClient, path: str, endpoint: str, bases: list[tuple[tuple[str, str], ...]]
-    ) -> None:
-        self._client = client
-        self._path = path
-        self._endpoint = endpoint
-        self._bases = bases
-        self._queue: deque[tuple[int, int]] = deque((w, 1) for w in range(len(bases)))
-        self._futures: dict[tuple[int, int], Future[RawPage]] = {}
-        self._limit = client._concurrency
-
-    def _fetch(self, job: tuple[int, int]) -> RawPage:
-        w, p = job
-        return self._client._fetch_page(self._path, self._endpoint, self._bases[w], p)
-
-    def _submit(self, job: tuple[int, int]) -> None:
-        # the submitter's context travels with the job (``counting_calls`` counts it)
-        self._futures[job] = self._client._executor().submit(contextvars.copy_context().run, self._fetch, job)
-
-    def _fill(self) -> None:
-        running = sum(1 for f in self._futures.values() if not f.done())
-        while running < self._limit and self._queue:
-            self._submit(self._queue.popleft())
-            running += 1
-
-    def _take(self, job: tuple[int, int]) -> RawPage:
-        if job not in self._futures:
-            with suppress(ValueError):
-                self._queue.remove(job)
-            self._submit(job)
-        fut = self._futures[job]
-        while True:
-            self._fill()
-            if fut.done():
-                break
-            waiting = [f for f in self._futures.values() if not f.done()]
-            wait(waiting, return_when=FIRST_COMPLETED)
-        del self._futures[job]
-        self._fill()
-        return fut.result()
-
-    def _drop(self, w: int) -> None:
-        """Forget window ``w``'s queued and fetched-ahead pages (it ended early)."""
-        self._queue = deque(j for j in self._queue if j[0] != w)
-        for job in [j for j in self._futures if j[0] == w]:
-            self._futures.pop(job).cancel()
-
-    def pages(self) -> Iterator[RawPage]:
-        check = PortOneClient._check_next
-        try:
-            for w in range(len(self._bases)):
-                first = self._take((w, 1))
-                yield first
-                nxt = first.next
-                if nxt and first.count:
-                    last = max(nxt, math.ceil(first.total / first.count))
-                    self._queue.extendleft((w, p) for p in range(last, nxt - 1, -1))
-                    for p in range(nxt, last + 1):
-                        page = self._take((w, p))
-                        check(page, self._endpoint)
-                        yield page
-                        nxt = page.next
-                        if nxt == 0:
-                            break
-                    self._drop(w)
-                # The listing grew while we paged (or page 1 had no items): follow ``next``.
-                while nxt:
-                    page = self._fetch((w, nxt))
-                    check(page, self._endpoint)
-                    yield page
-                    nxt = page.next
-        finally:
-            self._queue.clear()
-            for fut in self._futures.values():
-                fut.cancel()
-            self._futures.clear()
 
 
 class PortOneClient:
@@ -320,30 +155,8 @@ class PortOneClient:
             raise ConfigError(
                 f"{exc} (PortOneClient.from_env() reads the environment; or pass imp_key=/imp_secret=)"
             ) from None
-        self._sleep = sleep
-        self._rng = rng or random.Random()
-        self._clock = clock
-        self._concurrency = self.settings.concurrency
-        self._max_retries = self.settings.max_retries
-        self._token: _CachedToken | None = None
-        self._token_lock = threading.Lock()
-        self._count_lock = threading.Lock()
-        self._api_calls = 0
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
-        self._closed = False
-        timeout = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
-        limits = httpx.Limits(
-            max_connections=max(10, 2 * self._concurrency),
-            max_keepalive_connections=max(10, 2 * self._concurrency),
-        )
-        self._http = httpx.Client(
-            base_url=self.settings.api_base,
-            transport=transport,
-            timeout=timeout,
-            limits=limits,
-            headers={"Accept": "application/json", "User-Agent": "portone-recon"},
-        )
+        self._transport = Transport(self.settings, transport=transport, sleep=sleep, rng=rng, clock=clock)
+        self._pager = Pager(self._transport, self.settings.concurrency)
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> PortOneClient:
@@ -360,12 +173,9 @@ class PortOneClient:
 
     def close(self) -> None:
         """Close the HTTP connections and the page-fetching threads."""
-        self._closed = True
-        with self._pool_lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-        self._http.close()
+        self._transport.closed = True
+        self._pager.close()
+        self._transport.close()
 
     def __enter__(self) -> PortOneClient:
         return self
@@ -381,37 +191,25 @@ class PortOneClient:
     def __repr__(self) -> str:
         return (
             f"PortOneClient(api_base={self.settings.api_base!r}, imp_key={self.settings.imp_key!r}, "
-            f"api_calls={self._api_calls})"
+            f"api_calls={self.api_calls})"
         )
 
     @property
     def api_calls(self) -> int:
         """HTTP requests sent so far (getToken and retries included)."""
-        return self._api_calls
+        return self._transport.api_calls
 
     def reset_api_calls(self) -> None:
         """Set :attr:`api_calls` back to 0."""
-        with self._count_lock:
-            self._api_calls = 0
+        self._transport.reset_api_calls()
 
-    # -- token -----------------------------------------------------------------------------------
+    def counting_calls(self) -> AbstractContextManager[CallCounter]:
+        """Count the HTTP requests made for the code inside (in this thread and the pool it uses).
 
-    def _valid_token(self, stale: str | None) -> str | None:
-        tok = self._token
-        if tok is not None and tok.value != stale and self._clock() < tok.refresh_at:
-            return tok.value
-        return None
-
-    def _access_token(self, stale: str | None = None) -> str:
-        """The cached token, fetching one when absent, near expiry, or equal to ``stale`` (it got a 401)."""
-        value = self._valid_token(stale)
-        if value is not None:
-            return value
-        with self._token_lock:
-            value = self._valid_token(stale)
-            if value is not None:
-                return value
-            return self._refresh_token().access_token
+        Unlike a difference of :attr:`api_calls`, this stays exact when other threads use the client at
+        the same time.
+        """
+        return self._transport.counting_calls()
 
     def server_now(self) -> datetime:
         """PortOne's clock now (``getToken``'s ``now``): one token request, whose token is kept.
@@ -419,150 +217,7 @@ class PortOneClient:
         Used to bound a sync by PortOne's time rather than this machine's (the sandbox's clock is
         not the wall clock).
         """
-        with self._token_lock:
-            token = self._refresh_token()
-        moment = from_unix(token.now)
-        if moment is None:
-            raise MalformedResponseError(
-                "expected unix seconds > 0", method="POST", endpoint=_TOKEN_PATH, field="response.now"
-            )
-        return moment
-
-    def _refresh_token(self) -> Token:
-        """Fetch a token and cache it until shortly before ``expired_at - now``; hold the token lock."""
-        started = self._clock()
-        token = self._fetch_token()
-        lifetime = float(token.lifetime)
-        margin = min(TOKEN_REFRESH_MARGIN, lifetime / 2.0)
-        self._token = _CachedToken(token.access_token, started + lifetime - margin)
-        return token
-
-    def _fetch_token(self) -> Token:
-        body = {"imp_key": self.settings.imp_key, "imp_secret": self.settings.imp_secret.reveal()}
-        resp = self._send("POST", _TOKEN_PATH, (), body, _TOKEN_PATH, auth=False, idempotent=True)
-        response = self._decode(resp, "POST", _TOKEN_PATH)
-        return Token.from_json(response, endpoint=_TOKEN_PATH, method="POST")
-
-    # -- transport -------------------------------------------------------------------------------
-
-    def _count(self) -> None:
-        with self._count_lock:
-            self._api_calls += 1
-            counter = _CALL_COUNTER.get()
-            if counter is not None:
-                counter.calls += 1
-
-    @contextmanager
-    def counting_calls(self) -> Iterator[CallCounter]:
-        """Count the HTTP requests made for the code inside (in this thread and the pool it uses).
-
-        Unlike a difference of :attr:`api_calls`, this stays exact when other threads use the client at
-        the same time.
-        """
-        counter = CallCounter()
-        token = _CALL_COUNTER.set(counter)
-        try:
-            yield counter
-        finally:
-            _CALL_COUNTER.reset(token)
-
-    def _request_info(self, method: str, endpoint: str, params: Params, body: Any) -> RequestInfo:
-        return RequestInfo(method=method, endpoint=endpoint, params=tuple(params), json=_redact(body))
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        params: Params,
-        body: Any,
-        endpoint: str,
-        *,
-        auth: bool = True,
-        idempotent: bool | None = None,
-    ) -> httpx.Response:
-        """Send one logical request with retries and the 401 refresh; return the final response."""
-        if self._closed:
-            raise APIError("the client is closed", method=method, endpoint=endpoint)
-        attempt = 0
-        refreshed = False
-        token: str | None = None
-        while True:
-            headers: dict[str, str] = {}
-            if auth:
-                token = self._access_token()
-                headers["Authorization"] = f"Bearer {token}"
-            self._count()
-            started = time.perf_counter()
-            try:
-                resp = self._http.request(method, path, params=list(params), json=body, headers=headers)
-            except httpx.TransportError as exc:
-                wait = retry_decision(
-                    method,
-                    None,
-                    exc,
-                    attempt,
-                    None,
-                    max_retries=self._max_retries,
-                    idempotent=idempotent,
-                    rng=self._rng,
-                )
-                kind = type(exc).__name__
-                if wait is None:
-                    if outcome_unknown(method, None, exc, idempotent=idempotent):
-                        raise OutcomeUnknownError(
-                            f"{kind} after the request was sent: it may or may not have been applied; "
-                            "resolve it by reading before re-sending",
-                            request=self._request_info(method, endpoint, params, body),
-                        ) from exc
-                    raise TransportError(
-                        f"{kind} after {attempt + 1} attempt(s): {exc}", method=method, endpoint=endpoint
-                    ) from exc
-                log.info("%s %s: %s, retry %d in %.2fs", method, endpoint, kind, attempt + 1, wait)
-                self._sleep(wait)
-                attempt += 1
-                continue
-            status = resp.status_code
-            log.debug("%s %s -> %d (%.3fs)", method, endpoint, status, time.perf_counter() - started)
-            if status == 401 and auth and not refreshed:
-                # The token may have expired between our check and PortOne's: fetch once, retry once.
-                refreshed = True
-                log.info("%s %s: 401, refreshing the token and retrying once", method, endpoint)
-                self._access_token(stale=token)
-                continue
-            if status == 429 or status >= 500:
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                wait = retry_decision(
-                    method,
-                    status,
-                    None,
-                    attempt,
-                    retry_after,
-                    max_retries=self._max_retries,
-                    idempotent=idempotent,
-                    rng=self._rng,
-                )
-                if wait is not None:
-                    log.info("%s %s: HTTP %d, retry %d in %.2fs", method, endpoint, status, attempt + 1, wait)
-                    self._sleep(wait)
-                    attempt += 1
-                    continue
-                if outcome_unknown(method, status, None, idempotent=idempotent):
-                    try:
-                        self._decode(resp, method, endpoint)
-                    except PortOneHTTPError as answer:
-                        raise OutcomeUnknownError(
-                            f"HTTP {status} to a write: PortOne may have applied it before failing "
-                            f"(code {answer.code}: {answer.message}); resolve it by reading before "
-                            "re-sending",
-                            request=self._request_info(method, endpoint, params, body),
-                        ) from answer
-            return resp
-
-    def _decode(self, resp: httpx.Response, method: str, endpoint: str) -> Any:
-        retry_after = parse_retry_after(resp.headers.get("Retry-After")) if resp.status_code == 429 else None
-        return decode_envelope(
-            resp.status_code, resp.content, method=method, endpoint=endpoint, retry_after=retry_after
-        )
+        return self._transport.server_now()
 
     def request(
         self,
@@ -586,131 +241,7 @@ class PortOneClient:
             BusinessError, BadRequestError, UnauthorizedError, NotFoundError, RateLimitError,
             ServerError, MalformedResponseError, TransportError, OutcomeUnknownError.
         """
-        method = method.upper()
-        where = endpoint or path
-        resp = self._send(method, path, _norm_params(params), json, where)
-        return self._decode(resp, method, where)
-
-    # -- concurrency helpers -----------------------------------------------------------------------
-
-    def _executor(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    max_workers=self._concurrency, thread_name_prefix="portone-recon-api"
-                )
-            return self._pool
-
-    def _ordered_map(self, fn: Callable[[A], R], args: Iterable[A]) -> Generator[R, None, None]:
-        """``map`` with at most ``concurrency`` calls in flight, results in argument order."""
-        it = iter(args)
-        if self._concurrency <= 1:
-            for a in it:
-                yield fn(a)
-            return
-        pool = self._executor()
-        ctx = contextvars.copy_context()  # ``counting_calls`` of the caller counts the pool's requests
-
-        def submit(a: A) -> Future[R]:
-            return pool.submit(ctx.copy().run, fn, a)
-
-        pending: deque[Future[R]] = deque(submit(a) for a in itertools.islice(it, self._concurrency))
-        try:
-            while pending:
-                result = pending.popleft().result()
-                for a in itertools.islice(it, 1):
-                    pending.append(submit(a))
-                yield result
-        finally:
-            for fut in pending:
-                fut.cancel()
-
-    # -- paging ------------------------------------------------------------------------------------
-
-    def _fetch_page(self, path: str, endpoint: str, base: Params, page: int) -> RawPage:
-        params = (*base, ("page", str(page)))
-        resp = self._send("GET", path, params, None, endpoint)
-        key = _PAGE_KEYS.get(endpoint)
-        # Bulk listings in PortOne's own layout: the envelope is read without decoding the 1000 items.
-        head = fast_page_header(resp.content, key) if key and 200 <= resp.status_code < 300 else None
-        items: list[Any] | None = None
-        keys: tuple[str, ...] | None = None
-        if head is not None:
-            total, previous, nxt, keys = head
-        else:
-            response = self._decode(resp, "GET", endpoint)
-            total, previous, nxt, items = parse_page_envelope(response, endpoint=endpoint)
-        return RawPage(
-            endpoint=endpoint,
-            params=params,
-            total=total,
-            next=nxt,
-            items=items,
-            keys=keys,
-            body=resp.content,
-            page=page,
-            previous=previous,
-        )
-
-    def _pages(self, path: str, endpoint: str, base: Params, *, concurrent: bool) -> Iterator[RawPage]:
-        """Pages 1, 2, ... until ``next == 0``; with ``concurrent``, pages 2..N are fetched ahead."""
-        first = self._fetch_page(path, endpoint, base, 1)
-        yield first
-        nxt = first.next
-        if nxt and concurrent and first.count:
-            last = max(nxt, math.ceil(first.total / first.count))
-            fetched = self._ordered_map(
-                lambda p: self._fetch_page(path, endpoint, base, p), range(nxt, last + 1)
-            )
-            try:
-                for page in fetched:
-                    self._check_next(page, endpoint)
-                    yield page
-                    nxt = page.next
-                    if nxt == 0:
-                        return
-            finally:
-                fetched.close()
-            # The listing grew while we paged: follow ``next`` one page at a time.
-        while nxt:
-            page = self._fetch_page(path, endpoint, base, nxt)
-            self._check_next(page, endpoint)
-            yield page
-            nxt = page.next
-
-    def _window_pages(
-        self, path: str, endpoint: str, bases: list[tuple[tuple[str, str], ...]], *, concurrent: bool
-    ) -> Iterator[RawPage]:
-        """Pages of every window, window after window, each window's pages in order.
-
-        With ``concurrent`` (and ``concurrency`` > 1) all windows share one bounded pool: page 1 of
-        every window is queued up front, and as soon as a window's page 1 says how many pages it has,
-        its remaining pages go to the front of the queue (the window being yielded is served first).
-        At most ``concurrency`` requests are in flight; what is buffered ahead of the consumer is at
-        most one page per window plus ``concurrency`` pages. An error is raised when its page's turn
-        comes, so earlier pages are yielded first. Arguments are validated before this generator starts.
-        """
-        if not concurrent or self._concurrency <= 1:
-            for base in bases:
-                yield from self._pages(path, endpoint, base, concurrent=concurrent)
-            return
-        yield from _WindowScheduler(self, path, endpoint, bases).pages()
-
-    @staticmethod
-    def _check_next(page: RawPage, endpoint: str) -> None:
-        if page.next and page.next <= page.page:
-            raise MalformedResponseError(
-                f"page {page.page} says next page is {page.next}: refusing to loop",
-                method="GET",
-                endpoint=endpoint,
-                field="response.next",
-            )
-
-    @staticmethod
-    def _items(pages: Iterable[RawPage], parse: Callable[..., R]) -> Iterator[R]:
-        for page in pages:
-            for i, item in enumerate(page.items):
-                yield parse(item, path=f"response.list[{i}]", endpoint=page.endpoint, method="GET")
+        return self._transport.request(method, path, params=params, json=json, endpoint=endpoint)
 
     @staticmethod
     def _check_limit(limit: int) -> None:
@@ -764,7 +295,7 @@ class PortOneClient:
             return self._lookup_many(endpoint, job[0], job[1], Payment.from_json)
 
         found: dict[str, Payment] = {}
-        for batch in self._ordered_map(one, jobs):
+        for batch in self._pager.ordered_map(one, jobs):
             for p in batch:
                 found.setdefault(p.imp_uid, p)
         got_imp = set(found)
@@ -800,9 +331,9 @@ class PortOneClient:
         self._check_limit(limit)
         tail, tmpl = self._payment_status_path(merchant_uid, status)
         endpoint = "/payments/findAll/{merchant_uid}" + tmpl
-        base = _norm_params({"limit": limit, "sorting": sorting})
-        pages = self._pages(f"/payments/findAll{tail}", endpoint, base, concurrent=True)
-        return self._items(pages, Payment.from_json)
+        base = norm_params({"limit": limit, "sorting": sorting})
+        pages = self._pager.pages(f"/payments/findAll{tail}", endpoint, base, concurrent=True)
+        return self._pager.items(pages, Payment.from_json)
 
     def iter_payment_pages(
         self,
@@ -825,11 +356,38 @@ class PortOneClient:
         self._check_limit(limit)
         self._check_sorting(sorting)
         bases = [
-            _norm_params({"from": lo, "to": hi, "limit": limit, "sorting": sorting})
+            norm_params({"from": lo, "to": hi, "limit": limit, "sorting": sorting})
             for lo, hi in payment_windows(since, until)
         ]
         path = f"/payments/status/{status}"
-        return self._window_pages(path, "/payments/status/{payment_status}", bases, concurrent=True)
+        return self._pager.window_pages(path, "/payments/status/{payment_status}", bases, concurrent=True)
+
+    def fetch_payment_page(
+        self,
+        status: str,
+        window: tuple[int, int],
+        page: int,
+        *,
+        limit: int = MAX_LIMIT,
+        sorting: str | None = None,
+    ) -> RawPage:
+        """One page of ``GET /payments/status/{status}`` for one window (``from``, ``to``: unix seconds,
+        both inclusive, as :func:`~portone_recon.api.windows.payment_windows` gives them).
+
+        For readers that decide page by page whether to go on (a ``-updated`` scan stops early).
+        """
+        if status not in LISTING_STATUSES:
+            raise ValueError(f"status must be one of {list(LISTING_STATUSES)}, got {status!r}")
+        self._check_limit(limit)
+        self._check_sorting(sorting)
+        lo, hi = window
+        if not 0 <= hi - lo < PAYMENT_WINDOW_SECONDS:
+            raise ValueError(f"window must span at most 90 days, got ({lo}, {hi})")
+        base = norm_params({"from": lo, "to": hi, "limit": limit, "sorting": sorting})
+        endpoint = "/payments/status/{payment_status}"
+        result = self._pager.fetch_page(f"/payments/status/{status}", endpoint, base, page)
+        self._pager.check_next(result, endpoint)
+        return result
 
     def iter_payments_by_status(
         self,
@@ -841,7 +399,7 @@ class PortOneClient:
         sorting: str | None = None,
     ) -> Iterator[Payment]:
         """Payments in ``status`` (all/ready/paid/failed/cancelled) over ``[since, until)``, as records."""
-        return self._items(
+        return self._pager.items(
             self.iter_payment_pages(status, since, until, limit=limit, sorting=sorting), Payment.from_json
         )
 
@@ -907,11 +465,21 @@ class PortOneClient:
         return BillingKey.from_json(response, endpoint=endpoint)
 
     def _lookup_many(self, endpoint: str, key: str, ids: list[str], parse: Callable[..., R]) -> list[R]:
-        """One multi-lookup call (``key`` is e.g. ``imp_uid[]``); a 404 means none of ``ids`` exists."""
+        """Multi-lookup of ``ids`` (``key`` is e.g. ``imp_uid[]``) in one call, more when PortOne says 404.
+
+        Whether a 404 means "none of these exists" or "one of these does not" is not settled by any
+        source: a 404 for several ids is split in halves and each half asked again, so the ids found
+        are returned either way (k unknown ids among n cost about 2k log2(n) extra calls).
+        """
         try:
             response = self.request("GET", endpoint, params=[(key, i) for i in ids], endpoint=endpoint)
         except NotFoundError:
-            return []
+            if len(ids) <= 1:
+                return []
+            half = len(ids) // 2
+            return self._lookup_many(endpoint, key, ids[:half], parse) + self._lookup_many(
+                endpoint, key, ids[half:], parse
+            )
         if not isinstance(response, list):
             raise MalformedResponseError(
                 f"expected an array, got {type(response).__name__}",
@@ -920,6 +488,76 @@ class PortOneClient:
                 field="response",
             )
         return [parse(item, path=f"response[{i}]", endpoint=endpoint) for i, item in enumerate(response)]
+
+    def _lookup_items(
+        self, endpoint: str, key: str, field: str, ids: Sequence[str], what: str
+    ) -> MultiResult[dict[str, Any]]:
+        """Multi-lookup returning each object as received (not parsed), 100 ids per call, concurrent."""
+        wanted = _unique(ids, what)
+
+        def one(chunk: list[str]) -> list[dict[str, Any]]:
+            return self._lookup_many(endpoint, key, chunk, _as_object)
+
+        found: dict[str, dict[str, Any]] = {}
+        odd: list[dict[str, Any]] = []
+        for batch in self._pager.ordered_map(one, _chunks(wanted, MAX_IDS_PER_CALL)):
+            for item in batch:
+                value = item.get(field)
+                if isinstance(value, str):
+                    found.setdefault(value, item)
+                else:
+                    odd.append(item)  # no readable id: the caller's reader quarantines it
+        return MultiResult(found=[*found.values(), *odd], missing=[i for i in wanted if i not in found])
+
+    def fetch_payment_items(self, imp_uids: Sequence[str]) -> MultiResult[dict[str, Any]]:
+        """``GET /payments?imp_uid[]=..`` (100 per call, concurrent): payments as received, unparsed.
+
+        For bulk readers that store the raw JSON and check it themselves (the sync).
+        """
+        return self._lookup_items("/payments", "imp_uid[]", "imp_uid", imp_uids, "imp_uids")
+
+    def fetch_billing_key_items(self, customer_uids: Sequence[str]) -> MultiResult[dict[str, Any]]:
+        """``GET /subscribe/customers?customer_uid[]=..`` (100 per call): keys as received, unparsed.
+
+        ``missing`` is what the lookup did not return; confirm a deletion with
+        :meth:`fetch_billing_key_item` before acting on it.
+        """
+        return self._lookup_items(
+            "/subscribe/customers", "customer_uid[]", "customer_uid", customer_uids, "customer_uids"
+        )
+
+    def probe_billing_keys(self, customer_uids: Sequence[str]) -> MultiResult[dict[str, Any]]:
+        """One :meth:`fetch_billing_key_item` per key (concurrent): ``missing`` holds only keys PortOne
+        answered 404 for on their own GET (deleted or never issued); any other error is raised."""
+        ids = _unique(customer_uids, "customer_uids")
+
+        def one(customer_uid: str) -> dict[str, Any] | None:
+            try:
+                return self.fetch_billing_key_item(customer_uid)
+            except NotFoundError:
+                return None
+
+        found: list[dict[str, Any]] = []
+        missing: list[str] = []
+        for customer_uid, item in zip(ids, self._pager.ordered_map(one, ids), strict=True):
+            if item is None:
+                missing.append(customer_uid)
+            else:
+                found.append(item)
+        return MultiResult(found=found, missing=missing)
+
+    def fetch_billing_key_item(self, customer_uid: str) -> dict[str, Any]:
+        """``GET /subscribe/customers/{customer_uid}``: the key as received (plain or super-billing-key).
+
+        Raises:
+            NotFoundError: PortOne has no such key (deleted or never issued), and only then.
+            APIError: any other failure (nothing can be concluded about the key).
+        """
+        endpoint = "/subscribe/customers/{customer_uid}"
+        response = self.request(
+            "GET", f"/subscribe/customers/{_seg(customer_uid, 'customer_uid')}", endpoint=endpoint
+        )
+        return _as_object(response, path="response", endpoint=endpoint)
 
     def fetch_billing_keys(self, customer_uids: Sequence[str]) -> MultiResult[BillingKey]:
         """``GET /subscribe/customers?customer_uid[]=..``, 100 per call; ``missing`` from 207/404."""
@@ -930,7 +568,7 @@ class PortOneClient:
             return self._lookup_many(endpoint, "customer_uid[]", chunk, BillingKey.from_json)
 
         found: dict[str, BillingKey] = {}
-        for batch in self._ordered_map(one, _chunks(ids, MAX_IDS_PER_CALL)):
+        for batch in self._pager.ordered_map(one, _chunks(ids, MAX_IDS_PER_CALL)):
             for key in batch:
                 found.setdefault(key.customer_uid, key)
         return MultiResult(found=list(found.values()), missing=[c for c in ids if c not in found])
@@ -985,17 +623,19 @@ class PortOneClient:
         """``GET /subscribe/customers/{customer_uid}/payments``: every payment made with the key (paged)."""
         endpoint = "/subscribe/customers/{customer_uid}/payments"
         path = f"/subscribe/customers/{_seg(customer_uid, 'customer_uid')}/payments"
-        return self._items(self._pages(path, endpoint, (), concurrent=False), Payment.from_json)
+        return self._pager.items(self._pager.pages(path, endpoint, (), concurrent=False), Payment.from_json)
 
     def _customer_schedules(
         self, path: str, endpoint: str, since: Instant, until: Instant, status: str | None
     ) -> Iterator[Schedule]:
         self._check_schedule_status(status)
         bases = [
-            _norm_params({"from": lo, "to": hi, "schedule-status": status})
+            norm_params({"from": lo, "to": hi, "schedule-status": status})
             for lo, hi in schedule_windows(since, until)
         ]
-        return self._items(self._window_pages(path, endpoint, bases, concurrent=False), Schedule.from_json)
+        return self._pager.items(
+            self._pager.window_pages(path, endpoint, bases, concurrent=False), Schedule.from_json
+        )
 
     def iter_billing_key_schedules(
         self, customer_uid: str, since: Instant, until: Instant, *, status: str | None = None
@@ -1107,6 +747,35 @@ class PortOneClient:
         )
         return Schedule.from_json(response, endpoint=endpoint)
 
+    def fetch_schedule_items(self, merchant_uids: Sequence[str]) -> MultiResult[dict[str, Any]]:
+        """``GET /subscribe/payments/schedule/{merchant_uid}`` for each id (concurrent), as received.
+
+        ``missing`` holds the ids PortOne answered 404 for; any other error is raised. For readers that
+        check and store the raw JSON themselves (the sync's re-fetch of past schedules).
+        """
+        ids = _unique(merchant_uids, "merchant_uids")
+        endpoint = "/subscribe/payments/schedule/{merchant_uid}"
+
+        def one(merchant_uid: str) -> dict[str, Any] | None:
+            try:
+                response = self.request(
+                    "GET",
+                    f"/subscribe/payments/schedule/{_seg(merchant_uid, 'merchant_uid')}",
+                    endpoint=endpoint,
+                )
+            except NotFoundError:
+                return None
+            return _as_object(response, path="response", endpoint=endpoint)
+
+        found: list[dict[str, Any]] = []
+        missing: list[str] = []
+        for merchant_uid, item in zip(ids, self._pager.ordered_map(one, ids), strict=True):
+            if item is None:
+                missing.append(merchant_uid)
+            else:
+                found.append(item)
+        return MultiResult(found=found, missing=missing)
+
     def iter_schedule_pages(
         self,
         since: Instant,
@@ -1125,7 +794,7 @@ class PortOneClient:
         self._check_limit(limit)
         endpoint = "/subscribe/payments/schedule"
         bases = [
-            _norm_params(
+            norm_params(
                 {
                     "schedule_from": lo,
                     "schedule_to": hi,
@@ -1136,7 +805,7 @@ class PortOneClient:
             )
             for lo, hi in schedule_windows(since, until)
         ]
-        return self._window_pages(endpoint, endpoint, bases, concurrent=True)
+        return self._pager.window_pages(endpoint, endpoint, bases, concurrent=True)
 
     def iter_schedules(
         self,
@@ -1149,7 +818,23 @@ class PortOneClient:
     ) -> Iterator[Schedule]:
         """Schedules with ``schedule_at`` in ``[since, until)`` (status: scheduled/executed/revoked)."""
         pages = self.iter_schedule_pages(since, until, status=status, limit=limit, sorting=sorting)
-        return self._items(pages, Schedule.from_json)
+        return self._pager.items(pages, Schedule.from_json)
+
+    def iter_customer_schedule_pages(
+        self, customer_uid: str, since: Instant, until: Instant, *, status: str | None = None
+    ) -> Iterator[RawPage]:
+        """``GET /subscribe/payments/schedule/customers/{customer_uid}`` pages over ``[since, until)``."""
+        self._check_schedule_status(status)
+        bases = [
+            norm_params({"from": lo, "to": hi, "schedule-status": status})
+            for lo, hi in schedule_windows(since, until)
+        ]
+        return self._pager.window_pages(
+            f"/subscribe/payments/schedule/customers/{_seg(customer_uid, 'customer_uid')}",
+            "/subscribe/payments/schedule/customers/{customer_uid}",
+            bases,
+            concurrent=False,
+        )
 
     def iter_customer_schedules(
         self, customer_uid: str, since: Instant, until: Instant, *, status: str | None = None

@@ -91,6 +91,17 @@ class _Reader:
             return None
         return self.int_(name)
 
+    def code_int(self, name: str) -> int | None:
+        """An integer code sent as a number or a numeric string (``card_type``: docs differ); else None."""
+        value = self.data.get(name)
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value.strip())
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return None
+
     def amount(self, name: str, default: int | None = None) -> Amount:
         value = self.data.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -320,6 +331,11 @@ class BillingKey:
         cls, data: Any, *, path: str = "response", endpoint: str = "", method: str = "GET"
     ) -> BillingKey:
         r = _reader(data, path, endpoint, method)
+        channels = r.data.get("succeededChannels")
+        if isinstance(channels, list) and channels and isinstance(channels[0], Mapping):
+            # A super billing key: card fields live in its channels; the first succeeded one fills them.
+            merged = {**channels[0], **{k: v for k, v in r.data.items() if v is not None}}
+            r = _reader(merged, path, endpoint, method)
         return cls(
             customer_uid=r.str_("customer_uid"),
             pg_provider=r.opt_str("pg_provider"),
@@ -327,7 +343,7 @@ class BillingKey:
             card_name=r.opt_str("card_name"),
             card_code=r.opt_str("card_code"),
             card_number=r.opt_str("card_number"),
-            card_type=r.opt_int("card_type"),
+            card_type=r.code_int("card_type"),
             customer_name=r.opt_str("customer_name"),
             customer_email=r.opt_str("customer_email"),
             customer_tel=r.opt_str("customer_tel"),

@@ -9,20 +9,19 @@ range exactly once:
   **inclusive** and whose window is at most 90 days: ``[a, a+90d-1], [a+90d, a+180d-1], ..., [.., until-1]``
   (consecutive windows never share a second).
 * :func:`schedule_windows` for the schedule listings, whose ``schedule_from`` is inclusive and
-  ``schedule_to`` **exclusive**, with windows of at most 3 calendar months in Asia/Seoul, each stepped from
-  the previous window's start (31 Jan -> 30 Apr -> 30 Jul: a clamped day is never longer than 3 months).
+  ``schedule_to`` **exclusive**. PortOne documents "at most 3 months"; whether that means 90 days, 92 days
+  or calendar months is settled by no source, so windows are at most 90 days: safe under every reading.
 """
 
 from __future__ import annotations
 
-import calendar
 import math
 from datetime import date, datetime
 
-from portone_recon._time import KST, add_months, parse_instant
+from portone_recon._time import KST, parse_instant
 
 PAYMENT_WINDOW_SECONDS = 90 * 86400
-SCHEDULE_WINDOW_MONTHS = 3
+SCHEDULE_WINDOW_SECONDS = 90 * 86400
 
 Instant = datetime | date | int | str
 
@@ -69,20 +68,13 @@ def payment_windows(since: Instant, until: Instant) -> list[tuple[int, int]]:
     return windows
 
 
-def _plus_months(moment: datetime, months: int) -> datetime:
-    year, month = add_months(moment.year, moment.month, months)
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
-
-
 def schedule_windows(since: Instant, until: Instant) -> list[tuple[int, int]]:
-    """Windows of at most 3 KST calendar months, ``(from incl., to excl.)``, covering ``[since, until)``."""
+    """Windows of at most 90 days, ``(from incl., to excl.)``, covering ``[since, until)``."""
     start, end = unix_floor(since), unix_ceil(until)
     windows: list[tuple[int, int]] = []
     cur = start
     while cur < end:
-        local = datetime.fromtimestamp(cur, tz=KST)
-        nxt = min(int(_plus_months(local, SCHEDULE_WINDOW_MONTHS).timestamp()), end)
+        nxt = min(cur + SCHEDULE_WINDOW_SECONDS, end)
         windows.append((cur, nxt))
         cur = nxt
     return windows

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from portone_recon._time import KST
@@ -209,6 +210,8 @@ class ReconResult:
     timings: dict[str, float] = field(default_factory=dict, repr=False)
     adhoc: bool = False
     coverage: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: PortOne records the sync could not read (``quarantine`` table): unreconciled, so shown on their own.
+    quarantined: int = 0
 
     # -- numbers -------------------------------------------------------------------------------
 
@@ -410,6 +413,8 @@ class ReconResult:
             text += " [subscriptions inferred]"
         if self.adhoc:
             text += " [ad-hoc run: not a baseline]"
+        if self.quarantined:
+            text += f"; {quarantine_line(self.quarantined)}"
         return text
 
     def __repr__(self) -> str:
@@ -434,6 +439,8 @@ class ReconResult:
         notes = self.coverage_notes()
         if notes:
             head += "<br><i>Not judged: " + esc("; ".join(notes)) + ".</i>"
+        if self.quarantined:
+            head += f"<br><b style='color:#b00'>{esc(quarantine_line(self.quarantined))}</b>"
         td = "<td style='text-align:right'>"
         rows = "".join(
             f"<tr><td>{esc(str(r['kind']))}</td><td>{esc(str(r['severity']))}</td>{td}{int(r['count']):,}</td>"
@@ -474,3 +481,20 @@ class ReconResult:
                 + f"</tr>{body}</table></details>"
             )
         return f"<div>{head}{table}{top}</div>"
+
+
+def quarantine_line(count: int) -> str:
+    """The line a result shows for PortOne records the sync could not read (never reconciled)."""
+    return (
+        f"{count} PortOne record(s) quarantined: not reconciled until read cleanly "
+        "(see the quarantine table: endpoint, reason, raw JSON)"
+    )
+
+
+def count_quarantined(con: Any) -> int:
+    """Records held in ``quarantine`` (0 for a store without the table)."""
+    try:
+        row = con.execute("SELECT count(*) FROM quarantine").fetchone()
+    except duckdb.Error:
+        return 0
+    return int(row[0]) if row else 0

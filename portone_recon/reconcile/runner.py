@@ -26,7 +26,12 @@ from portone_recon._time import KST, instant_arg, now_kst, parse_duration, refus
 from portone_recon.errors import PortOneReconError, ReconcileError, UsageError
 from portone_recon.reconcile import triage
 from portone_recon.reconcile.kinds import FINDING_KINDS, KIND_SEVERITY, PRECEDENCE, SEVERITIES
-from portone_recon.reconcile.result import FINDING_COLUMNS, ReconResult, amount_at_risk_once
+from portone_recon.reconcile.result import (
+    FINDING_COLUMNS,
+    ReconResult,
+    amount_at_risk_once,
+    count_quarantined,
+)
 from portone_recon.reconcile.rules import RULE_COLUMNS, bind, load_rule, load_support, split_statements
 from portone_recon.store import Store, existing_store
 
@@ -190,6 +195,7 @@ def reconcile(
 
         fetch_started = time.perf_counter()
         findings, new, resolved = _with_triage(_fetch_run(con, params, selected), decided, at)
+        quarantined = count_quarantined(con)
 
         timings["fetch findings"] = time.perf_counter() - fetch_started
         by_kind = findings["kind"].value_counts()
@@ -238,6 +244,7 @@ def reconcile(
         timings=timings,
         adhoc=adhoc,
         coverage=coverage,
+        quarantined=quarantined,
     )
     _log.debug("reconcile %s timings: %s", run_id, timings)
     if profile:
@@ -290,6 +297,7 @@ def load_result(store: Store | str | Path | None = None, run_id: str | None = No
         params: dict[str, Any] = {"as_of": as_of, "run_id": run_id, "prev_run_id": prev_id}
         decided = triage.active_in(con, as_of)
         findings, new, resolved = _with_triage(_fetch_run(con, params, selected), decided, as_of)
+        quarantined = count_quarantined(con)
     return ReconResult(
         run_id=run_id,
         as_of=as_of.astimezone(KST),
@@ -304,6 +312,7 @@ def load_result(store: Store | str | Path | None = None, run_id: str | None = No
         timings={str(k): float(v) for k, v in (run_params.get("timings") or {}).items()},
         adhoc=bool(run_params.get("adhoc", False)),
         coverage=dict(run_params.get("coverage") or {}),
+        quarantined=quarantined,
     )
 
 

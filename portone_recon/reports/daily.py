@@ -32,6 +32,7 @@ from portone_recon.reports.formatting import (
     kv_table,
 )
 from portone_recon.reports.kinds import kind_info, ordered_kinds
+from portone_recon.reconcile.result import count_quarantined
 from portone_recon.reports.summary import SummaryMixin
 from portone_recon.reconcile.resolution import how_resolved
 from portone_recon.reconcile.triage import active_triage, with_triage
@@ -569,6 +570,13 @@ def build_daily(
         held = integ.held_frame(plan_obj)
     except ReportError as exc:  # the actions area is optional for reading a report
         plan_note = f"조치 계획을 만들 수 없습니다: {exc}"
+    with store.connect() as con:
+        quarantined = count_quarantined(con)
+    if quarantined:
+        notes.append(
+            f"PortOne 기록 {quarantined:,}건을 읽을 수 없어 격리했습니다 (quarantine 테이블: endpoint, 사유, 원본 JSON). "
+            "이 기록은 대사되지 않았습니다."
+        )
     run = metrics.run_info(store, run_id)
     prev = run.get("previous_run_id")
     prev_id = None if prev is None else str(prev)

@@ -278,7 +278,7 @@ def h_customers_multi(w: SandboxWorld, g: Sequence[str], q: Params, b: Params) -
     if len(uids) > MAX_IDS:
         raise SandboxBadRequest(f"한 번에 최대 {MAX_IDS}건까지 조회할 수 있습니다 (got {len(uids)})")
     found = [w.billing_keys[u] for u in dict.fromkeys(uids) if u in w.billing_keys]
-    if not found:
+    if not found or (w.variant.unknown_in_lookup == "404" and len(found) < len(dict.fromkeys(uids))):
         raise SandboxNotFound(msg_customer_not_found(",".join(uids)))
     return (207 if len(found) < len(dict.fromkeys(uids)) else 200), found
 
@@ -288,14 +288,14 @@ def h_customer_payments(w: SandboxWorld, g: Sequence[str], q: Params, b: Params)
     return 200, _page(ids, _page_no(q), CUSTOMER_PAGE_SIZE, w.payments.__getitem__)
 
 
-def _window(q: Params, lo: str, hi: str) -> tuple[int, int]:
+def _window(q: Params, lo: str, hi: str, longest: int = SCHEDULE_WINDOW) -> tuple[int, int]:
     from_ = q.int(lo, required=True)
     to = q.int(hi, required=True)
     assert from_ is not None
     assert to is not None
     if from_ > to:
         raise SandboxBadRequest(f"{lo}({from_})이 {hi}({to})보다 이후입니다")
-    if to - from_ > SCHEDULE_WINDOW:
+    if to - from_ > longest:
         raise SandboxBadRequest(f"조회기간은 최대 3개월까지 가능합니다 ({lo} {from_}, {hi} {to})")
     return from_, to
 
@@ -304,7 +304,7 @@ def h_customer_schedules(w: SandboxWorld, g: Sequence[str], q: Params, b: Params
     cu = g[0]
     if cu not in w.billing_keys and cu not in w.deleted_billing_keys:
         raise SandboxNotFound(msg_customer_not_found(cu))
-    from_, to = _window(q, "from", "to")
+    from_, to = _window(q, "from", "to", w.variant.schedule_window_days * 86400)
     ids = w.query_schedules(from_, to, q.get("schedule-status"), None, customer_uid=cu)
     return 200, _page(ids, _page_no(q), CUSTOMER_PAGE_SIZE, w.schedules.__getitem__)
 
@@ -350,7 +350,7 @@ def h_unschedule(w: SandboxWorld, g: Sequence[str], q: Params, b: Params) -> Res
 
 
 def h_schedules_range(w: SandboxWorld, g: Sequence[str], q: Params, b: Params) -> Result:
-    from_, to = _window(q, "schedule_from", "schedule_to")
+    from_, to = _window(q, "schedule_from", "schedule_to", w.variant.schedule_window_days * 86400)
     limit, page = _limit(q), _page_no(q)
     ids = w.query_schedules(from_, to, q.get("schedule_status"), q.get("sorting"))
     return 200, _page(ids, page, limit, w.schedules.__getitem__)
@@ -563,7 +563,10 @@ def _parse_to(value: Any) -> datetime:
 def control(
     world: SandboxWorld, method: str, path: str, query: Sequence[tuple[str, str]], body: bytes
 ) -> Reply:
-    """``/__sandbox/...``: advance, faults, outbox, requests, state, snapshot (never logged/faulted)."""
+    """``/__sandbox/...``: advance, faults, variant, outbox, requests, state, snapshot.
+
+    Control calls are never logged nor faulted.
+    """
     name = path[len("/__sandbox/") :]
     try:
         spec: Any = orjson.loads(body) if body else {}
@@ -590,6 +593,13 @@ def control(
         if name == "requests" and method == "DELETE":
             world.requests.clear()
             return envelope([])
+        if name == "variant" and method == "POST":
+            if not isinstance(spec, dict):
+                raise SandboxError('variant: give an object of switches, e.g. {"card_type": "str"}')
+            world.variant = world.variant.with_(spec)
+            return envelope(world.variant.to_dict())
+        if name == "variant" and method == "GET":
+            return envelope(world.variant.to_dict())
         if name == "state" and method == "GET":
             return envelope(world.summary())
         if name == "snapshot" and method == "GET":

@@ -62,6 +62,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 import httpx
@@ -69,6 +70,7 @@ import orjson
 
 from portone_recon.errors import SandboxError
 from portone_recon.sandbox.clock import SandboxClock
+from portone_recon.sandbox.variants import ApiVariant
 
 Json = dict[str, Any]
 
@@ -261,10 +263,11 @@ _UID = re.compile(r"^[A-Za-z0-9_\-.:@]{1,80}$")
 WebhookSink = Callable[[Webhook], None] | httpx.BaseTransport
 
 
-def _updated_at(p: Json) -> int:
+def _updated_at(p: Json, refunds: bool = True) -> int:
     latest = max(p["started_at"], p["paid_at"], p["failed_at"], p["cancelled_at"])
-    for c in p["cancel_history"]:
-        latest = max(latest, c["cancelled_at"])
+    if refunds:
+        for c in p["cancel_history"]:
+            latest = max(latest, c["cancelled_at"])
     return int(latest)
 
 
@@ -401,6 +404,8 @@ class SandboxWorld:
         from portone_recon.sandbox.faults import Faults  # local: faults imports nothing from here
 
         self.faults = Faults(seed=seed)
+        #: the reading of unsettled V1 behaviours this world plays (set it before adding data)
+        self.variant = ApiVariant()
 
     # ------------------------------------------------------------------ basics
     def __repr__(self) -> str:
@@ -550,7 +555,9 @@ class SandboxWorld:
                 "card_name": card_name,
                 "card_code": code,
                 "card_number": f"{bin6}*********{digits[-1]}",
-                "card_type": int(digits[-2]) % 2,
+                "card_type": int(digits[-2]) % 2
+                if self.variant.card_type == "int"
+                else str(int(digits[-2]) % 2),
                 "customer_name": customer_name,
                 "customer_tel": customer_tel,
                 "customer_email": customer_email,
@@ -839,9 +846,9 @@ class SandboxWorld:
                 p = paid[-1] if paid else (cancelled[-1] if cancelled else None)
             if p is None:
                 raise SandboxRefusal(1, MSG_CANCEL_NOT_FOUND)
-            if p["status"] == "cancelled":
+            if p["status"] == "cancelled" and int(p["cancel_amount"]) >= int(p["amount"]):
                 raise SandboxRefusal(1, MSG_ALREADY_CANCELLED)
-            if p["status"] != "paid":
+            if p["status"] not in ("paid", "cancelled"):
                 raise SandboxRefusal(1, MSG_CANCEL_NOT_FOUND)
             remaining = int(p["amount"]) - int(p["cancel_amount"])
             if (
@@ -871,7 +878,7 @@ class SandboxWorld:
             p["cancel_receipt_urls"].append(receipt)
             p["cancel_amount"] = int(p["cancel_amount"]) + value
             p["cancel_reason"] = reason
-            if p["cancel_amount"] >= p["amount"]:
+            if p["cancel_amount"] >= p["amount"] or self.variant.partial_cancel_status == "cancelled":
                 p["status"] = "cancelled"
                 p["cancelled_at"] = now
                 sched = self.schedules.get(p["merchant_uid"])
@@ -1301,6 +1308,8 @@ class SandboxWorld:
     def _sort_payments(self, ids: list[str], sorting: str) -> list[str]:
         desc = sorting.startswith("-")
         keyf = _SORT_KEYS[sorting.lstrip("-")]
+        if sorting.lstrip("-") == "updated" and not self.variant.updated_on_partial_cancel:
+            keyf = partial(_updated_at, refunds=False)
         pays = self.payments
         ids.sort(key=lambda i: (keyf(pays[i]), i), reverse=desc)
         return ids
@@ -1328,7 +1337,8 @@ class SandboxWorld:
 
         with self._locked():
             self._ensure_pix()
-            return self._cached(("pay", status, from_, to, sorting, self._pay_version), build)
+            key = ("pay", status, from_, to, sorting, self._pay_version, self.variant)
+            return self._cached(key, build)
 
     def query_payments_by_merchant_uid(
         self, merchant_uid: str, status: str | None, sorting: str = "-started"

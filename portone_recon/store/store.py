@@ -50,6 +50,7 @@ TABLES = (
     "findings",
     "actions",
     "finding_triage",
+    "quarantine",
 )
 
 

@@ -19,38 +19,22 @@ step); the tests check that the fast path types every value exactly as they do.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import queue
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any, BinaryIO, Literal, Protocol
+from typing import Literal
 
 import duckdb
 import orjson
 
 from portone_recon.errors import MalformedResponseError
+from portone_recon.sync._spool import Spool, SpoolChunk
 from portone_recon.sync.report import TableCounts
 
 Kind = Literal[
     "str", "req_str", "enum", "opt_enum", "amount", "opt_amount", "time", "req_time", "int", "bool"
 ]
-
-
-class PageLike(Protocol):
-    """What the ingest needs of a page (the client's ``RawPage`` fits)."""
-
-    @property
-    def endpoint(self) -> str: ...
-
-    @property
-    def items(self) -> list[Any]: ...
-
-    @property
-    def body(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -64,11 +48,30 @@ class Col:
 
 @dataclass(frozen=True)
 class Entity:
-    """A PortOne object type, its target table and key."""
+    """A PortOne object type, its target table and key.
+
+    ``source`` is SQL over ``item`` giving the object whose fields are read (default the item itself).
+    """
 
     table: str
     key: tuple[str, ...]
     cols: tuple[Col, ...]
+    source: str = "item"
+
+    @property
+    def columns(self) -> list[str]:
+        """The table columns the fields land in (an amount also fills its exact ``<name>_exact``)."""
+        out: list[str] = []
+        for c in self.cols:
+            out.append(c.name)
+            if c.kind in _MONEY:
+                out.append(f"{c.name}_exact")
+        return out
+
+
+_MONEY = ("amount", "opt_amount")
+#: Exact amounts: every currency PortOne serves has at most 2 decimals; no ISO 4217 currency more than 4.
+EXACT = "DECIMAL(18, 4)"
 
 
 def _s(*names: str) -> tuple[Col, ...]:
@@ -124,9 +127,18 @@ SCHEDULES = Entity(
     ),
 )
 
+#: A super billing key (``SuperBillingKeyAnnotation``: one ``customer_uid`` over several channels) has
+#: its card fields in ``succeededChannels[]``: the first succeeded channel fills them, the top-level
+#: fields of the plain shape (``CustomerAnnotation``) win where both exist.
+_KEY_SOURCE = (
+    "CASE WHEN json_type(item, '$.succeededChannels[0]') = 'OBJECT' "
+    "THEN json_merge_patch(json_extract(item, '$.succeededChannels[0]'), item) ELSE item END"
+)
+
 BILLING_KEYS = Entity(
     table="billing_keys",
     key=("customer_uid",),
+    source=_KEY_SOURCE,
     cols=(
         Col("customer_uid", "req_str"),
         *_s("pg_provider", "pg_id", "card_name", "card_code", "card_number"),
@@ -142,8 +154,8 @@ _EXPECTED: dict[Kind, str] = {
     "req_str": "a non-empty string",
     "enum": "one of {allowed}",
     "opt_enum": "null or one of {allowed}",
-    "amount": "an integral number (KRW)",
-    "opt_amount": "an integral number (KRW)",
+    "amount": "a number with at most 4 decimals, or null",
+    "opt_amount": "a number with at most 4 decimals, or null",
     "time": "unix seconds (an integer >= 0)",
     "req_time": "unix seconds (an integer > 0)",
     "int": "an integer or null",
@@ -171,29 +183,31 @@ def _bad_condition(col: Col, i: int) -> str:
     absent = f"({t} IS NULL OR {t} = 'NULL')"
     dbl = f"TRY_CAST({v} AS DOUBLE)"
     integral = f"({t} IN {_INT_TYPES} OR ({t} = 'DOUBLE' AND {dbl} = floor({dbl})))"
-    if col.kind == "str":
-        return f"NOT {absent} AND {t} <> 'VARCHAR'"
+    if col.kind in ("str", "int", "bool"):
+        return "false"  # informative fields: any JSON value is stored (see _fast_column)
     if col.kind == "req_str":
         return f"{t} IS DISTINCT FROM 'VARCHAR' OR {v} = ''"
     if col.kind == "enum":
         return f"{t} IS DISTINCT FROM 'VARCHAR' OR {v} NOT IN {_sql_list(col.allowed)}"
     if col.kind == "opt_enum":
         return f"NOT {absent} AND ({t} <> 'VARCHAR' OR {v} NOT IN {_sql_list(col.allowed)})"
-    if col.kind == "amount":
-        return f"NOT coalesce({integral}, false)"
-    if col.kind in ("opt_amount", "int"):
-        return f"NOT {absent} AND NOT coalesce({integral}, false)"
+    if col.kind in _MONEY:
+        exact = f"TRY_CAST({v} AS {EXACT})"
+        number = f"{t} IN ('BIGINT', 'UBIGINT', 'DOUBLE')"
+        return (
+            f"NOT {absent} AND NOT coalesce({number} AND {exact} = TRY_CAST({v} AS DECIMAL(38, 12)), false)"
+        )
     if col.kind == "time":
         return f"NOT {absent} AND NOT coalesce({integral} AND TRY_CAST({v} AS DOUBLE) >= 0, false)"
     if col.kind == "req_time":
         return f"NOT coalesce({integral} AND TRY_CAST({v} AS DOUBLE) > 0, false)"
-    if col.kind == "bool":
-        return f"NOT {absent} AND {t} <> 'BOOLEAN'"
     raise AssertionError(col.kind)  # pragma: no cover
 
 
 def _json_type(col: Col) -> str:
-    if col.kind in ("amount", "opt_amount", "time", "req_time", "int"):
+    if col.kind in _MONEY:
+        return EXACT
+    if col.kind in ("time", "req_time", "int"):
         return "BIGINT"
     if col.kind == "bool":
         return "BOOLEAN"
@@ -205,8 +219,9 @@ def _typed_expr(col: Col, src: str = "t") -> str:
     ref = f"{src}.{col.name}"
     if col.kind in ("time", "req_time"):
         return f"CASE WHEN {ref} > 0 THEN to_timestamp({ref}) END"
-    if col.kind == "opt_amount":
-        return f"coalesce({ref}, 0)"
+    if col.kind in _MONEY:
+        exact = f"coalesce({ref}, 0)" if col.kind == "opt_amount" else ref
+        return f"CASE WHEN {exact} = trunc({exact}) THEN CAST({exact} AS BIGINT) END"
     if col.kind == "bool":
         return f"coalesce({ref}, false)"
     if col.name == "currency":
@@ -244,14 +259,25 @@ def _int_value(v: str) -> str:
     )
 
 
-def _fast_column(col: Col) -> tuple[str, str]:
-    """(value expression, bad-condition expression) over ``f.<name>``, the field's JSON text or NULL."""
+def _fast_column(col: Col) -> tuple[list[str], str | None]:
+    """(value expressions with their aliases, bad-condition or None) over ``f.<name>``, the field's JSON
+    text or NULL.
+
+    Tolerant where PortOne's published schema is looser than our guesses: informative strings take any
+    JSON value (a number as its text), ``card_type``-like integers take numbers or numeric strings
+    (unreadable: NULL), booleans anything (only ``true`` is true), and amounts any JSON number exact to
+    4 decimals (the integer column is filled only when the amount is whole) or null. Only ids, statuses and
+    the instants a row is placed by can make a row unreadable (it is quarantined, not stored).
+    """
     v = f"f.{col.name}"
     kind = col.kind
+    name = col.name
+    bad: str | None
     if kind in ("str", "req_str", "enum", "opt_enum"):
         value = _str_value(v)
         if kind == "str":
-            bad = f"{v} IS NOT NULL AND NOT {_is_str(v)}"
+            value = f"CASE WHEN starts_with({v}, '\"') THEN {value} ELSE {v}::VARCHAR END"
+            bad = None
         elif kind == "req_str":
             bad = f"NOT coalesce({_is_str(v)}, false) OR {v} = '\"\"'"
         else:
@@ -259,26 +285,35 @@ def _fast_column(col: Col) -> tuple[str, str]:
             bad = f"NOT {member}" if kind == "enum" else f"{v} IS NOT NULL AND NOT {member}"
     elif kind == "bool":
         value = f"coalesce({v} = 'true', false)"
-        bad = f"{v} IS NOT NULL AND {v} NOT IN ('true', 'false')"
+        bad = None
+    elif kind in _MONEY:
+        number = f"NOT starts_with({v}, '\"') AND {v} NOT IN ('true', 'false')"
+        exact = f"CASE WHEN {number} THEN TRY_CAST({v} AS {EXACT}) END"
+        if kind == "opt_amount":
+            exact = f"coalesce({exact}, 0)"
+        # Only a text with a fraction or an exponent can hold more than 4 decimals.
+        lossy = (
+            f"(contains({v}, '.') OR contains({v}, 'e') OR contains({v}, 'E')) "
+            f"AND TRY_CAST({v} AS DECIMAL(38, 12)) IS DISTINCT FROM TRY_CAST({v} AS {EXACT})"
+        )
+        bad = f"{v} IS NOT NULL AND (({number}) IS NOT TRUE OR TRY_CAST({v} AS {EXACT}) IS NULL OR {lossy})"
+        whole = f"CASE WHEN ({exact}) = trunc(({exact})) THEN CAST(({exact}) AS BIGINT) END"
+        return [f"{whole} AS {name}", f"{exact} AS {name}_exact"], bad
+    elif kind == "int":
+        text = f"CASE WHEN starts_with({v}, '\"') THEN {v}[2:-2] ELSE {v}::VARCHAR END"
+        d = f"TRY_CAST({text} AS DOUBLE)"
+        value = f"CASE WHEN {d} = floor({d}) THEN TRY_CAST({d} AS BIGINT) END"
+        bad = None
     else:
         num = _int_value(v)
-        if kind == "amount":
-            bad = f"({num}) IS NULL"
-        elif kind in ("opt_amount", "int"):
-            bad = f"{v} IS NOT NULL AND ({num}) IS NULL"
-        elif kind == "time":
+        if kind == "time":
             bad = f"{v} IS NOT NULL AND NOT coalesce(({num}) >= 0, false)"
         else:  # req_time
             bad = f"NOT coalesce(({num}) > 0, false)"
-        if kind in ("time", "req_time"):
-            value = f"CASE WHEN ({num}) > 0 THEN to_timestamp(({num})) END"
-        elif kind == "opt_amount":
-            value = f"coalesce(({num}), 0)"
-        else:
-            value = num
-    if col.name == "currency":
+        value = f"CASE WHEN ({num}) > 0 THEN to_timestamp(({num})) END"
+    if name == "currency":
         value = f"coalesce({value}, 'KRW')"
-    return value, bad
+    return [f"{value} AS {name}"], bad
 
 
 _MIB = 1 << 20
@@ -332,9 +367,10 @@ def stage_typed(
     checks = ["WHEN NOT starts_with(item::VARCHAR, '{') THEN 0"]
     values = []
     for i, col in enumerate(entity.cols):
-        value, bad = _fast_column(col)
-        values.append(f"{value} AS {col.name}")
-        checks.append(f"WHEN {bad} THEN {i + 1}")
+        exprs, bad = _fast_column(col)
+        values.extend(exprs)
+        if bad is not None:
+            checks.append(f"WHEN {bad} THEN {i + 1}")
     extra = ""
     if nested:
         checks.append(f"WHEN f.{nested} IS NOT NULL AND NOT starts_with(f.{nested}, '[') THEN -1")
@@ -344,7 +380,7 @@ def stage_typed(
     select = (
         f"SELECT n, idx, {', '.join(values)}, item AS raw, hash(item::VARCHAR) AS raw_hash{extra}, "
         f"CASE {' '.join(checks)} END AS bad "
-        f"FROM (SELECT n, idx, item, json_transform(item, '{spec}') AS f FROM <source>)"
+        f"FROM (SELECT n, idx, item, json_transform({entity.source}, '{spec}') AS f FROM <source>)"
     )
     if spool.staged_into != typed_table:
         spool.staged_into, spool.staged_parts = typed_table, []
@@ -364,13 +400,6 @@ def stage_typed(
         finally:
             chunk.remove()
         spool.staged_parts.append(part)
-        first = con.execute(
-            f"SELECT n, idx, bad FROM {part} WHERE bad IS NOT NULL ORDER BY n, idx LIMIT 1"
-        ).fetchone()
-        if first is not None:
-            _raise_for_row(
-                con, entity, part, spool.endpoints, int(first[0]), int(first[1]), int(first[2]), nested
-            )
     if not final:
         return 0
     parts = spool.staged_parts
@@ -423,41 +452,110 @@ def _drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
         con.execute(f"DROP {row[0]} {name}")
 
 
-def _raise_for_row(
+def _reason_sql(entity: Entity, nested: str | None) -> str:
+    """SQL wording why a staged row (columns ``bad``, ``idx``, ``raw``) could not be read."""
+    where = "'response.list[' || idx || ']"
+    cases = [f"WHEN 0 THEN {where}: expected an object, got ' || coalesce(json_type(raw), '?')"]
+    for i, col in enumerate(entity.cols):
+        expected = _EXPECTED[col.kind].format(allowed=list(col.allowed)).replace("'", "''")
+        got = (
+            f"coalesce(json_type(raw, '$.{col.name}') || ' ' || "
+            f"left(json_extract(raw, '$.{col.name}')::VARCHAR, 60), 'missing')"
+        )
+        cases.append(f"WHEN {i + 1} THEN {where}.{col.name}: expected {expected}, got ' || {got}")
+    if nested:
+        cases.append(
+            f"WHEN -1 THEN {where}.{nested}: expected an array or null, got ' || "
+            f"coalesce(json_type(raw, '$.{nested}'), '?')"
+        )
+    return f"CASE bad {' '.join(cases)} END"
+
+
+def record_quarantine(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    rows: str,
+    endpoints: Sequence[str],
+    *,
+    stream: str,
+    seen_at: datetime,
+) -> TableCounts:
+    """Upsert ``rows`` (SQL with n, idx, the key column, raw, raw_hash, reason) into ``quarantine``.
+
+    Returns new rows and rows seen again (one per distinct raw text).
+    """
+    key = entity.key[0]
+    con.execute("DROP TABLE IF EXISTS _sync_quarantine")
+    con.execute(
+        "CREATE TEMP TABLE _sync_quarantine AS SELECT $source AS source, "
+        f"CAST({key} AS VARCHAR) AS record_key, "
+        "coalesce(list_extract($endpoints::VARCHAR[], CAST(n AS BIGINT) + 1), '') AS endpoint, "
+        f"reason, raw, raw_hash FROM {rows} "
+        "QUALIFY row_number() OVER (PARTITION BY raw_hash ORDER BY n DESC, idx DESC) = 1",
+        {"source": entity.table, "endpoints": list(endpoints)},
+    )
+    row = con.execute(
+        "SELECT count(*) FILTER (WHERE q.raw_hash IS NULL), count(*) FILTER (WHERE q.raw_hash IS NOT NULL) "
+        "FROM _sync_quarantine s LEFT JOIN quarantine q USING (source, raw_hash)"
+    ).fetchone()
+    new, again = (int(row[0]), int(row[1])) if row else (0, 0)
+    con.execute(
+        "INSERT INTO quarantine (source, record_key, endpoint, reason, stream, raw, raw_hash, first_seen, "
+        "last_seen) SELECT source, record_key, endpoint, reason, $stream, raw, raw_hash, $at, $at "
+        "FROM _sync_quarantine ON CONFLICT (source, raw_hash) DO UPDATE SET last_seen = excluded.last_seen, "
+        "reason = excluded.reason, endpoint = excluded.endpoint, stream = excluded.stream, "
+        "record_key = excluded.record_key",
+        {"stream": stream, "at": seen_at},
+    )
+    return TableCounts(new, again)
+
+
+def quarantine_bad(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
     typed_table: str,
     endpoints: Sequence[str],
-    n: int,
-    idx: int,
-    bad: int,
-    nested: str | None,
-) -> None:
-    """Word the error of the bad item (n, idx) with the reference check; never returns."""
-    endpoint = endpoints[n] if 0 <= n < len(endpoints) else ""
-    if bad == -1 and nested:
-        kind = con.execute(
-            f"SELECT json_type(raw, '$.{nested}') FROM {typed_table} WHERE n = ? AND idx = ?", [n, idx]
-        ).fetchone()
-        raise MalformedResponseError(
-            f"expected an array or null, got {kind[0] if kind else '?'}",
-            method="GET",
-            endpoint=endpoint,
-            field=f"response.list[{idx}].{nested}",
-        )
-    validate(
+    *,
+    stream: str,
+    seen_at: datetime,
+    nested: str | None = None,
+) -> TableCounts:
+    """Move the staged rows marked ``bad`` into ``quarantine``; ``typed_table`` keeps the readable ones.
+
+    A record the sync cannot read never stops the stream: it is kept as received, with its endpoint and
+    the first field that failed, and everything else is stored.
+    """
+    row = con.execute(f"SELECT count(*) FROM {typed_table} WHERE bad IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return TableCounts()
+    counts = record_quarantine(
         con,
-        f"(SELECT n, idx, raw AS item FROM {typed_table} WHERE n = {n} AND idx = {idx})",
-        entity.cols,
+        entity,
+        f"(SELECT *, {_reason_sql(entity, nested)} AS reason FROM {typed_table} WHERE bad IS NOT NULL)",
         endpoints,
+        stream=stream,
+        seen_at=seen_at,
     )
-    # The reference check found nothing the fast one did (cannot happen; kept so no bad row slips by).
-    name = entity.cols[bad - 1].name if bad > 0 else ""
-    raise MalformedResponseError(
-        "unexpected value",
-        method="GET",
-        endpoint=endpoint,
-        field=f"response.list[{idx}]" + (f".{name}" if name else ""),
+    keep(con, typed_table, "bad IS NULL")
+    return counts
+
+
+def keep(con: duckdb.DuckDBPyConnection, typed_table: str, condition: str) -> None:
+    """Replace ``typed_table`` (a table or a view) by a table of its rows matching ``condition``."""
+    kept = f"{typed_table}_kept"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {kept} AS SELECT * FROM {typed_table} WHERE {condition}")
+    _drop_relation(con, typed_table)
+    con.execute(f"ALTER TABLE {kept} RENAME TO {typed_table}")
+
+
+def release_quarantine(con: duckdb.DuckDBPyConnection, entity: Entity, typed_table: str) -> None:
+    """Forget quarantined records of ``entity`` whose key was just stored cleanly (PortOne fixed them)."""
+    if not con.execute("SELECT 1 FROM quarantine WHERE source = ? LIMIT 1", [entity.table]).fetchone():
+        return
+    key = entity.key[0]
+    con.execute(
+        f"DELETE FROM quarantine WHERE source = ? AND record_key IN (SELECT {key} FROM {typed_table})",
+        [entity.table],
     )
 
 
@@ -480,144 +578,6 @@ def dedupe(con: duckdb.DuckDBPyConnection, entity: Entity, typed_table: str, ord
     return dupes
 
 
-# -- the spool --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SpoolChunk:
-    """A finished file of a spool: its path and longest line (owned by whoever took it)."""
-
-    path: Path
-    max_line: int
-
-    def remove(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
-
-
-class Spool:
-    """NDJSON files of page bodies, one line per page, with each page's endpoint remembered.
-
-    Pages are numbered in the order they are added (``n``, across files). With ``chunk_items``, the
-    current file is finished once it holds that many items and a new one is started, so one thread can
-    fill the spool while another stages the finished files (:meth:`take_chunks` hands each finished file
-    over exactly once; :func:`stage_typed` does this). Without it, the spool is one file.
-
-    Args:
-        directory: where the files go (a temporary folder owned by the caller).
-        name: file name stem.
-        chunk_items: finish a file after this many items (None: never before :meth:`close`).
-    """
-
-    def __init__(self, directory: Path, name: str, *, chunk_items: int | None = None) -> None:
-        self._directory = directory
-        self._name = name
-        self._chunk_items = chunk_items
-        self._seq = 0
-        self._finished: queue.SimpleQueue[SpoolChunk] = queue.SimpleQueue()
-        self._file: BinaryIO | None = None
-        self._file_items = 0
-        self._file_lines = 0
-        self._file_max_line = 0
-        self._closed = False
-        self.endpoints: list[str] = []
-        self.items = 0
-        #: the TEMP table this spool's files are staged for, and its part tables so far (stage_typed).
-        self.staged_into: str | None = None
-        self.staged_parts: list[str] = []
-        self._open_file()
-
-    def _open_file(self) -> None:
-        self._path = self._directory / f"{self._name}.{self._seq}.ndjson"
-        self._seq += 1
-        self._file = open(self._path, "wb")  # noqa: SIM115 - closed by _finish_file()
-        self._file_items = self._file_lines = self._file_max_line = 0
-
-    def _finish_file(self) -> None:
-        if self._file is None:
-            return
-        self._file.close()
-        self._file = None
-        if self._file_lines:
-            self._finished.put(SpoolChunk(self._path, self._file_max_line))
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._path)
-
-    def add_page(self, page: PageLike) -> None:
-        """Append one page (its raw body when it has one, else its items).
-
-        A page that knows its item ``count`` without decoding (the client's fast path) is spooled as
-        bytes; its items are checked when the spool is staged.
-        """
-        body = page.body
-        count = getattr(page, "count", None)
-        if count is None or not body:
-            items = page.items
-            if not isinstance(items, list):
-                raise MalformedResponseError(
-                    f"expected an array, got {type(items).__name__}",
-                    method="GET",
-                    endpoint=page.endpoint,
-                    field="response.list",
-                )
-            if not body:
-                self.add_items(page.endpoint, items)
-                return
-            count = len(items)
-        if b"\n" in body or b"\r" in body:
-            # JSON never has raw newlines inside strings, so this keeps the document identical.
-            body = body.replace(b"\r", b" ").replace(b"\n", b" ")
-        self._write(body, page.endpoint, count)
-
-    def add_items(self, endpoint: str, items: list[Any]) -> None:
-        """Append already-parsed items (single lookups, multi-lookups) as one synthetic page."""
-        self._write(orjson.dumps({"response": {"list": items}}), endpoint, len(items))
-
-    def _write(self, body: bytes, endpoint: str, count: int) -> None:
-        if self._closed:
-            raise ValueError(f"spool {self._name} is closed")
-        if self._file is None:
-            self._open_file()
-        assert self._file is not None
-        head = b'{"n":%d,"b":' % len(self.endpoints)
-        self._file.write(head)
-        self._file.write(body)
-        self._file.write(b"}\n")
-        self._file_max_line = max(self._file_max_line, len(head) + len(body) + 2)
-        self._file_lines += 1
-        self._file_items += count
-        self.endpoints.append(endpoint)  # after the write: a reader never sees n without its line
-        self.items += count
-        if self._chunk_items is not None and self._file_items >= self._chunk_items:
-            self._finish_file()
-
-    def take_chunks(self) -> list[SpoolChunk]:
-        """The files finished since the last call, in page order (the caller removes them)."""
-        out: list[SpoolChunk] = []
-        while True:
-            try:
-                out.append(self._finished.get_nowait())
-            except queue.Empty:
-                return out
-
-    @property
-    def pages(self) -> int:
-        return len(self.endpoints)
-
-    def close(self) -> None:
-        """Finish the current file; nothing more can be added."""
-        if not self._closed:
-            self._closed = True
-            self._finish_file()
-
-    def remove(self) -> None:
-        """Close and delete every file not yet taken."""
-        self.close()
-        for chunk in self.take_chunks():
-            chunk.remove()
-
-
 # -- staging and validation -------------------------------------------------------------------
 
 
@@ -635,7 +595,7 @@ def stage_items(con: duckdb.DuckDBPyConnection, spool: Spool, name: str) -> int:
     return int(row[0]) if row else 0
 
 
-def validate(
+def find_bad(
     con: duckdb.DuckDBPyConnection,
     source: str,
     entity_cols: Sequence[Col],
@@ -644,8 +604,9 @@ def validate(
     item: str = "item",
     path: str = "response.list[{idx}]",
     extra_cols: str = "",
-) -> None:
-    """Raise :class:`MalformedResponseError` for the first item (page order) with a bad field.
+    limit: int | None = None,
+) -> list[tuple[int, int, MalformedResponseError]]:
+    """The items (page order) with a bad field: ``(n, idx, error naming endpoint and field)``.
 
     ``source`` is a table or subquery with columns n, idx, ``item`` (and for nested lists ``cidx``).
     """
@@ -662,27 +623,48 @@ def validate(
     sql = (
         f"SELECT n, idx{extra_cols}, bad, it, ty, vs FROM ("
         f"SELECT *, CASE {' '.join(conds)} END AS bad FROM _sync_check) "
-        f"WHERE bad IS NOT NULL ORDER BY n, idx{extra_cols} LIMIT 1"
+        f"WHERE bad IS NOT NULL ORDER BY n, idx{extra_cols}" + (f" LIMIT {int(limit)}" if limit else "")
     )
-    row = con.execute(sql).fetchone()
-    if row is None:
-        return
-    n, idx = int(row[0]), int(row[1])
-    extra_vals = row[2 : 2 + (extra_cols.count(",") if extra_cols else 0)]
-    bad, item_type, types, values = row[-4], row[-3], row[-2], row[-1]
-    where = path.format(idx=idx, **{f"x{i}": int(v) for i, v in enumerate(extra_vals)})
-    endpoint = endpoints[n] if 0 <= n < len(endpoints) else ""
-    if bad == 0:
-        raise MalformedResponseError(
-            f"expected an object, got {item_type}", method="GET", endpoint=endpoint, field=where
-        )
-    col = entity_cols[bad - 1]
-    got_type = types[bad - 1] if types else None
-    got = "missing" if got_type is None else f"{got_type} {values[bad - 1]!r:.60}"
-    expected = _EXPECTED[col.kind].format(allowed=list(col.allowed))
-    raise MalformedResponseError(
-        f"expected {expected}, got {got}", method="GET", endpoint=endpoint, field=f"{where}.{col.name}"
-    )
+    out: list[tuple[int, int, MalformedResponseError]] = []
+    for row in con.execute(sql).fetchall():
+        n, idx = int(row[0]), int(row[1])
+        extra_vals = row[2 : 2 + (extra_cols.count(",") if extra_cols else 0)]
+        bad, item_type, types, values = row[-4], row[-3], row[-2], row[-1]
+        where = path.format(idx=idx, **{f"x{i}": int(v) for i, v in enumerate(extra_vals)})
+        endpoint = endpoints[n] if 0 <= n < len(endpoints) else ""
+        if bad == 0:
+            err = MalformedResponseError(
+                f"expected an object, got {item_type}", method="GET", endpoint=endpoint, field=where
+            )
+        else:
+            col = entity_cols[bad - 1]
+            got_type = types[bad - 1] if types else None
+            got = "missing" if got_type is None else f"{got_type} {values[bad - 1]!r:.60}"
+            expected = _EXPECTED[col.kind].format(allowed=list(col.allowed))
+            err = MalformedResponseError(
+                f"expected {expected}, got {got}",
+                method="GET",
+                endpoint=endpoint,
+                field=f"{where}.{col.name}",
+            )
+        out.append((n, idx, err))
+    return out
+
+
+def validate(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    entity_cols: Sequence[Col],
+    endpoints: Sequence[str],
+    *,
+    item: str = "item",
+    path: str = "response.list[{idx}]",
+    extra_cols: str = "",
+) -> None:
+    """Raise :class:`MalformedResponseError` for the first item (page order) with a bad field."""
+    bad = find_bad(con, source, entity_cols, endpoints, item=item, path=path, extra_cols=extra_cols, limit=1)
+    if bad:
+        raise bad[0][2]
 
 
 # -- typed staging and merge --------------------------------------------------------------------
@@ -699,7 +681,13 @@ def build_typed(
 ) -> None:
     """TEMP table ``typed_table``: one typed row per key (the newest when a key came twice)."""
     spec = _transform_spec(entity.cols)
-    cols = ", ".join(f"{_typed_expr(c)} AS {c.name}" for c in entity.cols)
+    exprs = []
+    for c in entity.cols:
+        exprs.append(f"{_typed_expr(c)} AS {c.name}")
+        if c.kind in _MONEY:
+            ref = f"t.{c.name}"
+            exprs.append(f"{f'coalesce({ref}, 0)' if c.kind == 'opt_amount' else ref} AS {c.name}_exact")
+    cols = ", ".join(exprs)
     key = ", ".join(entity.key)
     con.execute(f"DROP TABLE IF EXISTS {typed_table}")
     con.execute(
@@ -728,7 +716,7 @@ def merge(
     join reads 8 bytes per stored row instead of decompressing every stored ``raw``; a NULL hash (unknown)
     always counts as changed.
     """
-    names = list(columns) if columns is not None else [c.name for c in entity.cols]
+    names = list(columns) if columns is not None else entity.columns
     extra = dict(extra_set or {})
     target = entity.table
     join = " AND ".join(f"t.{k} = s.{k}" for k in entity.key)
@@ -780,11 +768,27 @@ def stage_schedules(con: duckdb.DuckDBPyConnection, spool: Spool, *, final: bool
 
 
 def ingest_payments(
-    con: duckdb.DuckDBPyConnection, spool: Spool, synced_at: datetime
+    con: duckdb.DuckDBPyConnection,
+    spool: Spool,
+    synced_at: datetime,
+    *,
+    stream: str = "",
 ) -> dict[str, TableCounts]:
-    """Stage (what is not staged yet), validate and merge a spool of payment pages (and cancel_history)."""
+    """Stage (what is not staged yet), check and merge a spool of payment pages (and cancel_history).
+
+    Unreadable payments (and payments with an unreadable refund entry) go to ``quarantine``.
+    """
     stage_payments(con, spool, final=True)
-    # Only payments with refunds have history entries: unnest those few (every copy is validated).
+    held = quarantine_bad(
+        con,
+        PAYMENTS,
+        "_sync_payments",
+        spool.endpoints,
+        stream=stream,
+        seen_at=synced_at,
+        nested="cancel_history",
+    )
+    # Only payments with refunds have history entries: unnest those few (every copy is checked).
     con.execute("DROP TABLE IF EXISTS _sync_hist")
     con.execute(
         "CREATE TEMP TABLE _sync_hist AS SELECT n, idx, "
@@ -792,7 +796,7 @@ def ingest_payments(
         "SELECT n, idx, imp_uid, CAST(cancel_history AS JSON[]) AS h FROM _sync_payments "
         "WHERE cancel_history IS NOT NULL AND cancel_history <> '[]')"
     )
-    validate(
+    bad = find_bad(
         con,
         "_sync_hist",
         CANCELLATIONS.cols,
@@ -800,10 +804,41 @@ def ingest_payments(
         path="response.list[{idx}].cancel_history[{x0}]",
         extra_cols=", cidx",
     )
+    if bad:
+        held += _quarantine_history(con, bad, spool.endpoints, stream, synced_at)
     # The same imp_uid twice (it moved between status listings mid-run): keep its latest state.
     dedupe(con, PAYMENTS, "_sync_payments", _UPDATED_ORDER)
     counts = {"payments": merge(con, PAYMENTS, "_sync_payments", synced_at)}
     counts["payment_cancellations"] = _merge_cancellations(con, synced_at)
+    release_quarantine(con, PAYMENTS, "_sync_payments")
+    counts["quarantine"] = held
+    return counts
+
+
+def _quarantine_history(
+    con: duckdb.DuckDBPyConnection,
+    bad: Sequence[tuple[int, int, MalformedResponseError]],
+    endpoints: Sequence[str],
+    stream: str,
+    seen_at: datetime,
+) -> TableCounts:
+    """Quarantine the payments holding an unreadable ``cancel_history`` entry (payment and refunds)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _sync_badhist (n BIGINT, idx BIGINT, reason VARCHAR)")
+    first: dict[tuple[int, int], str] = {}
+    for n, idx, err in bad:
+        first.setdefault((n, idx), f"{err.field}: {err.detail.rsplit(' (field ', 1)[0]}")
+    con.executemany("INSERT INTO _sync_badhist VALUES (?, ?, ?)", [(n, i, r) for (n, i), r in first.items()])
+    counts = record_quarantine(
+        con,
+        PAYMENTS,
+        "(SELECT p.*, b.reason FROM _sync_payments p JOIN _sync_badhist b USING (n, idx))",
+        endpoints,
+        stream=stream,
+        seen_at=seen_at,
+    )
+    gone = "EXISTS (SELECT 1 FROM _sync_badhist b WHERE b.n = {t}.n AND b.idx = {t}.idx)"
+    keep(con, "_sync_payments", "NOT " + gone.format(t="_sync_payments"))
+    keep(con, "_sync_hist", "NOT " + gone.format(t="_sync_hist"))
     return counts
 
 
@@ -814,14 +849,25 @@ def _merge_cancellations(con: duckdb.DuckDBPyConnection, synced_at: datetime) ->
     con.execute(
         "CREATE TEMP TABLE _sync_cancels AS SELECT h.imp_uid, "
         "coalesce(t.cancellation_id, coalesce(t.pg_tid, '') || '@' || coalesce(t.cancelled_at, 0)::VARCHAR) "
-        "AS cancellation_id, t.pg_tid, t.amount, "
+        "AS cancellation_id, t.pg_tid, "
+        "CASE WHEN t.amount = trunc(t.amount) THEN CAST(t.amount AS BIGINT) END AS amount, "
+        "t.amount AS amount_exact, "
         "CASE WHEN t.cancelled_at > 0 THEN to_timestamp(t.cancelled_at) END AS cancelled_at, "
         "t.reason, t.receipt_url FROM ("
         f"SELECT h.*, json_transform(h.item, '{spec}') AS t FROM _sync_hist h "
         "JOIN _sync_payments p ON p.n = h.n AND p.idx = h.idx) h "
         "QUALIFY row_number() OVER (PARTITION BY h.imp_uid, cancellation_id ORDER BY h.cidx DESC) = 1"
     )
-    names = ["imp_uid", "cancellation_id", "pg_tid", "amount", "cancelled_at", "reason", "receipt_url"]
+    names = [
+        "imp_uid",
+        "cancellation_id",
+        "pg_tid",
+        "amount",
+        "amount_exact",
+        "cancelled_at",
+        "reason",
+        "receipt_url",
+    ]
     changed = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in names[2:])
     counts = merge(
         con,
@@ -841,11 +887,18 @@ def _merge_cancellations(con: duckdb.DuckDBPyConnection, synced_at: datetime) ->
     return counts
 
 
-def ingest_schedules(con: duckdb.DuckDBPyConnection, spool: Spool, synced_at: datetime) -> TableCounts:
-    """Stage (what is not staged yet), validate and merge a spool of schedule pages."""
+def ingest_schedules(
+    con: duckdb.DuckDBPyConnection, spool: Spool, synced_at: datetime, *, stream: str = ""
+) -> dict[str, TableCounts]:
+    """Stage (what is not staged yet), check and merge a spool of schedule pages (unreadable ones held)."""
     stage_schedules(con, spool, final=True)
+    held = quarantine_bad(
+        con, SCHEDULES, "_sync_schedules", spool.endpoints, stream=stream, seen_at=synced_at
+    )
     dedupe(con, SCHEDULES, "_sync_schedules", "n DESC, idx DESC")
-    return merge(con, SCHEDULES, "_sync_schedules", synced_at)
+    counts = merge(con, SCHEDULES, "_sync_schedules", synced_at)
+    release_quarantine(con, SCHEDULES, "_sync_schedules")
+    return {"schedules": counts, "quarantine": held}
 
 
 def ingest_billing_keys(
@@ -854,13 +907,17 @@ def ingest_billing_keys(
     missing: Sequence[str],
     synced_at: datetime,
     seen_at: datetime | None = None,
-) -> TableCounts:
+    *,
+    stream: str = "",
+) -> dict[str, TableCounts]:
     """Merge found billing keys (un-deleting re-issued ones) and mark ``missing`` ones deleted.
 
-    ``deleted_seen_at`` is ``seen_at`` (PortOne's clock at the run; default ``synced_at``), set once.
+    ``missing`` must be keys PortOne confirmed absent. ``deleted_seen_at`` is ``seen_at`` (PortOne's
+    clock at the run; default ``synced_at``), set once. Unreadable keys are quarantined.
     """
     seen = seen_at if seen_at is not None else synced_at
     stage_typed(con, spool, BILLING_KEYS, "_sync_keys")
+    held = quarantine_bad(con, BILLING_KEYS, "_sync_keys", spool.endpoints, stream=stream, seen_at=synced_at)
     dedupe(con, BILLING_KEYS, "_sync_keys", "n DESC, idx DESC")
     counts = merge(
         con,
@@ -870,8 +927,9 @@ def ingest_billing_keys(
         changed="t.raw_hash IS DISTINCT FROM s.raw_hash OR t.deleted",
         extra_set={"raw": "s.raw", "raw_hash": "s.raw_hash", "deleted": "false", "deleted_seen_at": "NULL"},
     )
+    release_quarantine(con, BILLING_KEYS, "_sync_keys")
     if not missing:
-        return counts
+        return {"billing_keys": counts, "quarantine": held}
     con.execute("DROP TABLE IF EXISTS _sync_missing")
     con.execute("CREATE TEMP TABLE _sync_missing (customer_uid VARCHAR)")
     con.execute(
@@ -894,4 +952,4 @@ def ingest_billing_keys(
         "WHERE NOT EXISTS (SELECT 1 FROM billing_keys b WHERE b.customer_uid = m.customer_uid)",
         {"at": synced_at, "seen": seen},
     )
-    return counts + TableCounts(new, updated)
+    return {"billing_keys": counts + TableCounts(new, updated), "quarantine": held}

@@ -1,7 +1,8 @@
 """``portone-recon sync [--db PATH] [--since DATE] [--until DATE] [--full] [--quiet]``.
 
 Configured by the ``PORTONE_*`` variables (``PORTONE_API_BASE`` may point at a sandbox server).
-Exit codes: 0 synced, 2 error (a message naming the stream/endpoint/field; cursors untouched).
+Exit codes: 0 synced, 1 synced but some records were quarantined (unreadable; the rest is stored),
+2 error (a message naming the stream/endpoint/field; cursors untouched).
 """
 
 from __future__ import annotations
@@ -73,4 +74,13 @@ def handle(args: argparse.Namespace) -> int:
         )
     if not args.quiet:
         print(repr(report), file=sys.stdout, flush=True)
+    if report.quarantined:
+        print(
+            f"sync: {report.quarantined} PortOne record(s) could not be read and were quarantined "
+            "(the rest is stored and the cursors moved); see the quarantine table for endpoint, reason "
+            "and raw JSON",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
     return 0

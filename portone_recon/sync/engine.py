@@ -19,15 +19,20 @@ Streams, run in this order, each committed in ONE transaction together with its 
     holding a payment not updated since ``cursor - overlap`` (PortOne's "updated": the latest of
     started/paid/failed/cancelled_at and the cancel_history times). Cost: one call per window plus one
     per 1000 changed payments. Decision: sequential requests here (not the concurrent page iterator), so
-    an early stop never leaves pages in flight. Partial refunds of payments paid before the refund
-    window are not seen (raise ``refund_window`` to cover them: +1 call per 90 days).
+    an early stop never leaves pages in flight. No PortOne source confirms that a refund moves
+    ``updated``; refunds this scan misses (any age) are caught by ``payments:refundable``.
     First run: no scan (the status streams have just read the current state); the cursor is set.
     Decision (issue 8): the scan covers only ``paid_at`` in ``[until - refund_window, paid_lo)`` where
     ``paid_lo`` is where this run's ``payments:paid`` listing starts: that listing (committed just
     before, with its short-window re-listing guard) already holds every payment paid since, in its
     current state, refunds included. So the day's new payments are read once, not twice.
+``payments:refundable``
+    Every ``full_every`` (and on ``full=True``), every stored payment paid before this run's ``paid``
+    listing that still has a refundable balance (``paid``, or ``cancelled`` with money left) is read again
+    by ``imp_uid`` (``GET /payments?imp_uid[]=``, 100 per call, concurrent): a refund of any age is seen
+    within ``full_every`` whatever PortOne's ``updated`` or status does. First run and backfills: no pass.
 ``schedules``
-    ``GET /subscribe/payments/schedule`` by ``schedule_at`` in windows of at most 3 months over
+    ``GET /subscribe/payments/schedule`` by ``schedule_at`` in windows of at most 90 days over
     ``[cursor - overlap, until + horizon)`` (first run ``[until - lookback, ...)``, ``horizon`` default
     400 days). The API has no change feed for schedules. Decision (issue 8): an incremental run reads
     ``[cursor - overlap, until + schedule_near)`` (default 40 days: where renewals are booked for the
@@ -39,17 +44,26 @@ Streams, run in this order, each committed in ONE transaction together with its 
     reads ``[since, until)`` and does not count as a full pass. Past schedules that may still change
     are re-fetched one by one (``GET /subscribe/payments/schedule/{merchant_uid}``): those still
     ``scheduled`` before the range (stuck), and those whose payment (same merchant_uid) was written
-    since the last schedules run and
-    disagrees with the stored schedule (a retry, a refund).
+    since the last schedules run and disagrees with the stored schedule (a retry, a refund). On an
+    incremental run, each active subscription whose interval reaches past the near range (quarterly,
+    annual) has its next renewal window read from its customer's schedules (one call each,
+    ``capture.renewal_windows``): a renewal booked 11 months ahead is seen the next day.
 ``billing_keys``
     ``GET /subscribe/customers?customer_uid[]=`` (100 per call). Decision (issue 8): an incremental run
-    looks up customers that are new (no stored key), stored as deleted, or have a failed payment or a
-    failed/revoked schedule written since the last billing-key run (a successful charge proves the key
-    exists). Every known key is re-read by the periodic full pass (same ``full_every`` rule, its own
-    ``full_at``), on ``full=True``/``full_billing_keys=True`` and on the first run: a key deleted at
-    PortOne without any failed charge is marked deleted within ``full_every``. Requested ids missing
-    from the answer are marked ``deleted = true`` (``deleted_seen_at`` set once); a re-issued key is
-    un-deleted.
+    looks up customers that are new (no stored key), stored as deleted, have a charge booked in the
+    future (checked daily: one call per 100 such customers), or have a failed payment or a
+    failed/revoked schedule written since the last billing-key run. Every known key is re-read by the
+    periodic full pass (same ``full_every`` rule, its own ``full_at``), on
+    ``full=True``/``full_billing_keys=True`` and on the first run. A requested id missing from the
+    multi-lookup is marked ``deleted = true`` (``deleted_seen_at`` set once) only after its own
+    ``GET /subscribe/customers/{customer_uid}`` answers 404; a re-issued key is un-deleted.
+
+Quarantine: a record the reader cannot store (unknown status, missing id, an amount that is no number,
+an instant a row is placed by that is not unix seconds) is kept in the ``quarantine`` table with its raw
+JSON, endpoint and reason; the stream stores everything else and its cursor moves. The report counts
+them (``SyncReport.quarantined``; ``portone-recon sync`` exits 1), reconcile results and the daily report
+show them on their own line, and a quarantined record whose key is later stored cleanly leaves the
+table. What each change costs and how soon it is caught: :mod:`portone_recon.sync.capture`.
 
 Cursors: ``until`` of the run (PortOne's clock, ``client.server_now()`` from ``POST /users/getToken``'s
 ``now`` when ``now`` is not given: the sandbox's clock is not the wall clock; everything before the cursor
@@ -101,7 +115,7 @@ import orjson
 from tqdm.auto import tqdm
 
 from portone_recon._time import instant_arg, parse_instant
-from portone_recon.api.models import BillingKey, MultiResult, Schedule, parse_page_envelope
+from portone_recon.api.models import MultiResult
 from portone_recon.api.windows import payment_windows
 from portone_recon.errors import (
     NotFoundError,
@@ -111,8 +125,8 @@ from portone_recon.errors import (
     UsageError,
 )
 from portone_recon.store.store import Store
-from portone_recon.sync import _ingest
-from portone_recon.sync._ingest import PageLike, Spool
+from portone_recon.sync import _ingest, capture
+from portone_recon.sync._spool import PageLike, Spool
 from portone_recon.sync.report import SYNC_TABLES, StreamResult, SyncReport, TableCounts
 
 PAYMENT_STREAM_STATUSES = ("ready", "paid", "failed", "cancelled")
@@ -140,16 +154,6 @@ class SyncClient(Protocol):
 
     def server_now(self) -> datetime: ...
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Any = None,
-        json: Any = None,
-        endpoint: str | None = None,
-    ) -> Any: ...
-
     def iter_payment_pages(
         self, status: str, since: Any, until: Any, *, limit: int = ..., sorting: str | None = ...
     ) -> Iterator[Any]: ...
@@ -164,9 +168,27 @@ class SyncClient(Protocol):
         sorting: str | None = ...,
     ) -> Iterator[Any]: ...
 
-    def fetch_schedule(self, merchant_uid: str) -> Schedule: ...
+    def fetch_payment_page(
+        self,
+        status: str,
+        window: tuple[int, int],
+        page: int,
+        *,
+        limit: int = ...,
+        sorting: str | None = ...,
+    ) -> Any: ...
 
-    def fetch_billing_keys(self, customer_uids: Sequence[str]) -> MultiResult[BillingKey]: ...
+    def iter_customer_schedule_pages(
+        self, customer_uid: str, since: Any, until: Any, *, status: str | None = ...
+    ) -> Iterator[Any]: ...
+
+    def fetch_schedule_items(self, merchant_uids: Sequence[str]) -> MultiResult[dict[str, Any]]: ...
+
+    def fetch_payment_items(self, imp_uids: Sequence[str]) -> MultiResult[dict[str, Any]]: ...
+
+    def fetch_billing_key_items(self, customer_uids: Sequence[str]) -> MultiResult[dict[str, Any]]: ...
+
+    def probe_billing_keys(self, customer_uids: Sequence[str]) -> MultiResult[dict[str, Any]]: ...
 
     def counting_calls(self) -> AbstractContextManager[Any]:
         """A context whose ``.calls`` counts this caller's requests (exact beside other threads)."""
@@ -383,6 +405,11 @@ class _Run:
                     results.append(self._payments_guarded(status, states, folder, bar))
                 name = "payments:updated"
                 results.append(self._guard(name, lambda: self._updated(states.get(name), folder, bar)))
+                again = "payments:refundable"
+                paid_lo = self._lo(states.get("payments:paid"))
+                results.append(
+                    self._guard(again, lambda: self._refundable(states.get(again), paid_lo, folder, bar))
+                )
                 results.append(
                     self._guard("schedules", lambda: self._schedules(states.get("schedules"), folder, bar))
                 )
@@ -694,6 +721,56 @@ class _Run:
         finally:
             fetched.spool.remove()
 
+    def _refundable(self, state: _State | None, paid_lo: datetime, folder: Path, bar: Any) -> StreamResult:
+        """The periodic re-read of every stored payment that still has a refundable balance.
+
+        No PortOne source says that a partial refund moves a payment's ``updated`` (the ``-updated``
+        scan relies on it) or its status, so every ``full_every`` (and on ``full``) each payment that
+        could still be refunded is read again by ``imp_uid`` (100 per call, concurrent): a refund of any
+        age is caught within ``full_every`` whatever PortOne's ``updated`` does. Payments this run's
+        ``paid`` listing has just read are skipped. First run: no pass (everything was just listed).
+        """
+        stream = "payments:refundable"
+        old = state.cursor if state else None
+        due = self.full or (state is not None and _due(state.full_at, self.now, self.full_every))
+        run_pass = due and self.since is None  # a backfill is no periodic pass
+        if run_pass or (state is None and self.since is None):
+            full_at: datetime | None = self.now  # a first run has just listed everything
+        else:
+            full_at = state.full_at if state else None
+        spool = Spool(folder, "payments_refundable")
+        try:
+            ids: list[str] = []
+            calls = 0
+            if run_pass:
+                ids = capture.refundable_ids(self._con, paid_lo)
+                with self.client.counting_calls() as counter:
+                    if ids:
+                        bar.set_description(f"sync {stream}")
+                        found = self.client.fetch_payment_items(ids)
+                        spool.add_items("/payments", list(found.found))
+                        bar.update(len(ids))
+                calls = counter.calls
+            note = (
+                f"re-read {len(ids)} payment(s) with a refundable balance"
+                if run_pass
+                else f"next re-read of refundable payments after {_iso(_next(full_at, self.full_every))}"
+            )
+            return self._commit_stream(
+                stream,
+                spool,
+                lambda con: _ingest.ingest_payments(con, spool, self.synced_at, stream=stream),
+                self.until,
+                self.until,
+                old,
+                self.until if old is None or old < self.until else old,
+                calls,
+                note=note,
+                extra_detail={"full_at": full_at, "payments": len(ids)},
+            )
+        finally:
+            spool.remove()
+
     def _commit_payments(
         self,
         stream: str,
@@ -710,7 +787,7 @@ class _Run:
         return self._commit_stream(
             stream,
             spool,
-            lambda con: _ingest.ingest_payments(con, spool, self.synced_at),
+            lambda con: _ingest.ingest_payments(con, spool, self.synced_at, stream=stream),
             lo,
             hi,
             old,
@@ -756,14 +833,11 @@ class _Run:
         """Pages of one window sorted by ``-updated``, until one holds a payment older than ``stop_at``."""
         page = 1
         while True:
-            response = self.client.request(
-                "GET",
-                "/payments/status/paid",
-                params={"from": wlo, "to": whi, "limit": PAGE_LIMIT, "sorting": "-updated", "page": page},
-                endpoint=STATUS_ENDPOINT,
+            got = self.client.fetch_payment_page(
+                "paid", (wlo, whi), page, limit=PAGE_LIMIT, sorting="-updated"
             )
-            _total, _prev, nxt, items = parse_page_envelope(response, endpoint=STATUS_ENDPOINT)
-            spool.add_items(STATUS_ENDPOINT, items)
+            items, nxt = got.items, got.next
+            spool.add_page(got)
             bar.update(len(items))
             if not items or nxt == 0 or nxt <= page:
                 return
@@ -781,20 +855,33 @@ class _Run:
         spool = fetched.spool
         calls = self.client.api_calls
         bar.set_description(f"sync {stream}")
-        refetch = self._schedules_to_refetch(lo, state.last_success if state else None)
+        refetch = capture.schedules_to_refetch(self._con, lo, state.last_success if state else None)
         try:
             gone = 0
-            for merchant_uid in refetch:
+            if refetch:
+                again = self.client.fetch_schedule_items(refetch)
+                spool.add_items("/subscribe/payments/schedule/{merchant_uid}", list(again.found))
+                gone = len(again.missing)
+                bar.update(len(refetch))
+            renewals = (
+                []
+                if full
+                else capture.renewal_windows(
+                    self._con, self.until, self.schedule_near, near_end=hi, horizon_end=self.schedule_until
+                )
+            )
+            for customer_uid, wlo, whi in renewals:
                 try:
-                    sched = self.client.fetch_schedule(merchant_uid)
+                    for page in self.client.iter_customer_schedule_pages(customer_uid, wlo, whi):
+                        spool.add_page(page)
+                        bar.update(len(page.items))
                 except NotFoundError:
-                    gone += 1
-                    continue
-                spool.add_items("/subscribe/payments/schedule/{merchant_uid}", [dict(sched.raw)])
-                bar.update(1)
+                    continue  # no key at PortOne: nothing can be booked on it
             cursor = _advance(old, lo, self.until)
             full_at = self.now if full else (state.full_at if state else None)
             note = "" if full else f"near future only (full horizon read at {_iso(full_at)})"
+            if renewals:
+                note += f"; next renewal window of {len(renewals)} long-interval subscription(s)"
             if refetch:
                 note += ("; " if note else "") + f"re-fetched {len(refetch)} past schedule(s)"
             if gone:
@@ -805,7 +892,7 @@ class _Run:
             return self._commit_stream(
                 stream,
                 spool,
-                lambda con: {"schedules": _ingest.ingest_schedules(con, spool, self.synced_at)},
+                lambda con: _ingest.ingest_schedules(con, spool, self.synced_at, stream=stream),
                 lo,
                 hi,
                 old,
@@ -817,18 +904,6 @@ class _Run:
         finally:
             spool.remove()
 
-    def _schedules_to_refetch(self, lo: datetime, last_success: datetime | None) -> list[str]:
-        """Past schedules (before ``lo``) that may have changed: stuck, or their payment changed."""
-        rows = self._con.execute(
-            "SELECT s.merchant_uid FROM schedules s WHERE s.schedule_at < $lo AND ("
-            "s.schedule_status = 'scheduled' OR EXISTS (SELECT 1 FROM payments p "
-            "WHERE p.merchant_uid = s.merchant_uid AND p.synced_at > $since AND "
-            "(p.imp_uid IS DISTINCT FROM s.imp_uid OR p.status IS DISTINCT FROM s.payment_status))) "
-            "ORDER BY s.merchant_uid",
-            {"lo": lo, "since": last_success or datetime(1970, 1, 1, tzinfo=UTC)},
-        ).fetchall()
-        return [str(r[0]) for r in rows]
-
     def _billing_keys(self, state: _State | None, folder: Path, bar: Any) -> StreamResult:
         stream = "billing_keys"
         calls = self.client.api_calls
@@ -836,24 +911,24 @@ class _Run:
         bar.set_description(f"sync {stream}")
         full = self.full_billing_keys or state is None or _due(state.full_at, self.now, self.full_every)
         since = None if full else state.last_success if state else None
-        wanted = self._customers_to_fetch(since)
+        wanted = capture.customers_to_fetch(self._con, since, self.now)
         spool = Spool(folder, "billing_keys")
         try:
             missing: list[str] = []
             if wanted:
-                result = self.client.fetch_billing_keys(wanted)
-                spool.add_items("/subscribe/customers", [dict(k.raw) for k in result.found])
-                missing = list(result.missing)
+                result = self.client.fetch_billing_key_items(wanted)
+                spool.add_items("/subscribe/customers", list(result.found))
+                missing = self._confirm_deleted(result.missing, spool)
                 bar.update(len(wanted))
             cursor = old if old is not None and old >= self.until else self.until
-            note = f"{len(wanted)} looked up, {len(missing)} not found (marked deleted)" if wanted else ""
+            note = f"{len(wanted)} looked up, {len(missing)} confirmed deleted" if wanted else ""
             full_at = self.now if full else (state.full_at if state else None)
             detail = {"looked_up": len(wanted), "missing": len(missing), "note": note, "full_at": full_at}
             counts = self._commit(
                 stream,
-                lambda con: {
-                    "billing_keys": _ingest.ingest_billing_keys(con, spool, missing, self.synced_at, self.now)
-                },
+                lambda con: _ingest.ingest_billing_keys(
+                    con, spool, missing, self.synced_at, self.now, stream=stream
+                ),
                 cursor=cursor,
                 detail=detail,
             )
@@ -870,26 +945,22 @@ class _Run:
             note=note,
         )
 
-    def _customers_to_fetch(self, since: datetime | None) -> list[str]:
-        """Billing keys worth a look-up: all known customers (``since`` None), else those that are
-        unknown, marked deleted, or (since ``since``) have a failed payment, a failed or revoked schedule.
+    def _confirm_deleted(self, candidates: Sequence[str], spool: Spool) -> list[str]:
+        """The keys a multi-lookup did not return that are gone: each confirmed by its own GET.
 
-        A successful charge proves the key exists, so a customer whose only change is a paid payment or
-        a new schedule is not looked up; the periodic full pass re-reads every key.
+        A multi-lookup's 404/207 is no proof (an unknown id among the 100 may hide the others), so a key
+        is recorded deleted only after its single-key GET answers 404; a key found after all is stored
+        like any other. Keys already stored as deleted need no proof again (nothing would change).
         """
-        rows = self._con.execute(
-            "WITH seen AS ("
-            "SELECT customer_uid, synced_at, status = 'failed' AS bad FROM payments "
-            "WHERE customer_uid IS NOT NULL UNION ALL "
-            "SELECT customer_uid, synced_at, schedule_status = 'revoked' OR payment_status = 'failed' AS bad "
-            "FROM schedules WHERE customer_uid IS NOT NULL) "
-            "SELECT DISTINCT s.customer_uid FROM seen s LEFT JOIN billing_keys b USING (customer_uid) "
-            "WHERE s.customer_uid <> '' AND ($since IS NULL OR b.customer_uid IS NULL "
-            "OR (s.synced_at > $since AND (s.bad OR b.deleted))) "
-            "ORDER BY 1",
-            {"since": since},
-        ).fetchall()
-        return [str(r[0]) for r in rows]
+        if not candidates:
+            return []
+        known = capture.stored_as_deleted(self._con, candidates)
+        probe = [c for c in candidates if c not in known]
+        result = self.client.probe_billing_keys(probe) if probe else None
+        if result is not None and result.found:
+            spool.add_items("/subscribe/customers/{customer_uid}", list(result.found))
+        gone = set(result.missing if result is not None else ()) | known
+        return [c for c in candidates if c in gone]
 
 
 @dataclass(frozen=True)
@@ -921,6 +992,10 @@ def _full_at(detail: Any) -> datetime | None:
 def _due(last: datetime | None, now: datetime, every: timedelta) -> bool:
     """Whether a periodic full pass last done at ``last`` is due at ``now``."""
     return last is None or now - last >= every
+
+
+def _next(last: datetime | None, every: timedelta) -> datetime | None:
+    return last + every if last is not None else None
 
 
 def _iso(value: datetime | None) -> str:

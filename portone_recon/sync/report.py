@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 #: Tables a sync writes, in the order a person reads them.
-SYNC_TABLES = ("payments", "payment_cancellations", "schedules", "billing_keys")
+SYNC_TABLES = ("payments", "payment_cancellations", "schedules", "billing_keys", "quarantine")
 
 
 @dataclass(frozen=True)
@@ -91,20 +91,27 @@ class SyncReport:
     @property
     def new(self) -> int:
         """Rows inserted over all tables."""
-        return sum(c.new for c in self.tables.values())
+        return sum(c.new for t, c in self.tables.items() if t != "quarantine")
 
     @property
     def updated(self) -> int:
         """Rows changed over all tables."""
-        return sum(c.updated for c in self.tables.values())
+        return sum(c.updated for t, c in self.tables.items() if t != "quarantine")
+
+    @property
+    def quarantined(self) -> int:
+        """Records PortOne returned in this run that could not be stored (kept in ``quarantine``)."""
+        q = self.tables.get("quarantine", TableCounts())
+        return q.new + q.updated
 
     def __getitem__(self, table: str) -> TableCounts:
         return self.tables.get(table, TableCounts())
 
     def __repr__(self) -> str:
-        parts = ", ".join(f"{t} +{c.new}/~{c.updated}" for t, c in self.tables.items())
+        parts = ", ".join(f"{t} +{c.new}/~{c.updated}" for t, c in self.tables.items() if t != "quarantine")
+        held = f"; {self.quarantined} quarantined" if self.quarantined else ""
         return (
-            f"SyncReport({parts}; {self.api_calls} API calls, {self.seconds:.2f} s, "
+            f"SyncReport({parts}{held}; {self.api_calls} API calls, {self.seconds:.2f} s, "
             f"{len(self.streams)} streams, until {_iso(self.until)})"
         )
 
@@ -117,6 +124,7 @@ class SyncReport:
             "since": _iso(self.since),
             "until": _iso(self.until),
             "now": _iso(self.now),
+            "quarantined": self.quarantined,
         }
 
     def _repr_html_(self) -> str:
@@ -132,6 +140,11 @@ class SyncReport:
             + (f" since <code>{esc(_iso(self.since) or '')}</code>" if self.since else " (incremental)")
             + f" &middot; {self.api_calls:,} API calls &middot; {self.seconds:.2f} s"
         )
+        if self.quarantined:
+            head += (
+                f"<br><b style='color:#b00'>{self.quarantined:,} record(s) could not be read and were "
+                "quarantined</b> (table <code>quarantine</code>: endpoint, reason, raw JSON)"
+            )
         rows = "".join(
             f"<tr><td>{esc(t)}</td><td style='text-align:right'>{c.new:,}</td>"
             f"<td style='text-align:right'>{c.updated:,}</td></tr>"

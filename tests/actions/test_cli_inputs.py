@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from portone_recon._time import KST
 from portone_recon.actions import FixPlan
 from portone_recon.cli import main
 from portone_recon.reconcile import reconcile
@@ -131,3 +133,31 @@ def test_include_held_and_allow_inferred_from_the_cli(
     allowed = tmp_path / "allowed.json"
     assert main(["fix", "plan", "--db", db, "--allow-inferred", "--out", str(allowed)]) == 1
     assert any(a.moves_money for a in FixPlan.load(allowed).actions)
+
+
+def test_schedule_name_hour_and_webhook_come_from_the_settings(
+    reconciled: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PORTONE_RECON_SCHEDULE_NAME", "월간 멤버십")
+    monkeypatch.setenv("PORTONE_RECON_SCHEDULE_HOUR", "9")
+    monkeypatch.setenv("PORTONE_NOTICE_URL", "https://shop.example/portone/webhook")
+    out = tmp_path / "p.json"
+    assert main(["fix", "plan", "--db", str(reconciled.path), "--out", str(out)]) == 1
+    entries = [
+        e for a in FixPlan.load(out).actions if a.kind == "rebook" for e in a.request["json"]["schedules"]
+    ]
+    assert entries and all(e["name"] == "월간 멤버십" for e in entries), (FixPlan.load(out).params, entries)
+    assert all(e["notice_url"] == "https://shop.example/portone/webhook" for e in entries)
+    assert all(datetime.fromtimestamp(e["schedule_at"], tz=KST).hour == 9 for e in entries)
+    # the command line wins over the settings
+    assert main(["fix", "plan", "--db", str(reconciled.path), "--hour", "11", "--out", str(out)]) == 1
+    assert {
+        datetime.fromtimestamp(e["schedule_at"], tz=KST).hour
+        for a in FixPlan.load(out).actions
+        if a.kind == "rebook"
+        for e in a.request["json"]["schedules"]
+    } == {11}
+    capsys.readouterr()
+    monkeypatch.setenv("PORTONE_RECON_SCHEDULE_HOUR", "25")
+    assert main(["fix", "plan", "--db", str(reconciled.path)]) == 2
+    assert "PORTONE_RECON_SCHEDULE_HOUR must be <= 23, got 25" in capsys.readouterr().err

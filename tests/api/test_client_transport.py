@@ -430,7 +430,10 @@ def test_secret_and_token_never_in_repr_logs_or_errors(
     with pytest.raises(NotFoundError) as info:
         client.fetch_payment("imp_1")
     texts = [repr(client), str(info.value), repr(info.value), caplog.text, repr(client.settings)]
-    texts.append(repr(client._token))
+    # the client and every object it holds, one level down (transport, token cache, pager, ...)
+    parts: list[object] = [*vars(client).values()]
+    parts += [v for p in list(parts) if hasattr(p, "__dict__") for v in vars(p).values()]
+    texts += [repr(p) for p in parts]
     for text in texts:
         assert SECRET not in text
         assert TOKEN not in text

@@ -58,27 +58,24 @@ def test_naive_datetime_is_refused() -> None:
         payment_windows(datetime(2026, 1, 1), datetime(2026, 2, 1))
 
 
-def test_seven_month_schedule_range_becomes_three_windows_with_exclusive_ends() -> None:
+def test_seven_month_schedule_range_becomes_90_day_windows_with_exclusive_ends() -> None:
+    # "at most 3 months" may mean 90 or 92 days or calendar months: 90 days is safe under every reading
     since = datetime(2026, 1, 1, tzinfo=KST)
     until = datetime(2026, 8, 1, tzinfo=KST)
+    day = 86400
     assert schedule_windows(since, until) == [
-        (_u(2026, 1, 1), _u(2026, 4, 1)),
-        (_u(2026, 4, 1), _u(2026, 7, 1)),
-        (_u(2026, 7, 1), _u(2026, 8, 1)),
+        (_u(2026, 1, 1), _u(2026, 1, 1) + 90 * day),
+        (_u(2026, 1, 1) + 90 * day, _u(2026, 1, 1) + 180 * day),
+        (_u(2026, 1, 1) + 180 * day, _u(2026, 8, 1)),
     ]
 
 
-def test_schedule_windows_step_in_kst_calendar_months_and_clamp_month_end() -> None:
+def test_schedule_windows_never_exceed_90_days_and_tile_the_range() -> None:
     since = datetime(2026, 1, 31, 9, 30, tzinfo=KST)
     until = datetime(2026, 12, 31, tzinfo=KST)
     windows = schedule_windows(since, until)
-    starts = [datetime.fromtimestamp(lo, tz=KST) for lo, _ in windows]
-    assert starts == [
-        datetime(2026, 1, 31, 9, 30, tzinfo=KST),
-        datetime(2026, 4, 30, 9, 30, tzinfo=KST),
-        datetime(2026, 7, 30, 9, 30, tzinfo=KST),
-        datetime(2026, 10, 30, 9, 30, tzinfo=KST),
-    ]
+    assert windows[0][0] == _u(2026, 1, 31) + 9 * 3600 + 1800
+    assert all(0 < hi - lo <= 90 * 86400 for lo, hi in windows)
     for (_, hi), (nlo, _) in itertools.pairwise(windows):
         assert hi == nlo  # exclusive end = next start: no gap, no overlap
     assert windows[-1][1] == _u(2026, 12, 31)
@@ -86,7 +83,7 @@ def test_schedule_windows_step_in_kst_calendar_months_and_clamp_month_end() -> N
 
 def test_schedule_window_boundaries_are_kst_midnight_not_utc() -> None:
     windows = schedule_windows(date(2026, 1, 1), date(2026, 5, 1))
-    assert windows[0] == (_u(2026, 1, 1), _u(2026, 4, 1))
+    assert windows[0] == (_u(2026, 1, 1), _u(2026, 1, 1) + 90 * 86400)
     assert datetime.fromtimestamp(windows[0][1], tz=KST).hour == 0
 
 

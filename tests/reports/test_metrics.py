@@ -183,3 +183,14 @@ def test_every_reconcile_kind_has_report_text() -> None:
     for kind in FINDING_KINDS:
         info = kind_info(kind)
         assert info.title != kind and info.rule and info.what_to_do  # Korean text from kinds.json
+
+
+def test_daily_report_shows_quarantined_records_on_their_own_line(seeded: Store) -> None:
+    with seeded.transaction() as con:
+        con.execute(
+            "INSERT INTO quarantine (source, record_key, endpoint, reason, raw, raw_hash, first_seen, "
+            "last_seen) VALUES ('schedules', 'sched_1', '/subscribe/payments/schedule', "
+            "'response.list[3].schedule_at: expected unix seconds', '{}', 1, now(), now())"
+        )
+    report = build_daily(seeded.path, as_of=AS_OF, reconcile=False)
+    assert "PortOne 기록 1건을 읽을 수 없어 격리했습니다" in report.headline_html()

@@ -7,6 +7,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -393,3 +394,40 @@ def test_0007_keeps_subscriptions_orders_findings_and_sync_state(
                 "INSERT INTO subscriptions (subscription_id, customer_uid, status, amount, anchor_day, "
                 "source, loaded_at) VALUES ('x', 'c1', 'on_hold', 4900, 1, 's', now())"
             )
+
+
+def test_0008_keeps_every_amount_exact_and_adds_the_quarantine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _store_at_version(tmp_path, monkeypatch, 4)
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO payments (imp_uid, merchant_uid, status, amount, cancel_amount, raw, synced_at) "
+            "SELECT 'imp_' || i, 'm_' || i, 'paid', 1000 * i + 7, i, '{}', now() FROM range(300) t(i)"
+        )
+        con.execute(
+            "INSERT INTO payment_cancellations (imp_uid, cancellation_id, amount, synced_at) "
+            "VALUES ('imp_1', 'c1', 1, now())"
+        )
+        con.execute(
+            "INSERT INTO schedules (merchant_uid, customer_uid, schedule_status, schedule_at, amount, "
+            "synced_at) VALUES ('s1', 'c1', 'scheduled', now(), 9900, now())"
+        )
+    store.migrate()
+    with store.connect() as con:
+        rows = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE amount_exact = amount AND cancel_amount_exact = "
+            "cancel_amount), sum(amount) FROM payments"
+        ).fetchone()
+        assert rows == (300, 300, sum(1000 * i + 7 for i in range(300)))
+        assert con.execute("SELECT amount_exact FROM payment_cancellations").fetchone() == (Decimal(1),)
+        assert con.execute("SELECT amount, amount_exact FROM schedules").fetchone() == (9900, Decimal(9900))
+        # a USD amount fits exactly; the integer column stays empty rather than rounded
+        con.execute(
+            "INSERT INTO payments (imp_uid, merchant_uid, status, amount, amount_exact, currency, synced_at) "
+            "VALUES ('imp_usd', 'm_usd', 'paid', NULL, 9.99, 'USD', now())"
+        )
+        assert con.execute("SELECT amount_exact FROM payments WHERE imp_uid = 'imp_usd'").fetchone() == (
+            Decimal("9.99"),
+        )
+        assert con.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)

@@ -10,6 +10,7 @@ import httpx
 
 from portone_recon._time import KST
 from portone_recon.sandbox import CardBehaviour, SandboxWorld
+from portone_recon.sandbox.variants import ApiVariant
 from portone_recon.store import Store
 
 START = datetime(2025, 1, 1, 9, 0, tzinfo=KST)
@@ -19,9 +20,13 @@ def unix(d: datetime) -> int:
     return int(d.timestamp())
 
 
-def build_world(customers: int = 12, months: int = 8, until: datetime | None = None) -> SandboxWorld:
+def build_world(
+    customers: int = 12, months: int = 8, until: datetime | None = None, variant: ApiVariant | None = None
+) -> SandboxWorld:
     """Monthly subscribers with executed, failed, refunded, revoked and future schedules."""
     w = SandboxWorld(start=START, seed=7)
+    if variant is not None:
+        w.variant = variant
     for i in range(customers):
         cu = f"cust_{i:03d}"
         behaviour = None

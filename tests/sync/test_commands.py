@@ -40,9 +40,15 @@ def test_full_flag_reaches_the_sync(
 
     seen: dict[str, object] = {}
 
-    def fake_sync(client: object, store: object, **kwargs: object) -> str:
+    class FakeReport:
+        quarantined = 0
+
+        def __repr__(self) -> str:
+            return "SyncReport(fake)"
+
+    def fake_sync(client: object, store: object, **kwargs: object) -> FakeReport:
         seen.update(kwargs)
-        return "SyncReport(fake)"
+        return FakeReport()
 
     monkeypatch.setattr(engine, "sync", fake_sync)
     monkeypatch.setenv("PORTONE_IMP_KEY", "k")
@@ -53,3 +59,7 @@ def test_full_flag_reaches_the_sync(
     assert "SyncReport(fake)" in capsys.readouterr().out
     assert main(["sync", "--db", db, "--quiet"]) == 0
     assert seen["full"] is False
+    # records that could not be read: the sync went on, but the run says so and exits 1
+    FakeReport.quarantined = 3
+    assert main(["sync", "--db", db, "--quiet"]) == 1
+    assert "3 PortOne record(s) could not be read and were quarantined" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""The client's window paging: one bounded pool across windows, pages yielded in a stable order."""
+"""The client's window paging (``api.paging.Pager``): one bounded pool across windows, pages yielded in a
+stable order."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import threading
 import time
 from typing import Any
 
-from portone_recon.api.client import PortOneClient
 from portone_recon.api.envelope import RawPage
+from portone_recon.api.paging import Pager
+from portone_recon.api.transport import Transport
+from portone_recon.config import Secret, Settings
 
 
 def test_windows_share_one_bounded_pool_and_yield_in_order(monkeypatch: Any) -> None:
@@ -16,7 +19,7 @@ def test_windows_share_one_bounded_pool_and_yield_in_order(monkeypatch: Any) -> 
     state = {"now": 0, "max": 0}
     order: list[tuple[int, int]] = []
 
-    def fake(self: PortOneClient, path: str, endpoint: str, base: Any, page: int) -> RawPage:
+    def fake(self: Pager, path: str, endpoint: str, base: Any, page: int) -> RawPage:
         w = int(dict(base)["from"])
         with lock:
             state["now"] += 1
@@ -38,13 +41,18 @@ def test_windows_share_one_bounded_pool_and_yield_in_order(monkeypatch: Any) -> 
             previous=page - 1,
         )
 
-    monkeypatch.setattr(PortOneClient, "_fetch_page", fake)
-    with PortOneClient(imp_key="k", imp_secret="s", concurrency=3) as client:
+    monkeypatch.setattr(Pager, "fetch_page", fake)
+    transport = Transport(Settings(imp_key="k", imp_secret=Secret("s"), concurrency=3))
+    pager = Pager(transport, 3)
+    try:
         bases = [(("from", str(w)), ("to", str(w + 1))) for w in sizes]
         got = [
             (int(dict(p.params)["from"]), p.page)
-            for p in client._window_pages("/x", "/x", bases, concurrent=True)
+            for p in pager.window_pages("/x", "/x", bases, concurrent=True)
         ]
+    finally:
+        pager.close()
+        transport.close()
     assert got == [(w, p) for w, n in sizes.items() for p in range(1, n + 1)]
     assert sorted(order) == sorted(got)  # every page fetched exactly once
     assert state["max"] <= 3
