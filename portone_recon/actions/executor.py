@@ -145,12 +145,17 @@ def fmt_money(v: Any, currency: str | None = "KRW") -> str:
         return f"{v} {currency or 'KRW'}"
 
 
+def _money(v: Any) -> int | str:
+    """An exact amount for the journal: an int when whole (KRW always is), else its decimal text."""
+    return int(v) if v == int(v) else str(v)
+
+
 def pay_evidence(p: Payment) -> dict[str, Any]:
     return {
         "imp_uid": p.imp_uid,
         "merchant_uid": p.merchant_uid,
         "status": p.status,
-        "amount": int(p.amount),
+        "amount": _money(p.amount),
         "currency": p.currency,
         "paid_at": p.paid_at.isoformat() if p.paid_at else None,
         "fail_reason": p.fail_reason,
@@ -163,7 +168,7 @@ def sched_evidence(s: Schedule) -> dict[str, Any]:
         "customer_uid": s.customer_uid,
         "schedule_status": s.schedule_status,
         "payment_status": s.payment_status,
-        "amount": int(s.amount),
+        "amount": _money(s.amount),
         "schedule_at": s.schedule_at.isoformat() if s.schedule_at else None,
         "imp_uid": s.imp_uid,
     }
@@ -333,7 +338,7 @@ def _period_paid(a: Action, ctx: Context) -> Skip | None:
     for p in ctx.key_payments(str(t["customer_uid"])):
         if not reached_paid(p) or p.paid_at is None or not lo <= p.paid_at < hi:
             continue
-        if int(p.amount) != amount and p.merchant_uid != t.get("merchant_uid"):
+        if p.amount != amount and p.merchant_uid != t.get("merchant_uid"):
             continue
         if ctx.belongs_elsewhere(p.merchant_uid, sid):
             continue
@@ -390,7 +395,7 @@ def _precheck_reverify(action: Action, ctx: Context) -> Skip | Go | Final:
         return Skip("order is already paid locally", evidence)
     if order["status"] not in ("pending", "failed"):
         return Skip(f"order is {order['status']} locally: not revived", evidence)
-    if int(pay.amount) != int(order["amount"]) or pay.currency != (order["currency"] or "KRW"):
+    if pay.amount != order["amount"] or pay.currency != (order["currency"] or "KRW"):
         return Final(
             "failed",
             f"amount mismatch: PortOne {fmt_money(pay.amount, pay.currency)}, "
@@ -425,7 +430,7 @@ def _precheck_unschedule(action: Action, ctx: Context) -> Skip | Go | Final:
         sub, why = ctx.subs.find(as_str(t.get("subscription_id")), as_str(t.get("customer_uid")))
         if sub is None:
             return Skip(f"subscription unknown, the amount cannot be judged: {why}", ev)
-        if int(s.amount) == sub.amount:
+        if s.amount == sub.amount:
             return Skip(f"schedule amount {fmt_money(s.amount)} equals the subscription's now", ev)
         return Go({"schedule": ev})
     return Skip(f"an unschedule must name why (duplicate, orphan or amount mismatch), got {because!r}", ev)
@@ -484,9 +489,7 @@ def _precheck_rebook(action: Action, ctx: Context) -> Skip | Go | Final:
 
 
 def rebook_found(action: Action, s: Schedule) -> Final:
-    same = s.customer_uid == action.target["customer_uid"] and int(s.amount) == as_int(
-        action.target["amount"]
-    )
+    same = s.customer_uid == action.target["customer_uid"] and s.amount == as_int(action.target["amount"])
     if same and s.schedule_status in ("scheduled", "executed"):
         return Final(
             "succeeded",
@@ -524,7 +527,7 @@ def _precheck_retry(action: Action, ctx: Context) -> Skip | Go | Final:
         return Skip("schedule is already paid", ev)
     if s.customer_uid != t.get("customer_uid"):
         return Skip(f"schedule {smu} belongs to {s.customer_uid}, not {t.get('customer_uid')}", ev)
-    if int(s.amount) != as_int(t.get("amount")):
+    if s.amount != as_int(t.get("amount")):
         return Skip(
             f"the schedule would charge {fmt_money(s.amount)}, the plan says {fmt_money(t.get('amount'))}", ev
         )

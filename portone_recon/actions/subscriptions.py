@@ -121,6 +121,13 @@ class Subscription:
         """Why no money may be moved for this subscription at instant ``at`` (None: it may)."""
         if self.status not in CHARGEABLE:
             return f"subscription {self.subscription_id} is {self.status}: no charge or booking"
+        if self.currency != "KRW":
+            # V1 books and charges in currency units (9.99 USD) while a loaded amount is a whole number:
+            # which unit the merchant meant cannot be told, so a person books it.
+            return (
+                f"subscription {self.subscription_id} is in {self.currency}: bookings and charges in other "
+                "currencies than KRW are left to a person"
+            )
         if self.cancelled_at is not None and self.cancelled_at <= at:
             return (
                 f"subscription {self.subscription_id} cancels at {self.cancelled_at.isoformat()}: "

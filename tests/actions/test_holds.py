@@ -195,3 +195,22 @@ def test_acknowledging_the_review_finding_lifts_the_hold_on_the_next_plan(world:
     # taken back: the next plan holds again
     unacknowledge(store, ["h_phantom_paid_cus_b"])
     assert plan_for_store(store).held
+
+
+def test_the_daily_report_shows_held_actions_apart_with_their_finding(world: Any, store: Store) -> None:
+    from portone_recon.reports import build_daily
+
+    ids = build_merchant(world.client(), lambda to: world.advance(to=to))
+    load_local(store)
+    load_subs(store)
+    store_run(store, pd.DataFrame([holder("phantom_paid"), *findings(ids).to_dict("records")]))
+    report = build_daily(store.path, as_of=AS_OF, reconcile=False)
+    assert report.held is not None and sorted(report.held["kind"]) == ["rebook", "retry"]
+    assert set(report.held["held_by"]) == {"h_phantom_paid_cus_b"}
+    html = report.plan_html()
+    assert "보류된 조치 2건" in html and "h_phantom_paid_cus_b" in html
+    assert report.summary()["held_actions"] == 2
+    # the plan table above it holds no money-moving action for cus_b
+    plan = report.plan
+    assert plan is not None
+    assert plan[(plan["customer_uid"] == "cus_b") & plan["kind"].isin(["retry", "rebook"])].empty

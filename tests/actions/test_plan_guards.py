@@ -250,3 +250,32 @@ def test_retry_attempts_are_per_day_and_bounded() -> None:
     odd = {**f, "portone_amount": 19900}
     refused = plan_fixes(pd.DataFrame([odd]), subscriptions=subs, as_of=kst("2026-11-26 06:00"))
     assert refused.actions == () and "19,900" in refused.unplanned[0]["reason"]
+
+
+def test_other_currencies_are_left_to_a_person() -> None:
+    subs = pd.DataFrame([{**sub("cus_u", 999, 1, 5, "2026-01-05"), "currency": "USD"}])
+    plan = plan_fixes(
+        pd.DataFrame([renewal_paid("cus_u", "2026-11-05 10:00")]),
+        subscriptions=subs,
+        as_of=kst("2026-11-20 09:00"),
+    )
+    assert plan.actions == () and "in USD" in plan.unplanned[0]["reason"]
+
+
+@pytest.mark.parametrize(("as_of", "planned"), [("2026-11-20 09:00", True), ("2026-12-06 09:00", False)])
+def test_a_chain_that_never_started_books_the_period_it_names(as_of: str, planned: bool) -> None:
+    subs = pd.DataFrame([sub("cus_n", 9900, 1, 5, "2026-10-05")])
+    f = finding(
+        "chain_not_started",
+        customer_uid="cus_n",
+        subscription_id="cus_n",
+        period_start="2026-12-05",
+        period_end="2027-01-05",
+        local_amount=9900,
+    )
+    plan = plan_fixes(pd.DataFrame([f]), subscriptions=subs, as_of=kst(as_of))
+    if planned:
+        (act,) = plan.actions
+        assert act.kind == "rebook" and act.target["period_start"] == "2026-12-05" and act.amount == 9900
+    else:
+        assert plan.actions == () and "needs a decision" in plan.unplanned[0]["reason"]
