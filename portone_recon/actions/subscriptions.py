@@ -13,7 +13,6 @@ clamped at month end.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -28,6 +27,7 @@ from portone_recon._time import (
     ensure_aware,
     month_index,
 )
+from portone_recon.actions.model import as_int, as_str, clean
 from portone_recon.store import Store
 
 #: Statuses for which money may be moved (a trial converts to paid by its own first charge).
@@ -50,35 +50,8 @@ _COLUMNS = (
 )
 
 
-def _clean(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    if isinstance(value, pd.Timestamp):
-        return ensure_aware(value.to_pydatetime())
-    if hasattr(value, "item") and not isinstance(value, str):
-        return value.item()
-    return value
-
-
-def _text(value: Any) -> str | None:
-    v = _clean(value)
-    return None if v is None or v == "" else str(v)
-
-
-def _int(value: Any) -> int | None:
-    v = _clean(value)
-    return None if v is None else int(v)
-
-
 def _instant(value: Any) -> datetime | None:
-    v = _clean(value)
+    v = clean(value)
     if v is None:
         return None
     if isinstance(v, datetime):
@@ -200,22 +173,22 @@ class Subscriptions:
 
 
 def _from_row(row: Mapping[str, Any]) -> Subscription | None:
-    cu = _text(row.get("customer_uid"))
-    amount = _int(row.get("amount"))
-    anchor = _int(row.get("anchor_day"))
+    cu = as_str(row.get("customer_uid"))
+    amount = as_int(row.get("amount"))
+    anchor = as_int(row.get("anchor_day"))
     if cu is None or amount is None or anchor is None:
         return None
     return Subscription(
-        subscription_id=_text(row.get("subscription_id")) or cu,
+        subscription_id=as_str(row.get("subscription_id")) or cu,
         customer_uid=cu,
-        status=_text(row.get("status")) or "unknown",
+        status=as_str(row.get("status")) or "unknown",
         amount=amount,
-        currency=_text(row.get("currency")) or "KRW",
-        interval_months=_int(row.get("interval_months")) or 1,
+        currency=as_str(row.get("currency")) or "KRW",
+        interval_months=as_int(row.get("interval_months")) or 1,
         anchor_day=anchor,
         started_at=_instant(row.get("started_at")),
         cancelled_at=_instant(row.get("cancelled_at")),
-        name=_text(row.get("name")) or _text(row.get("plan")),
+        name=as_str(row.get("name")) or as_str(row.get("plan")),
     )
 
 

@@ -228,19 +228,8 @@ class PortOneClient:
         json: Any = None,
         endpoint: str | None = None,
     ) -> Any:
-        """Call any endpoint and return the envelope's ``response``.
-
-        Args:
-            method: HTTP method.
-            path: the path to call (ids already in it).
-            params: query parameters; list values become repeated keys (``imp_uid[]=a&imp_uid[]=b``).
-            json: JSON body.
-            endpoint: path template used in errors (defaults to ``path``).
-
-        Raises:
-            BusinessError, BadRequestError, UnauthorizedError, NotFoundError, RateLimitError,
-            ServerError, MalformedResponseError, TransportError, OutcomeUnknownError.
-        """
+        """Call any endpoint and return the envelope's ``response`` (arguments, retries and errors as in
+        :meth:`portone_recon.api.transport.Transport.request`)."""
         return self._transport.request(method, path, params=params, json=json, endpoint=endpoint)
 
     @staticmethod
