@@ -158,6 +158,10 @@ def open_report_store(db: str | Path) -> Store:
     return Store(path)
 
 
+#: Columns of the held-actions table, in the order a person reads them.
+_HELD_LEAD = ("kind", "customer_uid", "subscription_id", "key", "amount", "reason", "held_by_kind", "held_by")
+
+
 @dataclass(frozen=True, eq=False)
 class DailyReport(SummaryMixin):
     """Everything the daily report shows, for one reconciliation run."""
@@ -466,7 +470,10 @@ class DailyReport(SummaryMixin):
             f"<p>계획된 조치 <b>{len(self.plan):,}건</b>: {html.escape(parts)}. "
             "보고서는 아무것도 전송하지 않습니다.</p>"
         )
-        return intro + html_table(self.plan, max_rows=max_rows) + self.held_html(max_rows=max_rows)
+        # What a person reads first: what, for whom, how much and why; the request in full last.
+        lead = ["kind", "customer_uid", "subscription_id", "key", "amount", "finding_kind", "reason", "request"]
+        shown = self.plan[[c for c in lead if c in self.plan]]
+        return intro + html_table(shown, max_rows=max_rows) + self.held_html(max_rows=max_rows)
 
     def held_html(self, *, max_rows: int = 200) -> str:
         """Money-moving actions held back for a person, each with the finding that holds it."""
@@ -476,7 +483,7 @@ class DailyReport(SummaryMixin):
             f"<h4>보류된 조치 {len(self.held):,}건 (담당자 검토 필요)</h4>"
             "<p>같은 고객의 구독에 검토가 필요한 발견 항목(held_by)이 열려 있어 자동 결제·예약을 계획하지 "
             "않았습니다. 항목을 확인(ack)하거나 설명하면 다음 계획에 포함됩니다.</p>"
-            + html_table(self.held, max_rows=max_rows)
+            + html_table(self.held[[c for c in _HELD_LEAD if c in self.held]], max_rows=max_rows)
         )
 
     def plan_section(self) -> Any:
