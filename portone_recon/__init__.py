@@ -7,12 +7,12 @@
     pr.load_orders(store, "orders.csv")
     result = pr.reconcile(store)
     pr.acknowledge(store, ["3f2a..."], note="manual discount agreed by sales", until="2026-12-31")
-    plan = pr.plan_fixes(result)
+    plan = pr.plan_for_store(store)  # the latest run, the store's subscriptions and triage decisions
     pr.apply(plan, client, store, dry_run=True)
     pr.run_report("daily", {"as_of": "2026-11-27"}, "reports/")
 """
 
-from portone_recon.actions import ApplyReport, FixPlan, apply, plan_fixes, rebook, reverify
+from portone_recon.actions import ApplyReport, FixPlan, apply, plan_fixes, plan_for_store, rebook, reverify
 from portone_recon.api import PortOneClient
 from portone_recon.config import Secret, Settings
 from portone_recon.errors import PortOneReconError
@@ -48,6 +48,7 @@ __all__ = [
     "load_subscriptions",
     "open_store",
     "plan_fixes",
+    "plan_for_store",
     "rebook",
     "reconcile",
     "reverify",

@@ -239,3 +239,15 @@ def test_accepts_a_result_object() -> None:
 
     plan = plan_fixes(Result(), subscriptions=SUBS)
     assert plan.run_id == "run_1" and plan.as_of == AS_OF and len(plan) > 0
+
+
+def test_what_a_request_moves_is_counted_from_the_request() -> None:
+    from portone_recon.actions.requests import Money, money_of
+
+    entries = [
+        {"merchant_uid": f"m{i}", "schedule_at": 1, "amount": 82500, "currency": "KRW"} for i in range(12)
+    ]
+    request = {"json": {"customer_uid": "c", "schedules": entries}}
+    assert money_of("rebook", {"amount": 82500}, request) == Money(12, 990_000, "KRW")
+    assert money_of("retry", {"amount": 14900, "currency": "KRW"}, {}) == Money(1, 14900, "KRW")
+    assert money_of("unschedule", {}, {"json": {"merchant_uid": ["x"]}}).amount == 0
