@@ -624,13 +624,21 @@ class Planner:
             target["keep_merchant_uid"] = keep
         if kind == "orphan_schedule":
             sub, _ = self.subs.find(as_str(f.get("subscription_id")), cu) if self.subs.loaded else (None, "")
-            if sub is not None and sub.status not in ("cancelled",):
+            ev = f.get("event_at")
+            ends_first = (
+                sub is not None
+                and sub.cancelled_at is not None
+                and isinstance(ev, datetime)
+                and ensure_aware(ev) >= sub.cancelled_at
+            )
+            if sub is not None and sub.status != "cancelled" and not ends_first:
                 # The billing key is gone but the subscription lives: revoking the schedule only turns this
                 # into a missing renewal. A person must get a new card first.
                 return [], (
                     f"billing key deleted while subscription {sub.subscription_id} is {sub.status}: "
                     "ask for a new card (manual)"
                 )
+            # A schedule at or after a (future) cancellation is an orphan too: cancel at period end.
             target["orphan_cause"] = "subscription_cancelled" if sub is not None else "unconfirmed"
             if sub is not None:
                 target["subscription_id"] = sub.subscription_id

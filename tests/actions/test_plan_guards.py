@@ -279,3 +279,18 @@ def test_a_chain_that_never_started_books_the_period_it_names(as_of: str, planne
         assert act.kind == "rebook" and act.target["period_start"] == "2026-12-05" and act.amount == 9900
     else:
         assert plan.actions == () and "needs a decision" in plan.unplanned[0]["reason"]
+
+
+def test_a_booking_after_a_cancel_at_period_end_is_revoked_and_a_lost_card_is_not() -> None:
+    subs = pd.DataFrame([sub("cus_p", 9900, 1, 5, "2026-01-05", cancelled_at="2026-12-05")])
+    after = finding(
+        "orphan_schedule",
+        customer_uid="cus_p",
+        schedule_merchant_uid="sub-cus_p-202612",
+        event_at=pd.Timestamp("2026-12-05 10:00", tz=KST),
+    )
+    (act,) = plan_fixes(pd.DataFrame([after]), subscriptions=subs, as_of=kst("2026-11-20 09:00")).actions
+    assert act.kind == "unschedule" and act.target["orphan_cause"] == "subscription_cancelled"
+    active = pd.DataFrame([sub("cus_p", 9900, 1, 5, "2026-01-05")])
+    plan = plan_fixes(pd.DataFrame([after]), subscriptions=active, as_of=kst("2026-11-20 09:00"))
+    assert plan.actions == () and "ask for a new card" in plan.unplanned[0]["reason"]
