@@ -480,6 +480,10 @@ def _precheck_rebook(action: Action, ctx: Context) -> Skip | Go | Final:
         ):
             if ctx.belongs_elsewhere(s.merchant_uid, sid):
                 continue
+            if s.schedule_status == "scheduled" and s.merchant_uid == t.get("replaces"):
+                # the wrong-amount schedule this booking replaces: its unschedule runs first (the rebook
+                # requires it), so only a dry run still sees it
+                continue
             what = "covered by scheduled" if s.schedule_status == "scheduled" else "already paid by"
             return Skip(f"period {lo:%Y-%m-%d}.. {what} {s.merchant_uid}", sched_evidence(s))
     paid = _period_paid(action, ctx)

@@ -505,7 +505,9 @@ class Planner:
         at = ensure_aware(ev)
         if at <= self.as_of:
             return [], "the wrong schedule's time has passed: nothing to rebook"
-        return self._rebook(f, sub, sub.period_of(at), at, requires)
+        made, why = self._rebook(f, sub, sub.period_of(at), at, requires)
+        replaces = as_str(f.get("schedule_merchant_uid"))
+        return [replace(a, target={**a.target, "replaces": replaces}) for a in made], why
 
     def _rebook(
         self, f: Mapping[str, Any], sub: Subscription, number: int, at: datetime, requires: str | None

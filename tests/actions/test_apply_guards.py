@@ -314,3 +314,27 @@ def test_a_plan_for_a_reconciliation_in_the_future_is_refused(merchant: Any) -> 
     with pytest.raises(PlanRefusedError, match="more than a day ahead of now"):
         m.apply(plan)
     assert m.sent() == [] and journal_frame(m.store).empty
+
+
+def test_a_dry_run_of_a_replacement_does_not_count_the_schedule_it_replaces(merchant: Any) -> None:
+    m = merchant
+    m.key("cus_g")
+    m.client.create_schedules("cus_g", [entry("sub-cus_g-202612-odd", "2026-12-20", 7900)])
+    m.world.advance(to=kst("2026-12-06 09:00"))
+    add_subs(m.store, {"customer_uid": "cus_g", "amount": 9900, "anchor_day": 5, "started_at": "2026-01-05"})
+    plan = m.plan(
+        finding(
+            "schedule_amount_mismatch",
+            customer_uid="cus_g",
+            schedule_merchant_uid="sub-cus_g-202612-odd",
+            portone_amount=7900,
+            local_amount=9900,
+            event_at=pd.Timestamp("2026-12-20 10:00", tz=KST),
+        )
+    )
+    dry = apply(plan, m.client, m.store, progress=False)
+    assert set(dry.outcomes["status"]) == {"would_send"}, dry.outcomes[["kind", "message"]]
+    done = m.apply(plan)
+    assert set(done.outcomes["status"]) == {"succeeded"}
+    assert m.world.schedules["sub-cus_g-202612-odd"]["schedule_status"] == "revoked"
+    assert m.world.schedules["rebook-cus_g-202612"]["amount"] == 9900
