@@ -12,7 +12,7 @@ The gate, before anything is sent (the whole plan, or nothing):
    at most ``max_actions`` money-moving requests and ``max_amount`` in each currency. Over a cap nothing is
    sent and the error says which cap and by how much.
 
-Then, action by action (:mod:`portone_recon.actions.executor` has the re-checks):
+Then, action by action (:mod:`portone_recon.actions.checks` has the re-checks):
 
 5. One apply at a time per store: an OS file lock (``filelock``) on ``<db>.apply.lock``, the holder's pid,
    host and start time beside it; a second apply fails at once with
@@ -53,6 +53,7 @@ from tqdm.auto import tqdm
 from portone_recon import _time
 from portone_recon._time import KST
 from portone_recon.actions import journal
+from portone_recon.actions.checks import precheck
 from portone_recon.actions.executor import (
     ClientLike,
     Context,
@@ -62,7 +63,6 @@ from portone_recon.actions.executor import (
     OrdersWriterLike,
     Pending,
     Skip,
-    precheck,
     resolve,
     send,
 )
