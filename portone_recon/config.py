@@ -92,6 +92,9 @@ class Settings:
     v2_api_base: str = DEFAULT_V2_API_BASE
 
     def __post_init__(self) -> None:
+        for name in _SECRET_FIELDS:  # a plain string given directly is wrapped, never kept bare
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, Secret(getattr(self, name)))
         for name in _CHECKED_FIELDS:
             problem = setting_problem(name, getattr(self, name))
             if problem:
