@@ -14,6 +14,9 @@ Readings of UNCONFIRMED behaviours this surface plays (each switchable, so tests
   200 with the payment left FAILED (False).
 * ``v1_schedules_visible``: V1 customers' schedules appear in ``GET /payment-schedules`` (default False).
 * ``until_inclusive``: a listing's ``until`` bound is inclusive (default True).
+
+Billing-key issuance transactions (V1 ``customer_uid_usage = issue``) are not payments in V2 (issuing a
+key creates none), and whether V2 lists a V1 one is not documented: this surface lists none.
 """
 
 from __future__ import annotations
@@ -389,8 +392,13 @@ class SandboxV2:
             return 200, self.render_schedule(s)
         raise V2Error(404, "NOT_FOUND", f"no route {method} {path}")
 
-    def _latest(self, payment_id: str) -> Json | None:
-        ids = self.world.payment_ids_by_merchant_uid.get(payment_id) or []
+    def latest_attempt(self, payment_id: str) -> Json | None:
+        """The newest V1 attempt behind a V2 payment id (what ``GET /payments/{paymentId}`` shows)."""
+        ids = [
+            i
+            for i in self.world.payment_ids_by_merchant_uid.get(payment_id) or []
+            if self.world.payments[i].get("customer_uid_usage") != "issue"
+        ]
         if not ids:
             return None
         return max(
@@ -398,7 +406,7 @@ class SandboxV2:
         )
 
     def _get_payment(self, payment_id: str) -> Json:
-        p = self._latest(payment_id)
+        p = self.latest_attempt(payment_id)
         if p is None:
             raise V2Error(404, "PAYMENT_NOT_FOUND", "결제 건이 존재하지 않습니다")
         return self.render_payment(p)
@@ -432,6 +440,8 @@ class SandboxV2:
         tx = [t["value"] for t in flt.get("textSearch") or [] if t.get("field") == "TX_ID"]
         hits: list[tuple[int, str, Json]] = []
         for p in self.world.payments.values():
+            if p.get("customer_uid_usage") == "issue":
+                continue
             t = int(p.get("started_at") or 0) if created else self.status_changed_at(p)
             if not self._in(t, lo, hi) or (tx and p["imp_uid"] not in tx):
                 continue
