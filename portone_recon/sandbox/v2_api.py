@@ -486,10 +486,13 @@ class SandboxV2:
         self._store(flt.get("storeId"))
         lo, hi = self._window(flt)
         field = flt.get("timeRangeField", "REQUESTED_AT")
+        version = flt.get("version")
         out = []
         rows = [(k, False) for k in self.world.billing_keys.values()]
         rows += [(k, True) for k in self.world.deleted_billing_keys.values()]
         for k, deleted in rows:
+            if version is not None and ("V2" if self.is_v2_customer(k["customer_uid"]) else "V1") != version:
+                continue
             t = int(
                 (
                     k.get("updated")

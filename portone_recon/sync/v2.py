@@ -14,9 +14,9 @@ Streams, each committed in one transaction with its ``sync_state`` cursor:
     Executed schedules get the ``imp_uid`` and ``fail_reason`` of their payment (same merchant_uid).
 ``v2:billing_keys``
     ``GET /billing-keys`` by ``STATUS_TIMESTAMP`` (issue and delete times) over ``[cursor - overlap,
-    until]``. Every key is kept in ``v2_billing_keys``; ``billing_keys`` gets one row per customer: the
-    newest issued key, deleted only when every key of the customer is deleted (a card change is a new
-    key, not a churn). A V1 customer's live V1 key is never overwritten by a deleted V2 one.
+    until]`` (with V1 credentials too, only ``version: "V2"`` keys). Every key is kept in
+    ``v2_billing_keys``; ``billing_keys`` gets one row per customer: the newest issued key, deleted only
+    when every key of the customer is deleted (a card change is a new key, not a churn). A V1 customer's live V1 key is never overwritten by a deleted V2 one.
 
 A record the tolerant reader cannot store (an unknown status, i.e. a new oneOf case; a missing id; an
 amount that is not an integer) goes to ``quarantine`` with its raw JSON, endpoint and reason; everything
@@ -141,7 +141,9 @@ class V2SyncClient(Protocol):
 
     def schedules(self, since: datetime, until: datetime) -> Iterator[dict[str, Any]]: ...
 
-    def billing_keys(self, since: datetime, until: datetime) -> Iterator[dict[str, Any]]: ...
+    def billing_keys(
+        self, since: datetime, until: datetime, *, version: str | None = ...
+    ) -> Iterator[dict[str, Any]]: ...
 
 
 def _text(value: Any) -> Any:
@@ -459,7 +461,11 @@ class _V2Run:
         stream = "v2:billing_keys"
         lo, before = self._lo(stream)
         started_calls = self.client.api_calls
-        good, bad, n = self._read(self.client.billing_keys(lo, self.until), read_billing_key, "billingKey")
+        good, bad, n = self._read(
+            self.client.billing_keys(lo, self.until, version="V2" if self.only_v2 else None),
+            read_billing_key,
+            "billingKey",
+        )
         for r in good.values():
             r["status"] = "DELETED" if r["deleted"] else "ISSUED"
             r["issued_at"] = r["inserted"]

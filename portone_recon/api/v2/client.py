@@ -178,11 +178,13 @@ class PortOneV2Client:
             "GET", path, params=self._store_params(), endpoint="/payment-schedules/{paymentScheduleId}"
         )
 
-    def billing_keys(self, since: datetime, until: datetime) -> Iterator[dict[str, Any]]:
+    def billing_keys(
+        self, since: datetime, until: datetime, *, version: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """``GET /billing-keys``: keys issued or deleted in ``[since, until]`` (``STATUS_TIMESTAMP``)."""
 
         def body(lo: datetime, hi: datetime, number: int, size: int) -> dict[str, Any]:
-            return {
+            out: dict[str, Any] = {
                 "page": {"number": number, "size": size},
                 "sort": {"by": "STATUS_TIMESTAMP", "order": "ASC"},
                 "filter": {
@@ -192,6 +194,9 @@ class PortOneV2Client:
                     "until": rfc3339(hi),
                 },
             }
+            if version is not None:
+                out["filter"]["version"] = version
+            return out
 
         return self._pager.items("/billing-keys", body, since, until)
 
