@@ -16,7 +16,8 @@ Streams, each committed in one transaction with its ``sync_state`` cursor:
     ``GET /billing-keys`` by ``STATUS_TIMESTAMP`` (issue and delete times) over ``[cursor - overlap,
     until]`` (with V1 credentials too, only ``version: "V2"`` keys). Every key is kept in
     ``v2_billing_keys``; ``billing_keys`` gets one row per customer: the newest issued key, deleted only
-    when every key of the customer is deleted (a card change is a new key, not a churn). A V1 customer's live V1 key is never overwritten by a deleted V2 one.
+    when every key of the customer is deleted (a card change is a new key, not a churn). A V1
+    customer's live V1 key is never overwritten by a deleted V2 one.
 
 A record the tolerant reader cannot store (an unknown status, i.e. a new oneOf case; a missing id; an
 amount that is not an integer) goes to ``quarantine`` with its raw JSON, endpoint and reason; everything
