@@ -114,6 +114,11 @@ class SandboxV2:
         self.until_inclusive = True
         self.requests: list[dict[str, Any]] = []
         self._idempotent: dict[str, Reply] = {}
+        #: sorted hits of the last payment listing, keyed by its filter and the world's state (payments,
+        #: webhooks and the clock: every change the world can make moves one of them)
+        self._listing: tuple[Any, list[tuple[int, str, Json]]] | None = None
+        self._hook_index: dict[str, list[int]] = {}
+        self._hook_n = 0
 
     def __repr__(self) -> str:
         return f"SandboxV2(store_id={self.store_id!r}, v1_customers={len(self.v1_customers)})"
@@ -132,12 +137,21 @@ class SandboxV2:
         return billing_key
 
     # ------------------------------------------------------------------ rendering
+    def _hooks_of(self, imp_uid: str) -> list[int]:
+        """Outbox positions of ``imp_uid``'s webhooks (an index extended as the outbox grows)."""
+        outbox = self.world.outbox
+        while self._hook_n < len(outbox):
+            key = outbox[self._hook_n].body.get("imp_uid")
+            if isinstance(key, str):
+                self._hook_index.setdefault(key, []).append(self._hook_n)
+            self._hook_n += 1
+        return self._hook_index.get(imp_uid, [])
+
     def _webhooks(self, p: Json, v2: bool) -> list[Json]:
         out = []
-        for i, hook in enumerate(self.world.outbox):
+        for i in self._hooks_of(p["imp_uid"]):
+            hook = self.world.outbox[i]
             body = hook.body
-            if body.get("imp_uid") != p["imp_uid"]:
-                continue
             # Lost (dropped) or unreachable: an unexpected error; answered non-2xx: not OK; otherwise
             # delivered (a world without a sink stands for a merchant that receives everything).
             if hook.dropped or hook.error is not None:
@@ -258,10 +272,14 @@ class SandboxV2:
             ]
         return out
 
-    def render_schedule(self, s: Json) -> Json:
+    def schedule_status_of(self, s: Json) -> str:
         status = {"scheduled": "SCHEDULED", "revoked": "REVOKED"}.get(s["schedule_status"])
         if status is None:
             status = {"paid": "SUCCEEDED", "failed": "FAILED"}.get(s.get("payment_status") or "", "PENDING")
+        return status
+
+    def render_schedule(self, s: Json) -> Json:
+        status = self.schedule_status_of(s)
         currency = s.get("currency") or "KRW"
         out: Json = {
             "status": status,
@@ -433,11 +451,34 @@ class SandboxV2:
     def _list_payments(self, data: Json) -> Json:
         flt = data.get("filter") or {}
         self._store(flt.get("storeId"))
+        state = (
+            orjson.dumps(flt, option=orjson.OPT_SORT_KEYS),
+            len(self.world.payments),
+            len(self.world.outbox),
+            self.world.now,
+            tuple(sorted(self.v1_customers)),
+            self.until_inclusive,
+        )
+        if self._listing is not None and self._listing[0] == state:
+            hits = self._listing[1]
+        else:
+            hits = self._payment_hits(flt)
+            self._listing = (state, hits)
+        page = self._page(data, [])
+        number, size = page["page"]["number"], page["page"]["size"]
+        chosen = hits[number * size : (number + 1) * size]
+        return {
+            "items": [self.render_payment(p) for _, _, p in chosen],
+            "page": {"number": number, "size": size, "totalCount": len(hits)},
+        }
+
+    def _payment_hits(self, flt: Json) -> list[tuple[int, str, Json]]:
         lo, hi = self._window(flt)
         created = flt.get("timestampType") == "CREATED_AT"
         statuses = {("PAY_PENDING" if s == "PENDING" else s) for s in flt.get("status") or []}
         version = flt.get("version")
         tx = [t["value"] for t in flt.get("textSearch") or [] if t.get("field") == "TX_ID"]
+        keys = [t["value"] for t in flt.get("textSearch") or [] if t.get("field") == "BILLING_KEY"]
         hits: list[tuple[int, str, Json]] = []
         for p in self.world.payments.values():
             if p.get("customer_uid_usage") == "issue":
@@ -447,21 +488,16 @@ class SandboxV2:
                 continue
             if statuses and self.status_of(p) not in statuses:
                 continue
-            rendered = None
+            cu = p.get("customer_uid")
+            if keys and not (cu and self.billing_key_of(cu) in keys):
+                continue
             if version is not None:
-                rendered = self.render_payment(p)
-                if rendered["version"] != version:
+                v2 = self.is_v2_customer(cu) if cu else not self.v1_customers
+                if ("V2" if v2 else "V1") != version:
                     continue
             hits.append((t, p["imp_uid"], p))
-        desc = flt.get("sortOrder") == "DESC"
-        hits.sort(key=lambda h: (h[0], h[1]), reverse=desc)
-        page = self._page(data, [])
-        number, size = page["page"]["number"], page["page"]["size"]
-        chosen = hits[number * size : (number + 1) * size]
-        return {
-            "items": [self.render_payment(p) for _, _, p in chosen],
-            "page": {"number": number, "size": size, "totalCount": len(hits)},
-        }
+        hits.sort(key=lambda h: (h[0], h[1]), reverse=flt.get("sortOrder") == "DESC")
+        return hits
 
     def _list_schedules(self, data: Json) -> Json:
         flt = data.get("filter") or {}
@@ -469,17 +505,24 @@ class SandboxV2:
         lo, hi = self._window(flt)
         key = flt.get("billingKey")
         statuses = set(flt.get("status") or [])
-        out = []
-        for s in sorted(self.world.schedules.values(), key=lambda s: (s["schedule_at"], s["merchant_uid"])):
+        picked = []
+        for s in self.world.schedules.values():
             if not self._in(int(s["schedule_at"]), lo, hi):
                 continue
             if not self.v1_schedules_visible and not self.is_v2_customer(s["customer_uid"]):
                 continue
-            r = self.render_schedule(s)
-            if (key and r["billingKey"] != key) or (statuses and r["status"] not in statuses):
+            if key and self.billing_key_of(s["customer_uid"]) != key:
                 continue
-            out.append(r)
-        return self._page(data, out)
+            if statuses and self.schedule_status_of(s) not in statuses:
+                continue
+            picked.append(s)
+        picked.sort(key=lambda s: (s["schedule_at"], s["merchant_uid"]))
+        page = self._page(data, [])
+        number, size = page["page"]["number"], page["page"]["size"]
+        return {
+            "items": [self.render_schedule(s) for s in picked[number * size : (number + 1) * size]],
+            "page": {"number": number, "size": size, "totalCount": len(picked)},
+        }
 
     def _list_billing_keys(self, data: Json) -> Json:
         flt = data.get("filter") or {}

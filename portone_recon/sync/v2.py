@@ -147,43 +147,32 @@ class V2SyncClient(Protocol):
     ) -> Iterator[dict[str, Any]]: ...
 
 
-def _text(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    return str(value)  # Decimal: exact text, cast in SQL
-
-
 def _stage(
     con: duckdb.DuckDBPyConnection, name: str, cols: tuple[tuple[str, str], ...], rows: list[dict[str, Any]]
 ) -> None:
-    """``rows`` as a typed temp table ``name`` (+ ``raw`` JSON text and its hash) in one bulk load."""
-    names = [c for c, _ in cols]
-    data: dict[str, list[Any]] = {c: [] for c in names}
-    data["raw"] = []
-    for row in rows:
-        for c in names:
-            data[c].append(_text(row.get(c)))
-        data["raw"].append(row.get("raw"))
-    fields = []
+    """``rows`` as a typed temp table ``name`` (+ ``raw`` JSON and its hash), converted column by column in
+    Arrow (aware datetimes, exact decimals) and loaded in one statement."""
+    arrays = []
     for c, kind in cols:
-        if kind == "BOOLEAN":
-            fields.append(pa.field(c, pa.bool_()))
-        elif kind == "BIGINT":
-            fields.append(pa.field(c, pa.int64()))
+        values = [row.get(c) for row in rows]
+        if kind == "TIMESTAMPTZ":
+            arrays.append(pa.array(values, type=pa.timestamp("us", tz="UTC")))
+        elif kind.startswith("DECIMAL"):
+            arrays.append(pa.array(values, type=pa.decimal128(18, 4)))
         else:
-            fields.append(pa.field(c, pa.string()))
-    fields.append(pa.field("raw", pa.string()))
-    table = pa.Table.from_pydict(data, schema=pa.schema(fields))
+            arrays.append(pa.array(values, type=_ARROW[kind]))
+    arrays.append(pa.array([row.get("raw") for row in rows], type=pa.string()))
+    table = pa.Table.from_arrays(arrays, names=[*(c for c, _ in cols), "raw"])
     con.register(f"{name}_arrow", table)
-    casts = ", ".join(f"CAST({c} AS {kind}) AS {c}" for c, kind in cols)
     con.execute(f"DROP TABLE IF EXISTS {name}")
     con.execute(
-        f"CREATE TEMP TABLE {name} AS SELECT {casts}, CAST(raw AS JSON) AS raw, hash(raw) AS raw_hash "
-        f"FROM {name}_arrow"
+        f"CREATE TEMP TABLE {name} AS SELECT * EXCLUDE (raw), CAST(raw AS JSON) AS raw, "
+        f"hash(raw) AS raw_hash FROM {name}_arrow"
     )
     con.unregister(f"{name}_arrow")
+
+
+_ARROW = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "BOOLEAN": pa.bool_()}
 
 
 def _upsert(
