@@ -126,3 +126,17 @@ def test_a_card_change_is_a_new_key_not_a_churn(tmp_path: Path) -> None:
     w.issue_billing_key("v2_cust_2")
     store = _v2(v2, tmp_path / "k.duckdb")
     assert not store.query("SELECT deleted FROM billing_keys WHERE customer_uid = 'v2_cust_2'")["deleted"][0]
+
+
+def test_the_v2_secret_is_in_no_artifact(tmp_path: Path) -> None:
+    w, _ = mixed_world(v2_only=True)
+    secret = "v2-live-secret-Qx81zz"
+    v2 = SandboxV2(w, api_secret=secret)
+    store = Store(tmp_path / "s.duckdb")
+    settings = Settings(api_secret=secret, v2_api_base="https://v2.invalid")
+    with PortOneV2Client(settings, transport=v2.transport(), sleep=lambda s: None) as c:
+        report = sync_v2(c, store, now=_now(w), lookback=timedelta(days=200))
+        assert secret not in repr(c) and secret not in repr(settings) and secret not in repr(report)
+    store.checkpoint()
+    assert secret.encode() not in (tmp_path / "s.duckdb").read_bytes()
+    assert all(secret not in str(r) for r in v2.requests)
