@@ -28,6 +28,7 @@ wall clock).
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -46,6 +47,8 @@ from portone_recon.sync.report import SYNC_TABLES, StreamResult, SyncReport, Tab
 DEFAULT_LOOKBACK = timedelta(days=400)
 DEFAULT_HORIZON = timedelta(days=400)
 DEFAULT_OVERLAP = timedelta(hours=1)
+#: Items read, staged and released at a time (the V2 payment stream's memory bound).
+CHUNK = 5000
 #: How far before the cursor schedules are read again (those that executed since the last run).
 SCHEDULE_RECHECK = timedelta(days=40)
 
@@ -353,25 +356,52 @@ class _V2Run:
             good[rec[_RECORD_KEY[reader]]] = rec  # adjacent windows share a bound: keep one copy
         return good, bad, n
 
+    def _chunks(
+        self,
+        items: Iterable[dict[str, Any]],
+        reader: Callable[[Any], tuple[dict[str, Any] | None, str | None]],
+        key: str,
+    ) -> Iterator[tuple[dict[str, dict[str, Any]], list[tuple[str | None, str, str]], int]]:
+        """:meth:`_read` in pieces of :data:`CHUNK` items, so memory stays bounded by one piece."""
+        it = iter(items)
+        while True:
+            piece = list(itertools.islice(it, CHUNK))
+            if not piece:
+                return
+            yield self._read(piece, reader, key)
+
     def payments(self) -> StreamResult:
         stream = "v2:payments"
         lo, before = self._lo(stream)
         started_calls = self.client.api_calls
         items = self.client.payments(lo, self.until, version="V2" if self.only_v2 else None)
-        good, bad, n = self._read(items, read_payment, "transactionId")
-        cancels = [
-            {**c, "imp_uid": r["imp_uid"]}
-            for r in good.values()
-            for c in read_cancellations(r["_item"], r["currency"])
-        ]
+        n = 0
+        bad: list[tuple[str | None, str, str]] = []
         with self._transaction() as con:
-            _stage(con, "_v2_pay", _PAYMENT_COLS, list(good.values()))
+            _stage(con, "_v2_pay_all", _PAYMENT_COLS, [])
+            _stage(con, "_v2_can_all", _CANCEL_COLS, [])
+            for good, chunk_bad, k in self._chunks(items, read_payment, "transactionId"):
+                n += k
+                bad += chunk_bad
+                cancels = [
+                    {**c, "imp_uid": r["imp_uid"]}
+                    for r in good.values()
+                    for c in read_cancellations(r.pop("_item"), r["currency"])
+                ]
+                _stage(con, "_v2_pay_chunk", _PAYMENT_COLS, list(good.values()))
+                _stage(con, "_v2_can_chunk", _CANCEL_COLS, cancels)
+                con.execute("INSERT INTO _v2_pay_all SELECT * FROM _v2_pay_chunk")
+                con.execute("INSERT INTO _v2_can_all SELECT * FROM _v2_can_chunk")
+            # Adjacent windows share their bound: one copy of a repeated item (its latest state).
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _v2_pay AS SELECT * FROM _v2_pay_all QUALIFY row_number() "
+                "OVER (PARTITION BY imp_uid ORDER BY status_changed_at DESC NULLS LAST) = 1"
+            )
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _v2_can AS SELECT * EXCLUDE (raw, raw_hash) FROM _v2_can_all "
+                "QUALIFY row_number() OVER (PARTITION BY imp_uid, cancellation_id) = 1"
+            )
             pays = _upsert(con, "payments", "_v2_pay", ("imp_uid",), _PAYMENT_COLS, synced_at=self.synced_at)
-            for c in cancels:
-                c["raw"] = None
-            _stage(con, "_v2_can", _CANCEL_COLS, cancels)
-            con.execute("ALTER TABLE _v2_can DROP COLUMN raw")
-            con.execute("ALTER TABLE _v2_can DROP COLUMN raw_hash")
             row = con.execute(
                 "SELECT count(*) FROM _v2_can s LEFT JOIN payment_cancellations t USING (imp_uid, "
                 "cancellation_id) "

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from v2_world import START, mixed_world
 
 from portone_recon.api import PortOneClient
@@ -15,6 +16,7 @@ from portone_recon.sandbox import SandboxWorld
 from portone_recon.sandbox.v2_api import SandboxV2
 from portone_recon.store import Store
 from portone_recon.sync import sync
+from portone_recon.sync import v2 as v2_sync
 from portone_recon.sync.v2 import sync_v2
 
 PAY = (
@@ -140,3 +142,16 @@ def test_the_v2_secret_is_in_no_artifact(tmp_path: Path) -> None:
     store.checkpoint()
     assert secret.encode() not in (tmp_path / "s.duckdb").read_bytes()
     assert all(secret not in str(r) for r in v2.requests)
+
+
+def test_small_chunks_store_the_same_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    w, v2 = mixed_world(v2_only=True)
+    whole = _v2(v2, tmp_path / "whole.duckdb")
+    monkeypatch.setattr(v2_sync, "CHUNK", 7)  # many pieces, windows sharing bounds across pieces
+    pieces = _v2(v2, tmp_path / "pieces.duckdb")
+    for cols, table, key in (
+        (PAY, "payments", "imp_uid"),
+        ("imp_uid, amount", "payment_cancellations", "imp_uid"),
+    ):
+        pd.testing.assert_frame_equal(_rows(whole, cols, table, key), _rows(pieces, cols, table, key))
+    assert len(_rows(pieces, PAY, "payments", "imp_uid")) == len(w.payments) > 7
