@@ -128,6 +128,9 @@ class V2ActionsClient:
     def __repr__(self) -> str:
         return f"V2ActionsClient({self.client!r})"
 
+    def close(self) -> None:
+        self.client.close()
+
     def now(self) -> datetime:
         return self._now or datetime.now(tz=UTC)
 
@@ -321,6 +324,13 @@ class RoutingClient:
 
     def __repr__(self) -> str:
         return f"RoutingClient(v1={self.v1!r}, v2={self.v2!r})"
+
+    def close(self) -> None:
+        """Close both clients."""
+        for client in (self.v1, self.v2):
+            close = getattr(client, "close", None)
+            if callable(close):
+                close()
 
     def _pick(self, api: str | None) -> ClientLike:
         chosen = self.v2 if (api or self.default) == "v2" else self.v1

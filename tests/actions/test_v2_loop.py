@@ -124,3 +124,22 @@ def test_mixed_merchant_fixes_go_through_the_api_holding_each_key(tmp_path: Any,
         for a in money:  # each customer's write went to its own API
             cu = str(a.target.get("customer_uid"))
             assert client.api_for_customer(cu) == ("v1" if cu in v1_customers else "v2")
+
+
+def test_the_fix_commands_route_through_v2_when_a_v2_secret_is_set(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from portone_recon.actions import commands
+
+    store = Store(tmp_path / "c.duckdb")
+    store.migrate()
+    for var in ("PORTONE_IMP_KEY", "PORTONE_IMP_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PORTONE_API_SECRET", "v2-secret-for-routing")
+    monkeypatch.chdir(tmp_path)
+    client = commands._client(required=True, store=store)
+    assert isinstance(client, RoutingClient) and client.v1 is None and client.v2 is not None
+    assert "v2-secret-for-routing" not in repr(client)
+    client.close()
+    monkeypatch.delenv("PORTONE_API_SECRET")
+    assert commands._client(required=False, store=store) is None  # no credentials: plan only
