@@ -14,6 +14,7 @@
 
 from portone_recon.actions import ApplyReport, FixPlan, apply, plan_fixes, plan_for_store, rebook, reverify
 from portone_recon.api import PortOneClient
+from portone_recon.api.v2 import PortOneV2Client
 from portone_recon.config import Secret, Settings
 from portone_recon.errors import PortOneReconError
 from portone_recon.orders import OrdersWriter, load_orders, load_subscriptions
@@ -32,6 +33,7 @@ __all__ = [
     "OrdersWriter",
     "PortOneClient",
     "PortOneReconError",
+    "PortOneV2Client",
     "ReconResult",
     "SandboxWorld",
     "Scenario",

@@ -17,6 +17,7 @@ from typing import Any
 from portone_recon.errors import ConfigError
 
 DEFAULT_API_BASE = "https://api.iamport.kr"
+DEFAULT_V2_API_BASE = "https://api.portone.io"
 DEFAULT_DB = "portone_recon.duckdb"
 TOML_FILE = "portone_recon.toml"
 
@@ -68,6 +69,9 @@ class Settings:
         schedule_name: product name of the schedules fix-ups book when the subscription has none.
         schedule_hour: hour (Asia/Seoul, 0..23) of the schedules fix-ups book.
         notice_url: webhook URL of the schedules fix-ups book (empty: the merchant's default).
+        api_secret: PortOne V2 API secret, sent only as ``Authorization: PortOne <secret>``.
+        store_id: V2 store id (empty: the store of the credential).
+        v2_api_base: V2 base URL, ``https://api.portone.io`` unless pointed at a sandbox.
     """
 
     imp_key: str = ""
@@ -83,14 +87,24 @@ class Settings:
     schedule_name: str = "정기결제"
     schedule_hour: int = 10
     notice_url: str = ""
+    api_secret: Secret = field(default_factory=lambda: Secret(""))
+    store_id: str = ""
+    v2_api_base: str = DEFAULT_V2_API_BASE
 
     def __post_init__(self) -> None:
+        for name in _SECRET_FIELDS:  # a plain string given directly is wrapped, never kept bare
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, Secret(getattr(self, name)))
         for name in _CHECKED_FIELDS:
             problem = setting_problem(name, getattr(self, name))
             if problem:
                 raise ConfigError(f"{name} {problem}")
         if not self.api_base.startswith(("http://", "https://")):
             raise ConfigError(f"PORTONE_API_BASE must be an http(s) URL, got {self.api_base!r}")
+        if not self.v2_api_base.startswith(("http://", "https://")):
+            raise ConfigError(f"PORTONE_V2_API_BASE must be an http(s) URL, got {self.v2_api_base!r}")
+        if self.store_id != self.store_id.strip() or any(not c.isprintable() for c in self.store_id):
+            raise ConfigError(f"PORTONE_STORE_ID must be a store id without spaces, got {self.store_id!r}")
         if not self.schedule_name.strip():
             raise ConfigError("PORTONE_RECON_SCHEDULE_NAME must not be empty")
         if self.notice_url and not self.notice_url.startswith(("http://", "https://")):
@@ -111,7 +125,8 @@ class Settings:
         Variables: ``PORTONE_IMP_KEY``, ``PORTONE_IMP_SECRET``, ``PORTONE_API_BASE``,
         ``PORTONE_RECON_DB``, ``PORTONE_CONNECT_TIMEOUT``, ``PORTONE_READ_TIMEOUT``,
         ``PORTONE_CONCURRENCY``, ``PORTONE_MAX_RETRIES``, ``PORTONE_LOCK_TIMEOUT``, ``PORTONE_TIER``,
-        ``PORTONE_RECON_SCHEDULE_NAME``, ``PORTONE_RECON_SCHEDULE_HOUR``, ``PORTONE_NOTICE_URL``. The TOML
+        ``PORTONE_RECON_SCHEDULE_NAME``, ``PORTONE_RECON_SCHEDULE_HOUR``, ``PORTONE_NOTICE_URL``; for V2
+        ``PORTONE_API_SECRET``, ``PORTONE_STORE_ID``, ``PORTONE_V2_API_BASE``. The TOML
         file may hold everything but the secret, either at its top level or all inside one
         ``[portone_recon]`` table; a value of the wrong type, an unknown key or anything that looks like
         a secret is refused with the file and key named.
@@ -135,25 +150,49 @@ class Settings:
             "PORTONE_RECON_SCHEDULE_NAME": "schedule_name",
             "PORTONE_RECON_SCHEDULE_HOUR": "schedule_hour",
             "PORTONE_NOTICE_URL": "notice_url",
+            "PORTONE_API_SECRET": "api_secret",
+            "PORTONE_STORE_ID": "store_id",
+            "PORTONE_V2_API_BASE": "v2_api_base",
         }
         for var, name in pairs.items():
             raw = env.get(var)
             if raw is not None and raw != "":
                 values[name] = _convert(var, name, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if isinstance(values.get("imp_secret"), str):
-            values["imp_secret"] = Secret(values["imp_secret"])
+        for name in _SECRET_FIELDS:
+            if isinstance(values.get(name), str):
+                values[name] = Secret(values[name])
         if isinstance(values.get("db_path"), str):
             values["db_path"] = Path(values["db_path"])
-        if "api_base" in values:
-            values["api_base"] = str(values["api_base"]).rstrip("/")
+        for name in ("api_base", "v2_api_base"):
+            if name in values:
+                values[name] = str(values[name]).rstrip("/")
         return cls(**values)
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
-        if isinstance(changes.get("imp_secret"), str):
-            changes["imp_secret"] = Secret(changes["imp_secret"])
+        for name in _SECRET_FIELDS:
+            if isinstance(changes.get(name), str):
+                changes[name] = Secret(changes[name])
         return replace(self, **changes)
+
+    @property
+    def has_v1(self) -> bool:
+        """Whether V1 credentials (key and secret) are set."""
+        return bool(self.imp_key) and bool(self.imp_secret)
+
+    @property
+    def has_v2(self) -> bool:
+        """Whether a V2 API secret is set."""
+        return bool(self.api_secret)
+
+    def require_v2_credentials(self) -> None:
+        """Raise :class:`ConfigError` when the V2 API secret is missing."""
+        if not self.api_secret:
+            raise ConfigError(
+                "PORTONE_API_SECRET not set: export the V2 API secret (it belongs in the environment or "
+                "a secrets manager, never in a notebook or a TOML file)"
+            )
 
     def require_credentials(self) -> None:
         """Raise :class:`ConfigError` naming what is missing for API calls."""
@@ -171,7 +210,9 @@ class Settings:
 
 _INT_FIELDS = {"concurrency", "max_retries", "schedule_hour"}
 _FLOAT_FIELDS = {"connect_timeout", "read_timeout", "lock_timeout"}
-_TEXT_FIELDS = {"imp_key", "api_base", "tier", "schedule_name", "notice_url"}
+_TEXT_FIELDS = {"imp_key", "api_base", "tier", "schedule_name", "notice_url", "store_id", "v2_api_base"}
+#: Settings held as :class:`Secret`: never read from a file.
+_SECRET_FIELDS = ("imp_secret", "api_secret")
 _CHECKED_FIELDS = ("db_path", *sorted(_TEXT_FIELDS), *sorted(_INT_FIELDS), *sorted(_FLOAT_FIELDS))
 #: Range of each integer setting.
 _INT_MIN = {"concurrency": 1, "max_retries": 0, "schedule_hour": 0}
@@ -277,7 +318,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
                 f"{path}: {outside} outside the [portone_recon] table would be ignored; move them into "
                 "that table"
             )
-    allowed = set(Settings.__dataclass_fields__) - {"imp_secret"}
+    allowed = set(Settings.__dataclass_fields__) - set(_SECRET_FIELDS)
     unknown = set(table) - allowed
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {sorted(unknown)}; known: {sorted(allowed)}")

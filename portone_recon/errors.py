@@ -15,6 +15,7 @@ attribute of any of these ever holds the API secret or an access token.
     │   ├── MalformedResponseError       the body is not what the reference says (names the field)
     │   └── PortOneHTTPError             PortOne answered (http_status, code, message verbatim)
     │       ├── BusinessError            HTTP 2xx with code != 0 (a refusal: never retried blindly)
+    │       │   └── ConflictError        V2 HTTP 409: a state conflict (ALREADY_PAID, ..._ALREADY_REVOKED)
     │       ├── BadRequestError          400
     │       ├── UnauthorizedError        401
     │       ├── NotFoundError            404
@@ -119,6 +120,7 @@ class PortOneHTTPError(APIError):
         http_status: the HTTP status code.
         code: PortOne's ``code`` from the envelope (None if the body had none).
         message: PortOne's ``message``, verbatim (often Korean).
+        error_type: the V2 error's ``type`` (``PAYMENT_NOT_FOUND``, ``PG_PROVIDER``, ...); None for V1.
     """
 
     def __init__(
@@ -129,16 +131,23 @@ class PortOneHTTPError(APIError):
         message: str | None,
         method: str = "",
         endpoint: str = "",
+        error_type: str | None = None,
     ) -> None:
         self.http_status = http_status
         self.code = code
         self.message = message
-        text = f"HTTP {http_status}, code {code}: {message}"
+        self.error_type = error_type
+        label = error_type if error_type is not None else f"code {code}"
+        text = f"HTTP {http_status}, {label}: {message}"
         super().__init__(text, method=method, endpoint=endpoint)
 
 
 class BusinessError(PortOneHTTPError):
     """HTTP 2xx with ``code != 0``: PortOne refused the request (message kept verbatim)."""
+
+
+class ConflictError(BusinessError):
+    """V2 HTTP 409: the request conflicts with PortOne's state (already paid, already revoked, ...)."""
 
 
 class BadRequestError(PortOneHTTPError):

@@ -224,9 +224,17 @@ def _schedule_settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _client(required: bool) -> ClientLike | None:
+def _client(required: bool, store: Store | None = None) -> ClientLike | None:
+    """The V1 client; with a V2 secret, a router sending each customer to the API holding its key."""
     from portone_recon.api.client import PortOneClient
 
+    settings = Settings.from_env()
+    if settings.has_v2 and store is not None:
+        from portone_recon.actions.v2_client import RoutingClient, V2ActionsClient
+        from portone_recon.api.v2 import PortOneV2Client
+
+        v1 = PortOneClient.from_env() if settings.has_v1 else None
+        return RoutingClient(store, v1, V2ActionsClient(PortOneV2Client(settings), store))
     try:
         return PortOneClient.from_env()
     except ConfigError:
@@ -312,7 +320,7 @@ def _apply(args: argparse.Namespace) -> int:
     plan = FixPlan.load(args.plan)
     store = _store(args)
     verify_plan(plan, store, max_plan_age=args.max_plan_age)  # a refused plan needs no credentials
-    client = _client(required=args.apply)
+    client = _client(required=args.apply, store=store)
     try:
         report = apply(
             plan,
@@ -355,7 +363,7 @@ def _rebook(args: argparse.Namespace) -> int:
     if args.as_of is not None:
         refuse_far_future(args.as_of, "--as-of")
     store = _store(args)
-    client = _client(required=args.apply)
+    client = _client(required=args.apply, store=store)
     try:
         report = rebook(
             client,

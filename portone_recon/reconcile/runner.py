@@ -333,14 +333,15 @@ def _as_store(store: Store | str | Path | None) -> Store:
 def coverage_bounds(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """What both sides cover, as rule parameters.
 
-    ``sync_from`` / ``sync_to``: the range the payment streams (paid and cancelled: every payment that
-    reached paid) were synced over, from ``sync_state`` (None: unknown, e.g. rows written by hand).
+    ``sync_from`` / ``sync_to``: the range the payment streams (V1 paid and cancelled: every payment that
+    reached paid; V2 payments) were synced over, from ``sync_state`` (None: unknown, e.g. rows written by
+    hand).
     ``orders_from``: the earliest loaded order's time (ordered_at, else paid_at). ``has_orders``: any order
     loaded. ``orders_tagged``: some order names its subscription (an order naming none is a one-off).
     """
     row = con.execute(
         "SELECT max(covered_from), min(cursor), count(*) FROM sync_state "
-        "WHERE stream IN ('payments:paid', 'payments:cancelled') AND cursor IS NOT NULL"
+        "WHERE stream IN ('payments:paid', 'payments:cancelled', 'v2:payments') AND cursor IS NOT NULL"
     ).fetchone()
     sync_from, sync_to, n = row if row else (None, None, 0)
     if not n:

@@ -79,6 +79,13 @@ def register(subparsers: Any) -> None:
     )
     demo.add_argument("--months", type=int, default=13, help="months of history (default 13)")
     demo.add_argument("--seed", type=int, default=7, help="scenario seed (default 7)")
+    demo.add_argument(
+        "--api",
+        choices=("v1", "v2", "mixed"),
+        default="v1",
+        help="read the merchant through PortOne V1 (default), V2, or both (a merchant moving to V2: half "
+        "its customers keep V1 billing keys)",
+    )
     demo.set_defaults(func=_demo)
 
 
@@ -145,7 +152,11 @@ def _report(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from portone_recon.reports.demo import run_demo
 
-    print(f"demo: {args.subscribers:,} subscribers over {args.months} months (seed {args.seed})")
+    api = getattr(args, "api", "v1")
+    print(
+        f"demo: {args.subscribers:,} subscribers over {args.months} months (seed {args.seed}, "
+        f"PortOne {api.upper() if api != 'mixed' else 'V1 + V2'})"
+    )
     result = run_demo(
         args.db,
         args.out,
@@ -153,6 +164,7 @@ def _demo(args: argparse.Namespace) -> int:
         months=args.months,
         seed=args.seed,
         echo=print,
+        api=api,
     )
     print(result.text())
     return EXIT_OK

@@ -24,6 +24,7 @@ from portone_recon.errors import ReportError
 from portone_recon.reports.formatting import krw
 from portone_recon.reports.metrics import default_month
 from portone_recon.reports.runner import ReportResult, run_report
+from portone_recon.config import Secret, Settings
 from portone_recon.store import Store
 
 DEMO_MARKER_SUFFIX = ".demo.json"
@@ -136,6 +137,20 @@ def _client_for(world: Any) -> Any:
     )
 
 
+def _sync_v2(scenario: Any, store: Store, *, mixed: bool) -> Any:
+    """Read the sandbox merchant through its V2 surface (a mixed merchant: every other customer on V1)."""
+    world = scenario.world
+    v1_customers: list[str] = []
+    if mixed:
+        customers = sorted({p["customer_uid"] for p in world.payments.values() if p.get("customer_uid")})
+        v1_customers = customers[::2]
+    surface = _call("portone_recon.sandbox.v2_api", "SandboxV2")(world, v1_customers=v1_customers)
+    settings = Settings(api_secret=Secret("sandbox_v2_secret"))
+    client_cls = _call("portone_recon.api.v2", "PortOneV2Client")
+    with client_cls(settings, transport=surface.transport(), sleep=lambda _s: None) as client:
+        return _call("portone_recon.sync.v2", "sync_v2")(client, store, now=scenario.as_of, only_v2=mixed)
+
+
 def run_demo(
     db: str | Path = "demo.duckdb",
     out_dir: str | Path = "reports",
@@ -145,6 +160,7 @@ def run_demo(
     seed: int = 7,
     notebook_dir: str | Path | None = None,
     echo: Callable[[str], None] | None = None,
+    api: str = "v1",
 ) -> DemoResult:
     """Run the whole job on a generated sandbox merchant and write the daily and monthly reports.
 
@@ -154,7 +170,11 @@ def run_demo(
         subscribers / months / seed: the scenario's size and randomness.
         notebook_dir: where the report notebooks are (default: the ones shipped in the package).
         echo: called with a line per finished step (e.g. ``print``).
+        api: ``v1`` reads the merchant through V1, ``v2`` through V2 (a V2 merchant), ``mixed`` through
+            both into one store (every other customer keeps a V1 billing key; each payment once).
     """
+    if api not in ("v1", "v2", "mixed"):
+        raise ReportError(f"demo api must be v1, v2 or mixed, got {api!r}")
     say = echo or (lambda _line: None)
     timings: dict[str, float] = {}
     path = Path(db).expanduser().resolve()
@@ -174,14 +194,17 @@ def run_demo(
     _marker(path).write_text(
         json.dumps({"subscribers": subscribers, "months": months, "seed": seed}) + "\n", encoding="utf-8"
     )
-    sync = _call("portone_recon.sync", "sync")
-    client = _client_for(scenario.world)
-    try:
-        step("sync", lambda: sync(client, store, progress=False))
-    finally:
-        close = getattr(client, "close", None)
-        if callable(close):
-            close()
+    if api in ("v1", "mixed"):
+        sync = _call("portone_recon.sync", "sync")
+        client = _client_for(scenario.world)
+        try:
+            step("sync", lambda: sync(client, store, progress=False))
+        finally:
+            close = getattr(client, "close", None)
+            if callable(close):
+                close()
+    if api in ("v2", "mixed"):
+        step("sync v2", lambda: _sync_v2(scenario, store, mixed=api == "mixed"))
     load_orders = _call("portone_recon.orders", "load_orders")
     load_subscriptions = _call("portone_recon.orders", "load_subscriptions")
     step("orders", lambda: load_orders(store, scenario.orders, source_name="demo-orders", progress=False))

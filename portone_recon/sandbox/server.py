@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from portone_recon.sandbox.http_api import handle
+from portone_recon.sandbox.v2_api import SandboxV2
 from portone_recon.sandbox.world import SandboxWorld
 
 
@@ -27,7 +28,10 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         query = parse_qsl(parts.query, keep_blank_values=True)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        reply = handle(self.server.world, self.command, unquote(parts.path), query, body, headers)
+        if self.server.v2 is not None:  # V2 ids stay percent-escaped until matched
+            reply = self.server.v2.handle(self.command, parts.path, query, body, headers)
+        else:
+            reply = handle(self.server.world, self.command, unquote(parts.path), query, body, headers)
         if reply.drop:
             # the write is applied; the caller gets no answer at all (unknown outcome)
             self.close_connection = True
@@ -51,14 +55,17 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class SandboxServer(ThreadingHTTPServer):
-    """A threading HTTP server bound to 127.0.0.1 serving one world."""
+    """A threading HTTP server bound to 127.0.0.1 serving one world (its V1 surface, or ``v2``'s)."""
 
     daemon_threads = True
     request_queue_size = 256
     allow_reuse_address = True
 
-    def __init__(self, world: SandboxWorld, port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, world: SandboxWorld, port: int = 0, host: str = "127.0.0.1", *, v2: SandboxV2 | None = None
+    ) -> None:
         self.world = world
+        self.v2 = v2
         super().__init__((host, port), _Handler)
 
     @property

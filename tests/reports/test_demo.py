@@ -60,3 +60,17 @@ def test_demo_refuses_to_replace_a_file_it_did_not_create(tmp_path: Path) -> Non
     with pytest.raises(ReportError, match="not created by `portone-recon demo`"):
         run_demo(db, tmp_path / "reports", subscribers=10, months=2)
     assert db.read_bytes() == b"not a demo"
+
+
+@pytest.mark.slow
+def test_demo_of_a_v2_and_a_mixed_merchant_finds_what_the_v1_one_finds(tmp_path: Path) -> None:
+    found = {}
+    for api in ("v1", "v2", "mixed"):
+        out = tmp_path / f"reports-{api}"
+        argv = ["--db", str(tmp_path / f"{api}.duckdb"), "--out", str(out), "--subscribers", "80"]
+        code, printed = _demo([*argv, "--months", "4", "--seed", "5", "--api", api])
+        assert code == 0, printed
+        summary = json.loads((out / "daily" / "2026-11-27" / "summary.json").read_text(encoding="utf-8"))
+        found[api] = (summary["finding_count"], summary["counts_by_kind"], summary["amount_at_risk"])
+    assert found["v2"] == found["v1"] == found["mixed"]
+    assert found["v1"][0] > 0

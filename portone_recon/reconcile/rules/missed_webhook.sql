@@ -3,6 +3,8 @@
 -- the webhook was lost or its handler failed. Suggested action: reverify, then mark the order paid.
 -- A payment since fully refunded is not this (no money moved: refund_not_reflected reports it once).
 -- amount_at_risk: the net amount PortOne holds (charged - refunded).
+-- Evidence from V2: the paid attempt's webhooks[] delivery log (webhook_status: SUCCEEDED when any
+-- delivery succeeded, else the last failure; none logged is said too). It explains, never decides.
 SELECT
     'missed_webhook' AS kind,
     'high' AS severity,
@@ -24,9 +26,14 @@ SELECT
     o.currency,
     'PortOne charged ' || recon_money(m.paid_amount, m.paid_currency) || ' at ' || recon_kst(m.first_paid_at)
         || ' (' || m.paid_imp_uid || ', ' || m.attempts || ' attempt(s)); local order is ' || o.status
+        || CASE
+            WHEN wh.webhook_status IS NOT NULL THEN '; V2 webhook delivery: ' || wh.webhook_status
+            WHEN wh.source_api = 'v2' AND wh.api_version = 'V2' THEN '; V2 webhook delivery: none logged'
+            ELSE '' END
         AS detail
 FROM _recon_orders o
 JOIN _recon_mu m USING (merchant_uid)
+LEFT JOIN payments wh ON wh.imp_uid = m.paid_imp_uid
 WHERE m.reached_paid
   AND m.first_paid_at + $grace <= $as_of
   AND m.paid_amount_min = o.amount AND m.paid_amount_max = o.amount

@@ -1,0 +1,360 @@
+"""Tolerant readers of V2 objects: raw JSON -> the flat record the store keeps, or the reason it cannot be.
+
+PortOne promises that V2 answers may gain fields, enum values and oneOf cases. A reader therefore never
+raises on a record: it returns ``(record, None)`` or ``(None, reason)`` with the first field that could not
+be read named, and the caller stores or quarantines. Unknown fields are ignored (the raw JSON is kept); an
+unknown ``status`` (a new oneOf case) is a reason, since no rule can know what it means.
+
+V2 ids map onto the V1 model: payment ``id`` is the merchant's order id (``merchant_uid``), ``customer.id``
+the customer (``customer_uid``), ``transactionId`` the attempt (``imp_uid``; for a V1 payment read through
+V2 it *is* the V1 imp_uid). Amounts are int64 minor units; ``amount_exact`` holds major units like V1's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+#: V2 payment status -> the V1 status the rules read (``status_v2`` keeps the V2 word).
+PAYMENT_STATUS = {
+    "READY": "ready",
+    "PAY_PENDING": "ready",
+    "VIRTUAL_ACCOUNT_ISSUED": "ready",
+    "PAID": "paid",
+    "PARTIAL_CANCELLED": "paid",
+    "FAILED": "failed",
+    "CANCELLED": "cancelled",
+}
+#: V2 schedule status -> (V1 schedule_status, V1 payment_status).
+SCHEDULE_STATUS: dict[str, tuple[str, str | None]] = {
+    "SCHEDULED": ("scheduled", None),
+    "STARTED": ("scheduled", None),
+    "PENDING": ("executed", None),
+    "SUCCEEDED": ("executed", "paid"),
+    "FAILED": ("executed", "failed"),
+    "REVOKED": ("revoked", None),
+}
+BILLING_KEY_STATUSES = frozenset({"ISSUED", "DELETED"})
+#: ISO 4217 currencies without a minor unit (the rest: 2 places, except the 3-place ones below).
+_ZERO_DECIMAL = frozenset(
+    {
+        "KRW",
+        "JPY",
+        "VND",
+        "CLP",
+        "ISK",
+        "UGX",
+        "XAF",
+        "XOF",
+        "XPF",
+        "PYG",
+        "RWF",
+        "KMF",
+        "GNF",
+        "DJF",
+        "BIF",
+        "VUV",
+    }
+)
+_THREE_DECIMAL = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
+
+Record = dict[str, Any]
+
+
+class _Unreadable(Exception):
+    """A field that cannot be read (internal: turned into a reason string)."""
+
+
+def minor_exponent(currency: str) -> int:
+    """Decimal places of ``currency``'s minor unit (ISO 4217)."""
+    if currency in _ZERO_DECIMAL:
+        return 0
+    return 3 if currency in _THREE_DECIMAL else 2
+
+
+def to_major(minor: int, currency: str) -> Decimal:
+    """An int64 minor-unit amount in major units (exact): 999 USD cents -> Decimal('9.99')."""
+    return Decimal(minor).scaleb(-minor_exponent(currency))
+
+
+def whole(value: Decimal) -> int | None:
+    """The integer of an amount with no fraction, else None (the project's rule for the BIGINT column)."""
+    return int(value) if value == value.to_integral_value() else None
+
+
+def parse_rfc3339(text: Any, field: str, *, required: bool = False) -> datetime | None:
+    if text is None:
+        if required:
+            raise _Unreadable(f"{field} is missing")
+        return None
+    if not isinstance(text, str):
+        raise _Unreadable(f"{field} must be an RFC 3339 string, got {text!r}")
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise _Unreadable(f"{field} is not an RFC 3339 time: {text!r}") from None
+    if value.tzinfo is None:
+        raise _Unreadable(f"{field} has no UTC offset: {text!r}")
+    return value
+
+
+def _str(data: Any, key: str, where: str, *, required: bool = False) -> str | None:
+    value = data.get(key) if isinstance(data, dict) else None
+    if value is None:
+        if required:
+            raise _Unreadable(f"{where}{key} is missing")
+        return None
+    if not isinstance(value, str) or (required and not value):
+        raise _Unreadable(f"{where}{key} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _int(data: Any, key: str, where: str, *, required: bool = True) -> int | None:
+    value = data.get(key) if isinstance(data, dict) else None
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Unreadable(f"{where}{key} must be an integer amount (minor units), got {value!r}")
+    return value
+
+
+def _obj(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Unreadable(f"{key} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _money(minor: int | None, currency: str) -> tuple[int | None, Decimal | None]:
+    if minor is None:
+        return None, None
+    exact = to_major(minor, currency)
+    return whole(exact), exact
+
+
+def _currency(data: dict[str, Any]) -> str:
+    value = _str(data, "currency", "", required=True)
+    assert value is not None
+    if not (len(value) == 3 and value.isalpha() and value.isupper()):
+        raise _Unreadable(f"currency must be an ISO 4217 code, got {value!r}")
+    return value
+
+
+def _last_webhook_status(data: dict[str, Any]) -> str | None:
+    hooks = data.get("webhooks")
+    if not isinstance(hooks, list) or not hooks:
+        return None
+    statuses = [h.get("status") for h in hooks if isinstance(h, dict)]
+    if any(s == "SUCCEEDED" for s in statuses):
+        return "SUCCEEDED"
+    last = statuses[-1] if statuses else None
+    return last if isinstance(last, str) else None
+
+
+def read_payment(data: Any) -> tuple[Record | None, str | None]:
+    """A V2 ``Payment`` as a ``payments`` row (V1 vocabulary + V2 columns), or why it cannot be stored."""
+    try:
+        if not isinstance(data, dict):
+            raise _Unreadable(f"expected an object, got {type(data).__name__}")
+        status_v2 = _str(data, "status", "", required=True)
+        assert status_v2 is not None
+        if status_v2 not in PAYMENT_STATUS:
+            raise _Unreadable(f"status {status_v2!r} is not a payment status this version knows")
+        currency = _currency(data)
+        amount = _obj(data, "amount")
+        total, total_exact = _money(_int(amount, "total", "amount."), currency)
+        cancelled, cancelled_exact = _money(
+            _int(amount, "cancelled", "amount.", required=False) or 0, currency
+        )
+        customer = _obj(data, "customer")
+        channel = _obj(data, "channel")
+        method = _obj(data, "method")
+        raw_card = method.get("card")
+        card: dict[str, Any] = raw_card if isinstance(raw_card, dict) else {}
+        failure = _obj(data, "failure")
+        name = customer.get("name")
+        full_name = name.get("full") if isinstance(name, dict) else None
+        cancellations = data.get("cancellations")
+        if cancellations is not None and not isinstance(cancellations, list):
+            raise _Unreadable("cancellations must be a list")
+        cancel_reason = None
+        for entry in cancellations or []:
+            if isinstance(entry, dict) and entry.get("status") == "SUCCEEDED":
+                cancel_reason = entry.get("reason") if isinstance(entry.get("reason"), str) else cancel_reason
+        method_type = method.get("type")
+        billing_key = _str(data, "billingKey", "")
+        schedule_id = _str(data, "scheduleId", "")
+        record: Record = {
+            "imp_uid": _str(data, "transactionId", "", required=True),
+            "merchant_uid": _str(data, "id", "", required=True),
+            "customer_uid": _str(customer, "id", "customer."),
+            "customer_uid_usage": (
+                ("payment.scheduled" if schedule_id else "payment") if billing_key else None
+            ),
+            "status": PAYMENT_STATUS[status_v2],
+            "amount": total,
+            "amount_exact": total_exact,
+            "cancel_amount": cancelled,
+            "cancel_amount_exact": cancelled_exact,
+            "currency": currency,
+            "pay_method": _method_name(method_type),
+            "channel": str(_obj(data, "origin").get("platformType") or "").lower() or None,
+            "pg_provider": channel.get("pgProvider") if isinstance(channel.get("pgProvider"), str) else None,
+            "pg_tid": _str(data, "pgTxId", ""),
+            "name": _str(data, "orderName", ""),
+            "card_name": card.get("name") if isinstance(card.get("name"), str) else None,
+            "card_number": card.get("number") if isinstance(card.get("number"), str) else None,
+            "buyer_name": full_name if isinstance(full_name, str) else None,
+            "buyer_email": customer.get("email") if isinstance(customer.get("email"), str) else None,
+            "buyer_tel": customer.get("phoneNumber")
+            if isinstance(customer.get("phoneNumber"), str)
+            else None,
+            "custom_data": _str(data, "customData", ""),
+            "fail_reason": failure.get("reason") if isinstance(failure.get("reason"), str) else None,
+            "cancel_reason": cancel_reason,
+            "started_at": parse_rfc3339(data.get("requestedAt"), "requestedAt"),
+            "paid_at": parse_rfc3339(data.get("paidAt"), "paidAt"),
+            "failed_at": parse_rfc3339(data.get("failedAt"), "failedAt"),
+            "cancelled_at": parse_rfc3339(data.get("cancelledAt"), "cancelledAt"),
+            "sandbox": channel.get("type") == "TEST",
+            "api_version": data.get("version") if data.get("version") in ("V1", "V2") else None,
+            "status_v2": status_v2,
+            "store_id": _str(data, "storeId", ""),
+            "billing_key": billing_key,
+            "schedule_id": schedule_id,
+            "webhook_status": _last_webhook_status(data),
+            "status_changed_at": parse_rfc3339(data.get("statusChangedAt"), "statusChangedAt"),
+        }
+    except _Unreadable as exc:
+        return None, str(exc)
+    return record, None
+
+
+def read_cancellations(data: dict[str, Any], currency: str) -> list[Record]:
+    """The SUCCEEDED ``cancellations[]`` of a readable payment as ``payment_cancellations`` rows."""
+    out: list[Record] = []
+    for entry in data.get("cancellations") or []:
+        if not isinstance(entry, dict) or entry.get("status") != "SUCCEEDED":
+            continue
+        total = entry.get("totalAmount")
+        if isinstance(total, bool) or not isinstance(total, int) or not isinstance(entry.get("id"), str):
+            continue
+        amount, exact = _money(total, currency)
+        try:
+            when = parse_rfc3339(entry.get("cancelledAt") or entry.get("requestedAt"), "cancelledAt")
+        except _Unreadable:
+            when = None
+        out.append(
+            {
+                "cancellation_id": entry["id"],
+                "pg_tid": entry.get("pgCancellationId")
+                if isinstance(entry.get("pgCancellationId"), str)
+                else None,
+                "amount": amount,
+                "amount_exact": exact,
+                "cancelled_at": when,
+                "reason": entry.get("reason") if isinstance(entry.get("reason"), str) else None,
+                "receipt_url": entry.get("receiptUrl") if isinstance(entry.get("receiptUrl"), str) else None,
+            }
+        )
+    return out
+
+
+def read_schedule(data: Any) -> tuple[Record | None, str | None]:
+    """A V2 ``PaymentSchedule`` as a ``schedules`` row keyed by its ``paymentId`` (the merchant_uid)."""
+    try:
+        if not isinstance(data, dict):
+            raise _Unreadable(f"expected an object, got {type(data).__name__}")
+        status_v2 = _str(data, "status", "", required=True)
+        assert status_v2 is not None
+        if status_v2 not in SCHEDULE_STATUS:
+            raise _Unreadable(f"status {status_v2!r} is not a schedule status this version knows")
+        schedule_status, payment_status = SCHEDULE_STATUS[status_v2]
+        currency = _currency(data)
+        amount, exact = _money(_int(data, "totalAmount", ""), currency)
+        customer = _obj(data, "customer")
+        name = customer.get("name")
+        full_name = name.get("full") if isinstance(name, dict) else None
+        record: Record = {
+            "merchant_uid": _str(data, "paymentId", "", required=True),
+            "schedule_id": _str(data, "id", "", required=True),
+            "customer_uid": _str(customer, "id", "customer."),
+            "billing_key": _str(data, "billingKey", "", required=True),
+            "schedule_status": schedule_status,
+            "payment_status": payment_status,
+            "status_v2": status_v2,
+            "schedule_at": parse_rfc3339(data.get("timeToPay"), "timeToPay", required=True),
+            "executed_at": parse_rfc3339(data.get("completedAt") or data.get("startedAt"), "completedAt"),
+            "revoked_at": parse_rfc3339(data.get("revokedAt"), "revokedAt"),
+            "amount": amount,
+            "amount_exact": exact,
+            "currency": currency,
+            "name": _str(data, "orderName", ""),
+            "custom_data": data.get("customData") if isinstance(data.get("customData"), str) else None,
+            "buyer_name": full_name if isinstance(full_name, str) else None,
+            "buyer_email": customer.get("email") if isinstance(customer.get("email"), str) else None,
+            "buyer_tel": customer.get("phoneNumber")
+            if isinstance(customer.get("phoneNumber"), str)
+            else None,
+            "store_id": _str(data, "storeId", ""),
+        }
+    except _Unreadable as exc:
+        return None, str(exc)
+    return record, None
+
+
+def read_billing_key(data: Any) -> tuple[Record | None, str | None]:
+    """A V2 ``BillingKeyInfo`` as a ``billing_keys`` row (the key itself in ``billing_key``)."""
+    try:
+        if not isinstance(data, dict):
+            raise _Unreadable(f"expected an object, got {type(data).__name__}")
+        status = _str(data, "status", "", required=True)
+        if status not in BILLING_KEY_STATUSES:
+            raise _Unreadable(f"status {status!r} is not a billing-key status this version knows")
+        customer = _obj(data, "customer")
+        channels = data.get("channels")
+        first = (
+            channels[0] if isinstance(channels, list) and channels and isinstance(channels[0], dict) else {}
+        )
+        methods = data.get("methods")
+        card: dict[str, Any] = {}
+        if isinstance(methods, list):
+            for m in methods:
+                if isinstance(m, dict) and isinstance(m.get("card"), dict):
+                    card = m["card"]
+                    break
+        name = customer.get("name")
+        full_name = name.get("full") if isinstance(name, dict) else None
+        record: Record = {
+            "billing_key": _str(data, "billingKey", "", required=True),
+            "customer_uid": _str(customer, "id", "customer."),
+            "pg_provider": first.get("pgProvider") if isinstance(first.get("pgProvider"), str) else None,
+            "pg_id": first.get("pgMerchantId") if isinstance(first.get("pgMerchantId"), str) else None,
+            "card_name": card.get("name") if isinstance(card.get("name"), str) else None,
+            "card_number": card.get("number") if isinstance(card.get("number"), str) else None,
+            "customer_name": full_name if isinstance(full_name, str) else None,
+            "customer_email": customer.get("email") if isinstance(customer.get("email"), str) else None,
+            "customer_tel": customer.get("phoneNumber")
+            if isinstance(customer.get("phoneNumber"), str)
+            else None,
+            "inserted": parse_rfc3339(data.get("issuedAt"), "issuedAt", required=True),
+            "deleted": status == "DELETED",
+            "deleted_at": parse_rfc3339(data.get("deletedAt"), "deletedAt", required=status == "DELETED"),
+            "store_id": _str(data, "storeId", ""),
+        }
+    except _Unreadable as exc:
+        return None, str(exc)
+    return record, None
+
+
+def _method_name(kind: Any) -> str | None:
+    """``PaymentMethodCard`` -> ``card``; an unknown case keeps its name (lower-cased)."""
+    if not isinstance(kind, str) or not kind:
+        return None
+    short = kind.removeprefix("PaymentMethod")
+    return {"EasyPay": "easy_pay", "VirtualAccount": "vbank", "Transfer": "trans", "Mobile": "phone"}.get(
+        short, short.lower()
+    )
