@@ -681,8 +681,13 @@ class _Run:
         Offset paging shifts when a row leaves the listing mid-walk (a payment cancelled while we page
         its "paid" window): one row slides onto a page already read. A window whose distinct ``key``
         values are fewer than its first page's ``total`` is therefore re-listed once.
+
+        Windows come one after another (the client walks them in order), so only the current window's
+        keys are held: memory follows the largest window, not the history.
         """
-        windows: dict[tuple[int, int], tuple[int, set[str]]] = {}
+        short: list[tuple[int, int]] = []
+        current: tuple[int, int] | None = None
+        total, seen = 0, set[str]()
         for page in pages:
             spool.add_page(page)
             count = getattr(page, "count", None)
@@ -693,7 +698,10 @@ class _Run:
                     window = (int(params["from"]), int(params["to"]))
                 except (KeyError, ValueError):
                     continue
-                _total, seen = windows.setdefault(window, (int(getattr(page, "total", 0)), set()))
+                if window != current:
+                    if current is not None and len(seen) < total:
+                        short.append(current)
+                    current, total, seen = window, int(getattr(page, "total", 0)), set()
                 keys = getattr(page, "keys", None)
                 if keys is not None:  # read from the body without decoding it (the client's fast path)
                     seen.update(keys)
@@ -702,7 +710,9 @@ class _Run:
                     seen.update(map(itemgetter(key), page.items))
                 except (KeyError, TypeError):
                     seen.update(str(i.get(key)) for i in page.items if isinstance(i, Mapping))
-        return [w for w, (total, seen) in windows.items() if len(seen) < total]
+        if current is not None and len(seen) < total:
+            short.append(current)
+        return short
 
     # -- streams ----------------------------------------------------------------------------------
 
