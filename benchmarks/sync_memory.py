@@ -9,12 +9,17 @@ store), so nothing of this script, the server or an earlier pass is in the figur
           passes in (every refundable payment re-read by imp_uid, the whole schedule horizon, every
           billing key looked up).
 
+With ``--probe-lock``, a reader process opens the store read-only (``Store.connect``, waiting up to
+60 s), counts payments and exits, again and again while the pass runs: its waits for the store are
+reported (max, median, count). The probes cost CPU, so the pass's seconds are not comparable then.
+
 Per pass: peak RSS (``ru_maxrss`` of the child from ``wait4``: the child's own high-water mark), wall
 and CPU seconds, and a profile: the child's VmRSS sampled every 50 ms, reported as the highest sample
 inside each stream (the child logs when each stream starts and ends).
 
 Usage:
-  python benchmarks/sync_memory.py --payments 1e5 [--passes first,full] [--memory-limit 512MB] [--json OUT]
+  python benchmarks/sync_memory.py --payments 1e5 [--passes first,full] [--memory-limit 512MB]
+      [--probe-lock] [--json OUT]
 """
 
 from __future__ import annotations
@@ -68,6 +73,28 @@ print(json.dumps({"wall_s": wall, "api_calls": report.api_calls,
 """
 
 
+#: The lock probe: open the store read-only, read it, print how long the open waited.
+PROBE = r"""
+import sys, time
+from portone_recon.store import Store
+t0 = time.monotonic()
+with Store(sys.argv[1], lock_timeout=60).connect(read_only=True) as con:
+    waited = time.monotonic() - t0
+    con.execute("SELECT count(*) FROM payments").fetchone()
+print(f"{waited:.3f}")
+"""
+
+
+def _probe_lock(db: Path, alive: threading.Event, waits: list[float]) -> None:
+    """Probe the store until the pass ends (the file exists from the sync's first moment)."""
+    while alive.is_set():
+        if db.exists():
+            done = subprocess.run([sys.executable, "-c", PROBE, str(db)], capture_output=True, text=True)
+            if done.returncode == 0 and alive.is_set():
+                waits.append(float(done.stdout.strip()))
+        time.sleep(0.3)
+
+
 def _rss_mib(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -79,7 +106,13 @@ def _rss_mib(pid: int) -> float | None:
 
 
 def run_pass(
-    server: SandboxProcess, db: Path, concurrency: int, *, full: bool, memory_limit: str | None
+    server: SandboxProcess,
+    db: Path,
+    concurrency: int,
+    *,
+    full: bool,
+    memory_limit: str | None,
+    probe_lock: bool = False,
 ) -> dict[str, Any]:
     env = dict(os.environ)
     if memory_limit:
@@ -111,6 +144,12 @@ def run_pass(
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    alive = threading.Event()
+    alive.set()
+    waits: list[float] = []
+    prober = threading.Thread(target=_probe_lock, args=(db, alive, waits), daemon=True)
+    if probe_lock:
+        prober.start()
     err_lines: list[bytes] = []
     reader = threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
     reader.start()
@@ -118,7 +157,10 @@ def run_pass(
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     stop.set()
+    alive.clear()
     sampler.join()
+    if probe_lock:
+        prober.join()
     reader.join()
     if proc.returncode != 0:
         raise SystemExit(f"sync child failed ({proc.returncode}): {b''.join(err_lines).decode()[-3000:]}")
@@ -150,6 +192,9 @@ def run_pass(
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "api_calls": report["api_calls"],
         "profile": profile,
+        "lock_waits_s": waits,
+        "lock_wait_max_s": max(waits) if waits else None,
+        "lock_wait_median_s": sorted(waits)[len(waits) // 2] if waits else None,
     }
 
 
@@ -164,6 +209,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--passes", default="first,full", help="comma-separated: first, full")
     parser.add_argument("--memory-limit", help="what-if: the sync's DuckDB memory_limit (e.g. 256MB)")
+    parser.add_argument("--probe-lock", action="store_true", help="open the store from another process")
     parser.add_argument("--json", help="write the figures to this JSON file")
     parser.add_argument("--max-seconds", type=float, default=3000)
     args = parser.parse_args()
@@ -183,13 +229,25 @@ def main() -> int:
         db = Path(tmp) / "sync.duckdb"
         for name in passes:
             results.append(
-                run_pass(server, db, args.concurrency, full=name == "full", memory_limit=args.memory_limit)
+                run_pass(
+                    server,
+                    db,
+                    args.concurrency,
+                    full=name == "full",
+                    memory_limit=args.memory_limit,
+                    probe_lock=args.probe_lock,
+                )
             )
     for r in results:
         print(
             f"pass {r['pass']}: peak RSS {r['peak_rss_mib']:,.0f} MiB, sync {r['sync_s']:.1f} s, "
             f"child CPU {r['cpu_s']:.1f} s, {r['api_calls']} API calls"
         )
+        if r["lock_waits_s"]:
+            print(
+                f"  a reader opened the store {len(r['lock_waits_s'])} times during the pass: wait max "
+                f"{r['lock_wait_max_s']:.2f} s, median {r['lock_wait_median_s']:.2f} s"
+            )
         print_table(r["profile"], ["stream", "seconds", "peak_rss_mib", "items", "calls"])
     figures = {
         "requested_payments": int(args.payments),
