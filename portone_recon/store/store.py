@@ -197,10 +197,15 @@ class Store:
         try:
             con.execute(f"USE {alias}")
             yield
-        finally:
-            with suppress(duckdb.Error):  # a failed transaction is already rolled back by the caller
+        except BaseException:
+            # Keep the first error; the caller has rolled its transaction back.
+            with suppress(duckdb.Error):
                 con.execute(f"USE {home}")
-            con.execute(f"DETACH {alias}")
+            with suppress(duckdb.Error):
+                con.execute(f"DETACH {alias}")
+            raise
+        con.execute(f"USE {home}")
+        con.execute(f"DETACH {alias}")
 
     def _refuse_foreign_file(self) -> None:
         """A path that exists but is not a DuckDB database: a :class:`StoreError` saying what it is."""

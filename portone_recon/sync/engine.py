@@ -130,6 +130,7 @@ from portone_recon.errors import (
     NotFoundError,
     PortOneReconError,
     StoreError,
+    StoreLockedError,
     SyncError,
     UsageError,
 )
@@ -615,7 +616,13 @@ class _Run:
             raise SyncError(f"stream {stream}: writing to {self.store.path} failed: {exc}") from exc
 
     def _record_error(self, stream: str, exc: BaseException) -> None:
-        """Note the failure in sync_state (cursor untouched); never masks the original error."""
+        """Note the failure in sync_state (cursor untouched); never masks the original error.
+
+        Not when the store itself could not be had (held by another process): a second wait for it
+        would only delay the error.
+        """
+        if isinstance(exc, StoreLockedError):
+            return
         text = f"{type(exc).__name__}: {exc}"[:2000]
         try:
             with self._transaction() as con:

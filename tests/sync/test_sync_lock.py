@@ -15,8 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
+from portone_recon.api.client import PortOneClient
+from portone_recon.errors import StoreLockedError
 from portone_recon.sandbox.process import serve_in_subprocess
 from portone_recon.store import Store
+from portone_recon.sync import sync
 
 pytestmark = pytest.mark.slow
 
@@ -133,3 +136,34 @@ def test_a_sync_parked_in_a_fetch_holds_no_lock(server: dict[str, Any], tmp_path
         sync.kill()
         sync.wait()
         _faults(base, {"clear": True})
+
+
+def test_a_store_held_by_another_writer_is_named(server: dict[str, Any], tmp_path: Path) -> None:
+    """The sync waits ``lock_timeout`` for the store, then names the process that holds it."""
+    db = tmp_path / "held.duckdb"
+    store = Store(db, lock_timeout=0.5)
+    store.migrate()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        client = PortOneClient(
+            imp_key=server["imp_key"], imp_secret=server["imp_secret"], api_base=server["base_url"]
+        )
+        with client, pytest.raises(StoreLockedError) as info:
+            sync(client, store, progress=False)
+        assert info.value.pid == holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+    assert Store(db).counts()["payments"] == 0
+
+
+#: Holds the store read-write until killed.
+_HOLD = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+"""
