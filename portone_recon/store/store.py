@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
@@ -25,6 +25,7 @@ import pandas as pd
 from portone_recon.config import DEFAULT_DB, Settings
 from portone_recon.errors import ConfigError, MigrationError, StoreError, StoreLockedError
 
+_T = TypeVar("_T")
 _LOCK_PID = re.compile(r"\(PID (\d+)\)")
 #: Passed to every ``duckdb.connect``: no network, whatever the file claims to need.
 CONNECT_CONFIG: dict[str, str | bool | int | float | list[str]] = {
@@ -139,17 +140,24 @@ class Store:
                 con.execute("CHECKPOINT")
 
     def _open(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-        deadline = time.monotonic() + self.lock_timeout
-        delay = 0.05
         self._refuse_foreign_file()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot create its folder: {exc}") from exc
+        con = self._waiting_for_lock(
+            lambda: duckdb.connect(str(self.path), read_only=read_only, config=dict(CONNECT_CONFIG))
+        )
+        con.execute("SET TimeZone = 'Asia/Seoul'")
+        return con
+
+    def _waiting_for_lock(self, open_: Callable[[], _T]) -> _T:
+        """``open_()``, retried while another process holds the file, up to ``lock_timeout`` seconds."""
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.05
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only, config=dict(CONNECT_CONFIG))
-                break
+                return open_()
             except duckdb.Error as exc:
                 if not is_lock_error(exc):
                     raise StoreError(f"{self.path}: cannot open the store: {exc}") from exc
@@ -169,8 +177,35 @@ class Store:
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
-        con.execute("SET TimeZone = 'Asia/Seoul'")
-        return con
+
+    @contextmanager
+    def attached(self, con: duckdb.DuckDBPyConnection, alias: str = "store") -> Iterator[None]:
+        """The store ATTACHed (read-write) to ``con`` as its default catalog, DETACHed on exit.
+
+        For a job that works in its own scratch database (``con``: TEMP tables, spilled to disk) and
+        needs the store only now and then: the file, and so its write lock, is held only inside this
+        block (other processes, a notebook, open it in between). DETACH folds the write-ahead log into
+        the file. Waits for another holder as :meth:`connect` does.
+        """
+        if not self._migrated:
+            self.migrate()
+        self._refuse_foreign_file()
+        row = con.execute("SELECT current_database()").fetchone()
+        home = str(row[0]) if row else "memory"
+        target = str(self.path).replace("'", "''")
+        self._waiting_for_lock(lambda: con.execute(f"ATTACH '{target}' AS {alias}"))
+        try:
+            con.execute(f"USE {alias}")
+            yield
+        except BaseException:
+            # Keep the first error; the caller has rolled its transaction back.
+            with suppress(duckdb.Error):
+                con.execute(f"USE {home}")
+            with suppress(duckdb.Error):
+                con.execute(f"DETACH {alias}")
+            raise
+        con.execute(f"USE {home}")
+        con.execute(f"DETACH {alias}")
 
     def _refuse_foreign_file(self) -> None:
         """A path that exists but is not a DuckDB database: a :class:`StoreError` saying what it is."""

@@ -69,12 +69,20 @@ Cursors: ``until`` of the run (PortOne's clock, ``client.server_now()`` from ``P
 ``now`` when ``now`` is not given: the sandbox's clock is not the wall clock; everything before the cursor
 on that stream's axis is in the tables). Overlap default 1 hour (rows committed late at PortOne).
 ``deleted_seen_at`` of billing keys is PortOne's clock too, so a rerun or a killed-and-rerun sync writes the
-same value as an uninterrupted one. One store connection is held for the run (one operation), with one
-transaction per stream; ``CHECKPOINT`` at the end of a good run. A backfill (``since``/``until``) writes
-rows but moves a cursor only forwards and only when its range starts at or before the cursor (no gap); it
-never moves a cursor backwards. An ``until`` later than PortOne's now is clamped to now (and then reads
-schedules ahead as a run without ``until`` does): a cursor past now would make every later sync skip what
-happens until then. A stored cursor already past now is dropped, and its stream reads its lookback again.
+same value as an uninterrupted one.
+
+The store is not held over the network. The run works in its own scratch DuckDB (in memory, capped at
+``MEMORY_LIMIT`` and spilling to the run's temporary folder): pages are fetched into spool files and
+staged into its TEMP tables while the store file is closed. The store is attached to that connection
+(``Store.attached``) only to read what a pass needs (cursors, ids to look up) and to merge and commit a
+stream in one transaction; detaching folds the write-ahead log into the file. So a notebook or report
+opens the store between streams; it waits at most for one stream's merge and commit, never for a fetch.
+
+A backfill (``since``/``until``) writes rows but moves a cursor only forwards and only when its range starts
+at or before the cursor (no gap); it never moves a cursor backwards. An ``until`` later than PortOne's now is
+clamped to now (and then reads schedules ahead as a run without ``until`` does): a cursor past now would make
+every later sync skip what happens until then. A stored cursor already past now is dropped, and its stream
+reads its lookback again.
 
 Rows are written only when their content changed (compared on the raw JSON), so a rerun changes
 nothing and ``synced_at`` says when the row last changed here. ``raw`` keeps each item's JSON text.
@@ -96,6 +104,7 @@ the cursor.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import threading
@@ -121,10 +130,11 @@ from portone_recon.errors import (
     NotFoundError,
     PortOneReconError,
     StoreError,
+    StoreLockedError,
     SyncError,
     UsageError,
 )
-from portone_recon.store.store import Store
+from portone_recon.store.store import CONNECT_CONFIG, Store
 from portone_recon.sync import _ingest, capture
 from portone_recon.sync._spool import PageLike, Spool
 from portone_recon.sync.report import SYNC_TABLES, StreamResult, SyncReport, TableCounts
@@ -142,6 +152,13 @@ PAGE_LIMIT = 1000
 #: the stream's TEMP table while later pages are still being fetched (issue 8: the paid stream's staging
 #: no longer waits for its last page). Validation, merge and cursor stay in the stream's transaction.
 CHUNK_ITEMS = 20_000
+#: Lookups by id (refundable payments, past schedules, billing keys) are sent and spooled this many ids
+#: at a time, so no whole answer of a large merchant is held as Python objects.
+LOOKUP_BATCH = 5_000
+#: DuckDB's memory cap for the run (it spills staged rows to the run's temporary folder beyond it) and
+#: its threads. Peak RSS of a full sync is this plus the client's pages in flight and Python itself.
+MEMORY_LIMIT = "512MB"
+JOB_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 Instant = datetime | date | str
 
@@ -381,24 +398,25 @@ class _Run:
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def run_all(self) -> list[StreamResult]:
-        with self.store.connect() as con:
+        self.store.migrate()
+        with tempfile.TemporaryDirectory(prefix="portone-recon-sync-") as tmp:
+            folder = Path(tmp)
+            con = _scratch(folder)
             self.con = con
             try:
-                results = self._run_streams()
-                con.execute("CHECKPOINT")
-                return results
+                return self._run_streams(folder)
             finally:
                 self.con = None
+                con.close()
 
-    def _run_streams(self) -> list[StreamResult]:
-        states = self._states()
+    def _run_streams(self, folder: Path) -> list[StreamResult]:
+        with self._store():
+            states = self._states()
         results: list[StreamResult] = []
         with (
-            tempfile.TemporaryDirectory(prefix="portone-recon-sync-") as tmp,
             self._bar() as bar,
             ThreadPoolExecutor(1, thread_name_prefix="portone-recon-sync-fetch") as fetcher,
         ):
-            folder = Path(tmp)
             try:
                 self._prefetch(fetcher, states, folder, bar)
                 for status in PAYMENT_STREAM_STATUSES:
@@ -559,21 +577,26 @@ class _Run:
             raise SyncError("the sync's store connection is closed")
         return self.con
 
+    def _store(self) -> AbstractContextManager[None]:
+        """The store attached to the run's scratch connection: the only place the file is held."""
+        return self.store.attached(self._con)
+
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """BEGIN ... COMMIT on the run's connection; any exception rolls back and propagates."""
+        """BEGIN ... COMMIT in the store (attached for it); any exception rolls back and propagates."""
         con = self._con
-        con.execute("BEGIN TRANSACTION")
-        try:
-            yield con
-        except BaseException:
-            with suppress(duckdb.Error):
-                con.execute("ROLLBACK")
-            raise
-        try:
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            raise StoreError(f"{self.store.path}: commit failed, nothing was written: {exc}") from exc
+        with self._store():
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                with suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise
+            try:
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                raise StoreError(f"{self.store.path}: commit failed, nothing was written: {exc}") from exc
 
     def _states(self) -> dict[str, _State]:
         rows = self._con.execute("SELECT stream, cursor, last_success, detail FROM sync_state").fetchall()
@@ -593,7 +616,13 @@ class _Run:
             raise SyncError(f"stream {stream}: writing to {self.store.path} failed: {exc}") from exc
 
     def _record_error(self, stream: str, exc: BaseException) -> None:
-        """Note the failure in sync_state (cursor untouched); never masks the original error."""
+        """Note the failure in sync_state (cursor untouched); never masks the original error.
+
+        Not when the store itself could not be had (held by another process): a second wait for it
+        would only delay the error.
+        """
+        if isinstance(exc, StoreLockedError):
+            return
         text = f"{type(exc).__name__}: {exc}"[:2000]
         try:
             with self._transaction() as con:
@@ -659,8 +688,13 @@ class _Run:
         Offset paging shifts when a row leaves the listing mid-walk (a payment cancelled while we page
         its "paid" window): one row slides onto a page already read. A window whose distinct ``key``
         values are fewer than its first page's ``total`` is therefore re-listed once.
+
+        Windows come one after another (the client walks them in order), so only the current window's
+        keys are held: memory follows the largest window, not the history.
         """
-        windows: dict[tuple[int, int], tuple[int, set[str]]] = {}
+        short: list[tuple[int, int]] = []
+        current: tuple[int, int] | None = None
+        total, seen = 0, set[str]()
         for page in pages:
             spool.add_page(page)
             count = getattr(page, "count", None)
@@ -671,7 +705,10 @@ class _Run:
                     window = (int(params["from"]), int(params["to"]))
                 except (KeyError, ValueError):
                     continue
-                _total, seen = windows.setdefault(window, (int(getattr(page, "total", 0)), set()))
+                if window != current:
+                    if current is not None and len(seen) < total:
+                        short.append(current)
+                    current, total, seen = window, int(getattr(page, "total", 0)), set()
                 keys = getattr(page, "keys", None)
                 if keys is not None:  # read from the body without decoding it (the client's fast path)
                     seen.update(keys)
@@ -680,7 +717,9 @@ class _Run:
                     seen.update(map(itemgetter(key), page.items))
                 except (KeyError, TypeError):
                     seen.update(str(i.get(key)) for i in page.items if isinstance(i, Mapping))
-        return [w for w, (total, seen) in windows.items() if len(seen) < total]
+        if current is not None and len(seen) < total:
+            short.append(current)
+        return short
 
     # -- streams ----------------------------------------------------------------------------------
 
@@ -738,19 +777,22 @@ class _Run:
             full_at: datetime | None = self.now  # a first run has just listed everything
         else:
             full_at = state.full_at if state else None
-        spool = Spool(folder, "payments_refundable")
+        spool = Spool(folder, "payments_refundable", chunk_items=CHUNK_ITEMS)
         try:
             ids: list[str] = []
             calls = 0
             if run_pass:
-                ids = capture.refundable_ids(self._con, paid_lo)
+                with self._store():
+                    ids = capture.refundable_ids(self._con, paid_lo)
                 with self.client.counting_calls() as counter:
                     if ids:
                         bar.set_description(f"sync {stream}")
-                        found = self.client.fetch_payment_items(ids)
-                        spool.add_items("/payments", list(found.found))
-                        bar.update(len(ids))
+                    for batch in _batches(ids, LOOKUP_BATCH):
+                        spool.add_items("/payments", list(self.client.fetch_payment_items(batch).found))
+                        bar.update(len(batch))
                 calls = counter.calls
+                # Staged before the stream's transaction: the store is held only for checks and merge.
+                _ingest.stage_payments(self._con, spool, final=True)
             note = (
                 f"re-read {len(ids)} payment(s) with a refundable balance"
                 if run_pass
@@ -855,14 +897,8 @@ class _Run:
         spool = fetched.spool
         calls = self.client.api_calls
         bar.set_description(f"sync {stream}")
-        refetch = capture.schedules_to_refetch(self._con, lo, state.last_success if state else None)
-        try:
-            gone = 0
-            if refetch:
-                again = self.client.fetch_schedule_items(refetch)
-                spool.add_items("/subscribe/payments/schedule/{merchant_uid}", list(again.found))
-                gone = len(again.missing)
-                bar.update(len(refetch))
+        with self._store():
+            refetch = capture.schedules_to_refetch(self._con, lo, state.last_success if state else None)
             renewals = (
                 []
                 if full
@@ -870,6 +906,13 @@ class _Run:
                     self._con, self.until, self.schedule_near, near_end=hi, horizon_end=self.schedule_until
                 )
             )
+        try:
+            gone = 0
+            for batch in _batches(refetch, LOOKUP_BATCH):
+                again = self.client.fetch_schedule_items(batch)
+                spool.add_items("/subscribe/payments/schedule/{merchant_uid}", list(again.found))
+                gone += len(again.missing)
+                bar.update(len(batch))
             for customer_uid, wlo, whi in renewals:
                 try:
                     for page in self.client.iter_customer_schedule_pages(customer_uid, wlo, whi):
@@ -911,15 +954,16 @@ class _Run:
         bar.set_description(f"sync {stream}")
         full = self.full_billing_keys or state is None or _due(state.full_at, self.now, self.full_every)
         since = None if full else state.last_success if state else None
-        wanted = capture.customers_to_fetch(self._con, since, self.now)
-        spool = Spool(folder, "billing_keys")
+        with self._store():
+            wanted = capture.customers_to_fetch(self._con, since, self.now)
+        spool = Spool(folder, "billing_keys", chunk_items=CHUNK_ITEMS)
         try:
             missing: list[str] = []
-            if wanted:
-                result = self.client.fetch_billing_key_items(wanted)
+            for batch in _batches(wanted, LOOKUP_BATCH):
+                result = self.client.fetch_billing_key_items(batch)
                 spool.add_items("/subscribe/customers", list(result.found))
-                missing = self._confirm_deleted(result.missing, spool)
-                bar.update(len(wanted))
+                missing += self._confirm_deleted(result.missing, spool)
+                bar.update(len(batch))
             cursor = old if old is not None and old >= self.until else self.until
             note = f"{len(wanted)} looked up, {len(missing)} confirmed deleted" if wanted else ""
             full_at = self.now if full else (state.full_at if state else None)
@@ -954,7 +998,8 @@ class _Run:
         """
         if not candidates:
             return []
-        known = capture.stored_as_deleted(self._con, candidates)
+        with self._store():
+            known = capture.stored_as_deleted(self._con, candidates)
         probe = [c for c in candidates if c not in known]
         result = self.client.probe_billing_keys(probe) if probe else None
         if result is not None and result.found:
@@ -987,6 +1032,32 @@ def _full_at(detail: Any) -> datetime | None:
         return parse_instant(value)
     except (ValueError, PortOneReconError):
         return None
+
+
+def _scratch(folder: Path) -> duckdb.DuckDBPyConnection:
+    """The run's own DuckDB: in memory, spilling to ``folder``, with the job's memory and thread caps.
+
+    Spooled pages are staged here (TEMP tables) while the store is not open; the store is attached to
+    this connection only to read what a pass needs and to merge and commit a stream.
+    """
+    spill = folder / "duckdb_spill"
+    spill.mkdir(exist_ok=True)
+    con = duckdb.connect(
+        ":memory:",
+        config={
+            **CONNECT_CONFIG,
+            "memory_limit": MEMORY_LIMIT,
+            "threads": JOB_THREADS,
+            "temp_directory": str(spill),
+        },
+    )
+    con.execute("SET TimeZone = 'Asia/Seoul'")
+    return con
+
+
+def _batches(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def _due(last: datetime | None, now: datetime, every: timedelta) -> bool:

@@ -30,6 +30,9 @@ _HOLDER = textwrap.dedent(
     """
 )
 
+#: A process that opens the file read-only once and exits (non-zero when it cannot).
+_READER = "import sys, duckdb; duckdb.connect(sys.argv[1], read_only=True).close()"
+
 
 class Holder:
     """Another process holding the store file."""
@@ -431,3 +434,41 @@ def test_0008_keeps_every_amount_exact_and_adds_the_quarantine(
             Decimal("9.99"),
         )
         assert con.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
+
+
+# -- attached to a scratch connection ------------------------------------------------------------
+
+
+def test_attached_holds_the_file_only_inside_the_block(store: Store, holder_factory: type[Holder]) -> None:
+    scratch = duckdb.connect(":memory:")
+    try:
+        scratch.execute("CREATE TEMP TABLE staged AS SELECT 'a' AS stream UNION ALL SELECT 'b'")
+        with store.attached(scratch):
+            # Unqualified names are the store's; TEMP tables of the scratch connection stay visible.
+            scratch.execute("INSERT INTO sync_state (stream) SELECT stream FROM staged")
+            other = subprocess.run(
+                [sys.executable, "-c", _READER, str(store.path)], capture_output=True, text=True, timeout=60
+            )
+            assert other.returncode != 0 and "lock" in other.stderr.lower(), other.stderr
+        holder = holder_factory(store.path, "ro")  # another process gets in once the block is left
+        holder.release()
+        assert scratch.execute("SELECT count(*) FROM staged").fetchone() == (2,)
+        assert scratch.execute("SELECT current_database()").fetchone() == ("memory",)
+    finally:
+        scratch.close()
+    assert store.counts()["sync_state"] == 2
+
+
+def test_attached_waits_for_another_writer_then_names_it(store: Store, holder_factory: type[Holder]) -> None:
+    holder = holder_factory(store.path, "rw")
+    scratch = duckdb.connect(":memory:")
+    try:
+        blocked = Store(store.path, lock_timeout=0.3)
+        with pytest.raises(StoreLockedError) as info, blocked.attached(scratch):
+            pass
+        assert info.value.pid == holder.pid
+        holder.release()
+        with blocked.attached(scratch):
+            assert scratch.execute("SELECT count(*) FROM sync_state").fetchone() == (0,)
+    finally:
+        scratch.close()
