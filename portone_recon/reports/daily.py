@@ -33,6 +33,7 @@ from portone_recon.reports.formatting import (
 )
 from portone_recon.reports.kinds import kind_info, ordered_kinds
 from portone_recon.reconcile.result import count_quarantined
+from portone_recon.reports.sources import SourceSummary
 from portone_recon.reports.summary import SummaryMixin
 from portone_recon.reconcile.resolution import how_resolved
 from portone_recon.reconcile.triage import active_triage, with_triage
@@ -179,6 +180,7 @@ class DailyReport(SummaryMixin):
     reconciled: bool = False
     synced: bool = False
     notes: tuple[str, ...] = field(default=())
+    sources: SourceSummary | None = None
 
     # -- numbers ---------------------------------------------------------------------------------
 
@@ -319,7 +321,14 @@ class DailyReport(SummaryMixin):
             f"<h3>요약</h3>{kv_table(facts)}{note_html}"
             f"<h4>심각도별</h4>{_labelled(self.by_severity())}"
             f"<h4>종류별</h4>{_labelled(self.by_kind())}"
+            f"{self.sources_html()}"
         )
+
+    def sources_html(self) -> str:
+        """What the store was read from, per PortOne API (empty when not read)."""
+        if self.sources is None:
+            return ""
+        return f"<h4>PortOne에서 읽은 데이터 (API별, 저장소 현재)</h4>{self.sources.html()}"
 
     def headline(self) -> Any:
         return _html(self.headline_html())
@@ -519,6 +528,7 @@ class DailyReport(SummaryMixin):
             else 0,
             "planned_actions": None if self.plan is None else len(self.plan),
             "held_actions": None if self.held is None else len(self.held),
+            "sources": None if self.sources is None else self.sources.summary(),
         }
 
     def __repr__(self) -> str:
@@ -605,4 +615,5 @@ def build_daily(
         reconciled=reconcile,
         synced=sync,
         notes=tuple(notes),
+        sources=SourceSummary.read(store),
     )

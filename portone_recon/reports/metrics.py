@@ -80,6 +80,16 @@ def findings_trend(store: Store, as_of: datetime, days: int = 30) -> pd.DataFram
     return run_sql(store, "trend", {"as_of": as_of, "days": days})
 
 
+def source_counts(store: Store) -> pd.DataFrame:
+    """Per PortOne API read (``source_api``): payments, schedules and billing keys in the store."""
+    return run_sql(store, "sources")
+
+
+def sync_streams(store: Store) -> pd.DataFrame:
+    """Every sync stream with its API, last successful sync, cursor and last error."""
+    return run_sql(store, "sync_streams")
+
+
 # -- monthly: subscribers, MRR, renewals ---------------------------------------------------------
 
 

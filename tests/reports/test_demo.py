@@ -65,6 +65,7 @@ def test_demo_refuses_to_replace_a_file_it_did_not_create(tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_demo_of_a_v2_and_a_mixed_merchant_finds_what_the_v1_one_finds(tmp_path: Path) -> None:
     found = {}
+    payments: dict[str, tuple[int, int]] = {}
     for api in ("v1", "v2", "mixed"):
         out = tmp_path / f"reports-{api}"
         argv = ["--db", str(tmp_path / f"{api}.duckdb"), "--out", str(out), "--subscribers", "80"]
@@ -72,5 +73,15 @@ def test_demo_of_a_v2_and_a_mixed_merchant_finds_what_the_v1_one_finds(tmp_path:
         assert code == 0, printed
         summary = json.loads((out / "daily" / "2026-11-27" / "summary.json").read_text(encoding="utf-8"))
         found[api] = (summary["finding_count"], summary["counts_by_kind"], summary["amount_at_risk"])
+        # One report per merchant, naming each API it read, each payment once.
+        page = (out / "daily" / "2026-11-27" / "daily_reconciliation.html").read_text(encoding="utf-8")
+        named = {source for source in ("v1", "v2") if f"PortOne {source.upper()}</td>" in page}
+        assert named == {"v1": {"v1"}, "v2": {"v2"}, "mixed": {"v1", "v2"}}[api]
+        assert set(summary["sources"]) == named
+        counts = summary["sources"].values()
+        payments[api] = (sum(s["payments"] for s in counts), sum(s["issue_transactions"] for s in counts))
+    # The same payments through either API; issuing a key is a transaction in V1 only (none in V2).
+    assert payments["v1"][0] == payments["v2"][0] == payments["mixed"][0] > 0
+    assert payments["mixed"] == payments["v1"] and payments["v2"][1] == 0
     assert found["v2"] == found["v1"] == found["mixed"]
     assert found["v1"][0] > 0
