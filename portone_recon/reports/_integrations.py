@@ -42,7 +42,7 @@ def reconcile_store(store: Store, as_of: datetime, grace: str) -> Any:
 
 
 def plan_for_run(store: Store, run_id: str, kinds: list[str] | None = None) -> Any:
-    """The FixPlan ``portone-recon fix plan --run-id RUN`` would produce (pure: nothing is sent or recorded)."""
+    """The FixPlan ``portone-recon fix plan --run-id RUN`` would produce (nothing is sent or recorded)."""
     return _attr("portone_recon.actions", "plan_for_store")(store, run_id, kinds)
 
 

@@ -19,7 +19,9 @@ import pandas as pd
 
 from portone_recon._time import KST, instant_arg, now_kst, parse_instant, refuse_far_future
 from portone_recon.errors import ReportError
-from portone_recon.reconcile.result import amount_at_risk_once, coverage_notes
+from portone_recon.reconcile.resolution import how_resolved
+from portone_recon.reconcile.result import amount_at_risk_once, count_quarantined, coverage_notes
+from portone_recon.reconcile.triage import active_triage, with_triage
 from portone_recon.reports import _integrations as integ
 from portone_recon.reports import charts, metrics
 from portone_recon.reports.formatting import (
@@ -32,11 +34,8 @@ from portone_recon.reports.formatting import (
     kv_table,
 )
 from portone_recon.reports.kinds import kind_info, ordered_kinds
-from portone_recon.reconcile.result import count_quarantined
 from portone_recon.reports.sources import SourceSummary
 from portone_recon.reports.summary import SummaryMixin
-from portone_recon.reconcile.resolution import how_resolved
-from portone_recon.reconcile.triage import active_triage, with_triage
 from portone_recon.store import Store
 
 #: Evidence columns in the order a reader checks them (all-empty ones are dropped per kind).
@@ -371,7 +370,9 @@ class DailyReport(SummaryMixin):
         return self._workflow(_by_severity(part), (*cols, *_IDS))
 
     def _workflow(self, part: pd.DataFrame, cols: tuple[str, ...]) -> pd.DataFrame:
-        shown = part[[c for c in cols if c in part.columns]].copy() if len(part) else pd.DataFrame(columns=cols)
+        shown = (
+            part[[c for c in cols if c in part.columns]].copy() if len(part) else pd.DataFrame(columns=cols)
+        )
         if "severity" in shown:
             shown["severity"] = [SEVERITY_LABELS.get(str(v), str(v)) for v in shown["severity"]]
         if "triage_state" in shown:
@@ -379,7 +380,9 @@ class DailyReport(SummaryMixin):
                 TRIAGE_LABELS.get(str(v), str(v)) if isinstance(v, str) else "" for v in shown["triage_state"]
             ]
         if "triage_until" in shown:
-            shown["triage_until"] = [v.isoformat() if hasattr(v, "isoformat") else "" for v in shown["triage_until"]]
+            shown["triage_until"] = [
+                v.isoformat() if hasattr(v, "isoformat") else "" for v in shown["triage_until"]
+            ]
         return shown.rename(columns=WORKFLOW_LABELS).reset_index(drop=True)
 
     def workflow_html(self, *, max_rows: int = 100) -> str:
@@ -391,19 +394,22 @@ class DailyReport(SummaryMixin):
             (
                 "계속 미확인 (오래된 순)",
                 self.still_open(),
-                "이전 실행부터 이어지는, 아무도 확인하지 않은 항목입니다 (먼저 발견된 것부터, 같은 날은 심각한 "
-                "순). portone-recon ack 로 확인·설명하면 알림에서 빠집니다.",
+                "이전 실행부터 이어지는, 아무도 확인하지 않은 항목입니다 "
+                "(먼저 발견된 것부터, 같은 날은 심각한 순). "
+                "portone-recon ack 로 확인·설명하면 알림에서 빠집니다.",
             ),
             (
                 "확인됨 (메모·담당·기한)",
                 self.acknowledged(),
-                "확인·설명·조치 안 함으로 표시된 항목입니다. 보고서에는 남지만 --fail-on 알림에는 세지 않습니다. "
+                "확인·설명·조치 안 함으로 표시된 항목입니다. "
+                "보고서에는 남지만 --fail-on 알림에는 세지 않습니다. "
                 "기한(다시 볼 날)이 지나면 다시 미확인이 됩니다.",
             ),
             (
                 "이전 실행 이후 해결됨",
                 self.resolved_how(),
-                "조치 기록(actions)에 성공한 조치가 있으면 그 조치로, 없으면 데이터에서 사라진 것으로 표시합니다.",
+                "조치 기록(actions)에 성공한 조치가 있으면 그 조치로, "
+                "없으면 데이터에서 사라진 것으로 표시합니다.",
             ),
         )
         for title, table, intro in sections:
@@ -422,7 +428,9 @@ class DailyReport(SummaryMixin):
         part = self.findings[self.findings["kind"] == kind].copy()
         part["age"] = self.as_of - part["event_at"] if "event_at" in part else pd.NaT
         if "triage_state" in part:
-            part["triage_state"] = [TRIAGE_LABELS.get(v, v) if isinstance(v, str) else None for v in part["triage_state"]]
+            part["triage_state"] = [
+                TRIAGE_LABELS.get(v, v) if isinstance(v, str) else None for v in part["triage_state"]
+            ]
         cols = [c for c in EVIDENCE_COLUMNS if c in part.columns and (c == "is_new" or part[c].notna().any())]
         if "currency" in cols and (part["currency"].fillna("KRW") == "KRW").all():
             cols.remove("currency")  # only worth a column when some amount is not KRW
@@ -480,7 +488,16 @@ class DailyReport(SummaryMixin):
             "보고서는 아무것도 전송하지 않습니다.</p>"
         )
         # What a person reads first: what, for whom, how much and why; the request in full last.
-        lead = ["kind", "customer_uid", "subscription_id", "key", "amount", "finding_kind", "reason", "request"]
+        lead = [
+            "kind",
+            "customer_uid",
+            "subscription_id",
+            "key",
+            "amount",
+            "finding_kind",
+            "reason",
+            "request",
+        ]
         shown = self.plan[[c for c in lead if c in self.plan]]
         return intro + html_table(shown, max_rows=max_rows) + self.held_html(max_rows=max_rows)
 
@@ -591,7 +608,8 @@ def build_daily(
         quarantined = count_quarantined(con)
     if quarantined:
         notes.append(
-            f"PortOne 기록 {quarantined:,}건을 읽을 수 없어 격리했습니다 (quarantine 테이블: endpoint, 사유, 원본 JSON). "
+            f"PortOne 기록 {quarantined:,}건을 읽을 수 없어 격리했습니다 "
+            "(quarantine 테이블: endpoint, 사유, 원본 JSON). "
             "이 기록은 대사되지 않았습니다."
         )
     run = metrics.run_info(store, run_id)

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from portone_recon._time import KST
+from portone_recon.config import Secret, Settings
 from portone_recon.errors import ReportError
 from portone_recon.reports.formatting import krw
 from portone_recon.reports.metrics import default_month
 from portone_recon.reports.runner import ReportResult, run_report
-from portone_recon.config import Secret, Settings
 from portone_recon.store import Store
 
 DEMO_MARKER_SUFFIX = ".demo.json"

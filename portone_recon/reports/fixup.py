@@ -75,9 +75,9 @@ class FixupReport(SummaryMixin):
         held = ""
         if self.held is not None and len(self.held):
             held = (
-                "<h4>보류된 조치 (담당자 검토 필요)</h4><p>같은 고객의 구독에 검토가 필요한 발견 항목이 열려 있어 "
-                "결제·예약을 보내지 않습니다. 항목을 확인(ack)하면 다음 계획에 포함됩니다.</p>"
-                + html_table(self.held, max_rows=max_rows)
+                "<h4>보류된 조치 (담당자 검토 필요)</h4><p>같은 고객의 구독에 검토가 필요한 "
+                "발견 항목이 열려 있어 결제·예약을 보내지 않습니다. "
+                "항목을 확인(ack)하면 다음 계획에 포함됩니다.</p>" + html_table(self.held, max_rows=max_rows)
             )
         return f"<h3>조치 계획</h3>{kv_table(facts)}{body}{held}"
 
@@ -87,8 +87,7 @@ class FixupReport(SummaryMixin):
     def journal_html(self, *, max_rows: int = 500) -> str:
         if self.refused:
             return (
-                "<h3>적용 거부: 아무것도 전송하지 않았습니다</h3>"
-                f"<p><b>{html.escape(self.refused)}</b></p>"
+                f"<h3>적용 거부: 아무것도 전송하지 않았습니다</h3><p><b>{html.escape(self.refused)}</b></p>"
             )
         if not self.applied or self.journal is None:
             return (

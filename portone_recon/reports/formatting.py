@@ -34,7 +34,19 @@ MONEY_COLUMNS = frozenset(
 #: Free-text columns (raw or labelled names): they wrap inside a bounded width while every other cell
 #: (ids, amounts, times) stays on one line; a table wider than the page scrolls inside its own box.
 WRAP_COLUMNS = frozenset(
-    {"detail", "reason", "request", "note", "triage_note", "message", "resolved_how", "메모", "해결 경위", "설명", "내용"}
+    {
+        "detail",
+        "reason",
+        "request",
+        "note",
+        "triage_note",
+        "message",
+        "resolved_how",
+        "메모",
+        "해결 경위",
+        "설명",
+        "내용",
+    }
 )
 
 SEVERITIES = ("critical", "high", "medium", "low")

@@ -75,9 +75,7 @@ def read_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def findings_at_or_above(
-    summary: Mapping[str, Any], threshold: str | None, *, every: bool = False
-) -> int:
+def findings_at_or_above(summary: Mapping[str, Any], threshold: str | None, *, every: bool = False) -> int:
     """How many findings in ``summary`` have a severity at or above ``threshold`` (None/'none': 0).
 
     Only open (untriaged) findings count, from ``open_counts_by_severity``, unless ``every``; a summary
@@ -87,6 +85,10 @@ def findings_at_or_above(
         return 0
     if threshold not in SEVERITY_RANK:
         raise ValueError(f"unknown severity {threshold!r}; use one of {', '.join(SEVERITY_RANK)} or none")
-    key = "counts_by_severity" if every or "open_counts_by_severity" not in summary else "open_counts_by_severity"
+    key = (
+        "counts_by_severity"
+        if every or "open_counts_by_severity" not in summary
+        else "open_counts_by_severity"
+    )
     counts = summary.get(key) or {}
     return sum(int(n) for sev, n in counts.items() if severity_at_least(str(sev), threshold))

@@ -30,7 +30,9 @@ def _triaged(store: Store) -> Store:
 
     f-3 is explained until 2026-12-31; f-2 was fixed by a journaled unschedule action.
     """
-    acknowledge(store, ["f-3"], note="수기 할인, 영업팀 합의", by="kim", until=date(2026, 12, 31), state="explained")
+    acknowledge(
+        store, ["f-3"], note="수기 할인, 영업팀 합의", by="kim", until=date(2026, 12, 31), state="explained"
+    )
     with store.transaction() as con:
         con.execute(
             "INSERT INTO actions (action_id, kind, status, finding_id, attempts, created_at, updated_at) "
@@ -104,7 +106,9 @@ def test_report_cli_alerts_on_open_findings_and_runs_a_notebook_copy(seeded: Sto
         assert title in html
     assert "수기 할인, 영업팀 합의" in html and "조치로 해결: unschedule" in html
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    assert summary["open_counts_by_severity"]["critical"] == 0 and summary["counts_by_severity"]["critical"] == 1
+    assert (
+        summary["open_counts_by_severity"]["critical"] == 0 and summary["counts_by_severity"]["critical"] == 1
+    )
     assert findings_at_or_above(summary, "critical", every=True) == 1
     shutil.rmtree(own)
     assert main([*argv, "--fail-on", "critical"]) == 2  # the named copy is gone: a clear error

@@ -111,7 +111,9 @@ def test_fixup_over_its_cap_sends_nothing_and_says_which_cap(report_run: ReportR
     assert s["planned_by_kind"].get("rebook", 0) + s["planned_by_kind"].get("retry", 0) > 0
     assert s["plan_amount"] > 10_000
     assert s["journal_by_status"] is None  # nothing was journaled: nothing was sent
-    assert f"the cap max_amount is 10,000, exceeded by {s['plan_amount'] - 10_000:,} KRW" in s["apply_refused"]
+    assert (
+        f"the cap max_amount is 10,000, exceeded by {s['plan_amount'] - 10_000:,} KRW" in s["apply_refused"]
+    )
     html = report_run.results["fixup"].html.read_text(encoding="utf-8")
     assert "적용 거부" in html and "max_amount is 10,000" in html
     # nothing is acknowledged in this store: the alert counts every finding

@@ -32,7 +32,9 @@ def test_wheel_install_runs_the_demo_from_a_temporary_folder(tmp_path: Path) -> 
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)
-    shutil.copytree(ROOT / "portone_recon", src / "portone_recon", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "portone_recon", src / "portone_recon", ignore=shutil.ignore_patterns("__pycache__")
+    )
     wheels = tmp_path / "wheels"
     _run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-q", "-w", str(wheels)], cwd=src)
     (wheel,) = wheels.glob("portone_recon-*.whl")
@@ -41,17 +43,26 @@ def test_wheel_install_runs_the_demo_from_a_temporary_folder(tmp_path: Path) -> 
     venv.EnvBuilder(with_pip=False).create(env_dir)
     bin_dir = env_dir / ("Scripts" if os.name == "nt" else "bin")
     python = bin_dir / ("python.exe" if os.name == "nt" else "python")
-    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)], cwd=tmp_path)
+    _run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
+        cwd=tmp_path,
+    )
     fresh_site = Path(
         _run(
             [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp_path
         ).stdout.strip()
     )
-    (fresh_site / "_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
+    (fresh_site / "_test_dependencies.pth").write_text(
+        sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8"
+    )
 
     work = tmp_path / "anywhere"
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTONE_", "JUPYTER", "PYTHON", "VIRTUAL_ENV"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PORTONE_", "JUPYTER", "PYTHON", "VIRTUAL_ENV"))
+    }
     env["HOME"] = str(tmp_path / "home")  # no user-level Jupyter kernels: ipykernel's own python3 kernel
     (tmp_path / "home").mkdir()
     # nbconvert's templates are data files of the nbconvert install (share/jupyter), which the .pth line
@@ -61,11 +72,24 @@ def test_wheel_install_runs_the_demo_from_a_temporary_folder(tmp_path: Path) -> 
     (jupyter_data / "nbconvert").symlink_to(Path(sys.prefix) / "share" / "jupyter" / "nbconvert")
     env["JUPYTER_PATH"] = str(jupyter_data)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    where = _run([str(python), "-c", "import portone_recon; print(portone_recon.__file__)"], cwd=work, env=env)
+    where = _run(
+        [str(python), "-c", "import portone_recon; print(portone_recon.__file__)"], cwd=work, env=env
+    )
     assert Path(where.stdout.strip()).is_relative_to(env_dir), where.stdout
     cli = bin_dir / ("portone-recon.exe" if os.name == "nt" else "portone-recon")
     demo = _run(
-        [str(cli), "demo", "--subscribers", "120", "--months", "4", "--db", "demo.duckdb", "--out", "reports"],
+        [
+            str(cli),
+            "demo",
+            "--subscribers",
+            "120",
+            "--months",
+            "4",
+            "--db",
+            "demo.duckdb",
+            "--out",
+            "reports",
+        ],
         cwd=work,
         env=env,
     )
@@ -74,7 +98,18 @@ def test_wheel_install_runs_the_demo_from_a_temporary_folder(tmp_path: Path) -> 
     assert any(html.rglob("daily_reconciliation.html")) and any(html.rglob("summary.json"))
     assert "오늘 새로 발견" in next(html.rglob("daily_reconciliation.html")).read_text(encoding="utf-8")
     report = _run(
-        [str(cli), "report", "daily", "--db", "demo.duckdb", "--no-reconcile", "--fail-on", "none", "--out", "again"],
+        [
+            str(cli),
+            "report",
+            "daily",
+            "--db",
+            "demo.duckdb",
+            "--no-reconcile",
+            "--fail-on",
+            "none",
+            "--out",
+            "again",
+        ],
         cwd=work,
         env=env,
     )
