@@ -71,7 +71,7 @@ def variants(path: Path) -> dict[str, str]:
         "auto-detect + unnest recursive (perf-baselines c')": (
             f"SELECT unnest(response.list, recursive := true) FROM {src})"
         ),
-        # What ingest used before issue 8: a 512 MiB object size limit (single-threaded, 2-4x slower).
+        # What ingest used before: a 512 MiB object size limit (single-threaded, 2-4x slower).
         "c' with maximum_object_size = 512 MiB": f"SELECT unnest(response.list, recursive := true) FROM {huge})",
     }
 

@@ -153,7 +153,7 @@ class RawPage:
     """One page of a listing, envelope validated; items decoded only when asked for.
 
     The sync never asks: it spools :attr:`body` for DuckDB and uses :attr:`count` and :attr:`keys`, so a
-    page of 1000 payments is never turned into Python objects (issue 8: that decode was 40% of the
+    page of 1000 payments is never turned into Python objects (that decode was 40% of the
     client's CPU). Records (``iter_payments_by_status``) decode :attr:`items`, which validates the list.
 
     Attributes:

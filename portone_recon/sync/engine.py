@@ -22,7 +22,7 @@ Streams, run in this order, each committed in ONE transaction together with its 
     an early stop never leaves pages in flight. No PortOne source confirms that a refund moves
     ``updated``; refunds this scan misses (any age) are caught by ``payments:refundable``.
     First run: no scan (the status streams have just read the current state); the cursor is set.
-    Decision (issue 8): the scan covers only ``paid_at`` in ``[until - refund_window, paid_lo)`` where
+    The scan covers only ``paid_at`` in ``[until - refund_window, paid_lo)`` where
     ``paid_lo`` is where this run's ``payments:paid`` listing starts: that listing (committed just
     before, with its short-window re-listing guard) already holds every payment paid since, in its
     current state, refunds included. So the day's new payments are read once, not twice.
@@ -34,7 +34,7 @@ Streams, run in this order, each committed in ONE transaction together with its 
 ``schedules``
     ``GET /subscribe/payments/schedule`` by ``schedule_at`` in windows of at most 90 days over
     ``[cursor - overlap, until + horizon)`` (first run ``[until - lookback, ...)``, ``horizon`` default
-    400 days). The API has no change feed for schedules. Decision (issue 8): an incremental run reads
+    400 days). The API has no change feed for schedules, so an incremental run reads
     ``[cursor - overlap, until + schedule_near)`` (default 40 days: where renewals are booked for the
     next month); the whole horizon is re-read by the periodic full pass, when the last one (``full_at``
     in ``sync_state.detail``, PortOne's clock) is older than ``full_every`` (default 7 days), on
@@ -49,7 +49,7 @@ Streams, run in this order, each committed in ONE transaction together with its 
     annual) has its next renewal window read from its customer's schedules (one call each,
     ``capture.renewal_windows``): a renewal booked 11 months ahead is seen the next day.
 ``billing_keys``
-    ``GET /subscribe/customers?customer_uid[]=`` (100 per call). Decision (issue 8): an incremental run
+    ``GET /subscribe/customers?customer_uid[]=`` (100 per call). An incremental run
     looks up customers that are new (no stored key), stored as deleted, have a charge booked in the
     future (checked daily: one call per 100 such customers), or have a failed payment or a
     failed/revoked schedule written since the last billing-key run. Every known key is re-read by the
@@ -88,7 +88,7 @@ Rows are written only when their content changed (compared on the raw JSON), so 
 nothing and ``synced_at`` says when the row last changed here. ``raw`` keeps each item's JSON text.
 Ingest goes through an NDJSON spool and one DuckDB ``read_json`` per stream (see ``_ingest``).
 
-Overlap (issue 8): every listing (the four status streams, the ``-updated`` scan, the schedule listing)
+Overlap: every listing (the four status streams, the ``-updated`` scan, the schedule listing)
 is fetched ahead, in stream order, on ONE background thread into its own spool files on disk, while the
 main thread ingests and commits the streams in order. Fetching writes nothing to the store, so each
 stream's rows and cursor are still committed together and in order; a failed fetch is raised when its
@@ -149,8 +149,8 @@ DEFAULT_SCHEDULE_NEAR = timedelta(days=40)
 DEFAULT_FULL_EVERY = timedelta(days=7)
 PAGE_LIMIT = 1000
 #: A listing's spool finishes a file every this many items; the main thread stages finished files into
-#: the stream's TEMP table while later pages are still being fetched (issue 8: the paid stream's staging
-#: no longer waits for its last page). Validation, merge and cursor stay in the stream's transaction.
+#: the stream's TEMP table while later pages are still being fetched (so the paid stream's staging
+#: does not wait for its last page). Validation, merge and cursor stay in the stream's transaction.
 CHUNK_ITEMS = 20_000
 #: Lookups by id (refundable payments, past schedules, billing keys) are sent and spooled this many ids
 #: at a time, so no whole answer of a large merchant is held as Python objects.
@@ -453,7 +453,7 @@ class _Run:
         Nothing here writes to the store: a stream's rows and cursor are still committed together, in
         order, by the main thread. Each listing counts its own API calls (``counting_calls``).
 
-        Decision (issue 8, measured): one fetch thread, not one per listing. All listings share the
+        One fetch thread, not one per listing (measured). All listings share the
         client's pool of ``concurrency`` requests, which ``paid`` keeps full; fetching ``failed`` and
         ``cancelled`` beside it only took slots from it (200 ms: payment streams 7.7 s -> 8.2 s), while
         after it they run during ``paid``'s merge, when the pool is idle.

@@ -1,4 +1,4 @@
--- Issue 8: the raw JSON of every API row is stored with ZSTD compression.
+-- The raw JSON of every API row is stored with ZSTD compression.
 -- DuckDB's default string compression (analysed per column segment at every checkpoint) cost about
 -- 0.8 CPU-s per 1e5 payments at COMMIT; ZSTD halves the commit and stores raw in a quarter of the space
 -- (benchmarks/RESULTS.md, section 2). DuckDB cannot change a column's compression in place, so each raw

@@ -1,4 +1,4 @@
--- Issue 8: a 64-bit hash of each API row's raw JSON, so the sync's "did this row change?" test reads
+-- A 64-bit hash of each API row's raw JSON, so the sync's "did this row change?" test reads
 -- 8 bytes per stored row instead of decompressing every stored raw text (the join scans the whole
 -- table): 0.04 instead of 0.29 CPU-s for 2,000 keys against 1e6 stored payments
 -- (benchmarks/raw_update_cost.py). NULL means unknown and always counts as changed.
