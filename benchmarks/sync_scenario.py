@@ -1,6 +1,6 @@
 """API calls and seconds of a full and an incremental sync of a generated merchant (in-process sandbox).
 
-The figures issues 4 and 5 ask for: a 10,000-subscriber x 12-month scenario synced into a fresh store, its
+A 10,000-subscriber x 12-month scenario synced into a fresh store, its
 orders and subscriptions loaded and reconciled at the scenario's as_of (findings must equal the labels),
 then one sandbox day later (renewals execute and the merchant's handler books the next ones; 5 partial and
 3 full console refunds; 5 new schedules) synced again; the store must equal the world afterwards.
