@@ -77,6 +77,23 @@ def is_lock_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
 
 
+@contextmanager
+def atomic(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT on an open connection; any exception rolls back and propagates (the first error
+    is kept), and a failed COMMIT is a :class:`StoreError` naming ``path``."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        with suppress(duckdb.Error):  # already aborted: keep the first error
+            con.execute("ROLLBACK")
+        raise
+    try:
+        con.execute("COMMIT")
+    except duckdb.Error as exc:
+        raise StoreError(f"{path}: commit failed, nothing was written: {exc}") from exc
+
+
 class Store:
     """A DuckDB file holding PortOne data, local orders, findings and the action journal.
 
@@ -125,17 +142,8 @@ class Store:
         write-ahead log is folded into the file before it is released.
         """
         with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with atomic(con, self.path):
                 yield con
-            except BaseException:
-                with suppress(duckdb.Error):  # already aborted: keep the first error
-                    con.execute("ROLLBACK")
-                raise
-            try:
-                con.execute("COMMIT")
-            except duckdb.Error as exc:
-                raise StoreError(f"{self.path}: commit failed, nothing was written: {exc}") from exc
             if checkpoint:
                 con.execute("CHECKPOINT")
 

@@ -111,7 +111,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -129,15 +129,14 @@ from portone_recon.api.windows import payment_windows
 from portone_recon.errors import (
     NotFoundError,
     PortOneReconError,
-    StoreError,
     StoreLockedError,
     SyncError,
     UsageError,
 )
-from portone_recon.store.store import CONNECT_CONFIG, Store
+from portone_recon.store.store import CONNECT_CONFIG, Store, atomic
 from portone_recon.sync import _ingest, capture
 from portone_recon.sync._spool import PageLike, Spool
-from portone_recon.sync.report import SYNC_TABLES, StreamResult, SyncReport, TableCounts
+from portone_recon.sync.report import StreamResult, SyncReport, TableCounts
 
 PAYMENT_STREAM_STATUSES = ("ready", "paid", "failed", "cancelled")
 STATUS_ENDPOINT = "/payments/status/{payment_status}"
@@ -294,15 +293,10 @@ def sync(
         progress=progress,
     )
     results = run.run_all()
-    tables = {t: TableCounts() for t in SYNC_TABLES}
-    for r in results:
-        for t, c in r.tables.items():
-            tables[t] = tables[t] + c
-    return SyncReport(
-        tables=tables,
+    return SyncReport.of(
+        results,
         api_calls=client.api_calls - calls_before,
         seconds=time.perf_counter() - started,
-        streams=tuple(results),
         since=since_dt,
         until=until_dt,
         now=server_now,
@@ -584,19 +578,8 @@ class _Run:
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """BEGIN ... COMMIT in the store (attached for it); any exception rolls back and propagates."""
-        con = self._con
-        with self._store():
-            con.execute("BEGIN TRANSACTION")
-            try:
-                yield con
-            except BaseException:
-                with suppress(duckdb.Error):
-                    con.execute("ROLLBACK")
-                raise
-            try:
-                con.execute("COMMIT")
-            except duckdb.Error as exc:
-                raise StoreError(f"{self.store.path}: commit failed, nothing was written: {exc}") from exc
+        with self._store(), atomic(self._con, self.store.path) as con:
+            yield con
 
     def _states(self) -> dict[str, _State]:
         rows = self._con.execute("SELECT stream, cursor, last_success, detail FROM sync_state").fetchall()

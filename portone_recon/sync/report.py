@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -87,6 +88,24 @@ class SyncReport:
     since: datetime | None
     until: datetime
     now: datetime
+
+    @classmethod
+    def of(
+        cls,
+        results: Sequence[StreamResult],
+        *,
+        api_calls: int,
+        seconds: float,
+        since: datetime | None,
+        until: datetime,
+        now: datetime,
+    ) -> SyncReport:
+        """The report of a run whose streams gave ``results`` (the tables' counts are their sums)."""
+        tables = {t: TableCounts() for t in SYNC_TABLES}
+        for r in results:
+            for t, c in r.tables.items():
+                tables[t] = tables[t] + c
+        return cls(tables, api_calls, seconds, tuple(results), since, until, now)
 
     @property
     def new(self) -> int:

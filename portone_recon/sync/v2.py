@@ -40,9 +40,9 @@ import orjson
 import pyarrow as pa
 
 from portone_recon.api.v2.records import read_billing_key, read_cancellations, read_payment, read_schedule
-from portone_recon.errors import PortOneReconError, StoreError, SyncError
-from portone_recon.store import Store
-from portone_recon.sync.report import SYNC_TABLES, StreamResult, SyncReport, TableCounts
+from portone_recon.errors import PortOneReconError, SyncError
+from portone_recon.store import Store, atomic
+from portone_recon.sync.report import StreamResult, SyncReport, TableCounts
 
 DEFAULT_LOOKBACK = timedelta(days=400)
 DEFAULT_HORIZON = timedelta(days=400)
@@ -249,18 +249,8 @@ class _V2Run:
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         assert self.con is not None
-        con = self.con
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with atomic(self.con, self.store.path) as con:
             yield con
-        except BaseException:
-            with suppress(duckdb.Error):
-                con.execute("ROLLBACK")
-            raise
-        try:
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            raise StoreError(f"{self.store.path}: commit failed, nothing was written: {exc}") from exc
 
     def _cursor(self, stream: str) -> datetime | None:
         assert self.con is not None
@@ -632,15 +622,10 @@ def sync_v2(
         only_v2=only_v2,
     )
     results = run.run()
-    tables = {t: TableCounts() for t in SYNC_TABLES}
-    for r in results:
-        for t, c in r.tables.items():
-            tables[t] = tables[t] + c
-    return SyncReport(
-        tables=tables,
+    return SyncReport.of(
+        results,
         api_calls=client.api_calls - calls,
         seconds=time.perf_counter() - started,
-        streams=tuple(results),
         since=since,
         until=hi,
         now=at,
