@@ -260,11 +260,12 @@ def _gate(plan: FixPlan, store: Store, now: datetime, dry_run: bool, max_age: ti
     """The plan apply may act on: the store's record of it (recorded now when new and not a dry-run)."""
     if plan.plan_id is not None:
         plan = recorded_plan(store, plan).plan
-    else:
+        check_well_formed(plan)
+    elif dry_run:
         check_well_formed(plan)
         validate_against_findings(store, plan)
-        if not dry_run:
-            plan = record_plan(store, plan, now=now)
+    else:
+        plan = record_plan(store, plan, now=now)  # checks form and findings, then records
     if plan.as_of is not None and plan.as_of - now > _time.FUTURE_SLACK:
         raise PlanRefusedError(
             f"plan {plan.plan_id or '(new)'} was made for a reconciliation at "
@@ -280,7 +281,6 @@ def _gate(plan: FixPlan, store: Store, now: datetime, dry_run: bool, max_age: ti
                 f"{hours:.1f} h ago; plans older than {max_age.total_seconds() / 3600:g} h are refused: "
                 "re-plan with `portone-recon fix plan`"
             )
-    check_well_formed(plan)
     return plan
 
 
