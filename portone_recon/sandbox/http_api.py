@@ -264,6 +264,7 @@ def h_customer_post(w: SandboxWorld, g: Sequence[str], q: Params, b: Params) -> 
         customer_tel=b.get("customer_tel"),
         customer_addr=b.get("customer_addr"),
         customer_postcode=b.get("customer_postcode"),
+        channel_group_id=b.get("channel_group_id"),
     )
 
 
@@ -277,7 +278,12 @@ def h_customers_multi(w: SandboxWorld, g: Sequence[str], q: Params, b: Params) -
         raise SandboxBadRequest("customer_uid[]: 필수 파라미터입니다")
     if len(uids) > MAX_IDS:
         raise SandboxBadRequest(f"한 번에 최대 {MAX_IDS}건까지 조회할 수 있습니다 (got {len(uids)})")
-    found = [w.billing_keys[u] for u in dict.fromkeys(uids) if u in w.billing_keys]
+    hide_super = w.variant.lookup_leaves_out == "super"
+    found = [
+        w.billing_keys[u]
+        for u in dict.fromkeys(uids)
+        if u in w.billing_keys and not (hide_super and "channelGroupId" in w.billing_keys[u])
+    ]
     if not found or (w.variant.unknown_in_lookup == "404" and len(found) < len(dict.fromkeys(uids))):
         raise SandboxNotFound(msg_customer_not_found(",".join(uids)))
     return (207 if len(found) < len(dict.fromkeys(uids)) else 200), found

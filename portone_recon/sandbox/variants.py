@@ -23,6 +23,9 @@ class ApiVariant:
         card_type: ``card_type`` sent as an integer or as a numeric string (older official docs).
         unknown_in_lookup: an unknown ``customer_uid`` in a multi-lookup gives 404 for the whole call,
             or 207 with the others.
+        lookup_leaves_out: the multi-lookup returns every live key ("none"), or leaves out super billing
+            keys ("super": keys issued on a channel group, whose object has another shape; PortOne's
+            207 reads "not found or not accessible"). Their own GET finds them either way.
     """
 
     partial_cancel_status: Literal["paid", "cancelled"] = "paid"
@@ -30,6 +33,7 @@ class ApiVariant:
     schedule_window_days: int = 92
     card_type: Literal["int", "str"] = "int"
     unknown_in_lookup: Literal["207", "404"] = "207"
+    lookup_leaves_out: Literal["none", "super"] = "none"
 
     def __post_init__(self) -> None:
         allowed: dict[str, tuple[Any, ...]] = {
@@ -37,6 +41,7 @@ class ApiVariant:
             "updated_on_partial_cancel": (True, False),
             "card_type": ("int", "str"),
             "unknown_in_lookup": ("207", "404"),
+            "lookup_leaves_out": ("none", "super"),
         }
         for name, values in allowed.items():
             if getattr(self, name) not in values:
@@ -67,11 +72,13 @@ VARIANTS: dict[str, ApiVariant] = {
     "schedule-window-90": ApiVariant(schedule_window_days=90),
     "card-type-string": ApiVariant(card_type="str"),
     "lookup-404-for-all": ApiVariant(unknown_in_lookup="404"),
+    "lookup-leaves-out-super-keys": ApiVariant(lookup_leaves_out="super"),
     "all-unkind": ApiVariant(
         partial_cancel_status="cancelled",
         updated_on_partial_cancel=False,
         schedule_window_days=90,
         card_type="str",
         unknown_in_lookup="404",
+        lookup_leaves_out="super",
     ),
 }

@@ -523,8 +523,12 @@ class SandboxWorld:
         customer_postcode: str | None = None,
         pwd_2digit: str | None = None,
         pg: str | None = None,
+        channel_group_id: str | None = None,
     ) -> Json:
         """``POST /subscribe/customers/{customer_uid}``: issue (or replace) a billing key from card data.
+
+        ``channel_group_id`` issues a super billing key (smart routing): the key carries its
+        ``channelGroupId``, and the ``lookup_leaves_out = "super"`` variant hides it from multi-lookups.
 
         Raises:
             SandboxRefusal: code -1 when the card cannot be authenticated (bad number, expired, test card
@@ -566,6 +570,8 @@ class SandboxWorld:
                 "inserted": now,
                 "updated": now,
             }
+            if channel_group_id is not None:
+                key["channelGroupId"] = channel_group_id
             self.billing_keys[customer_uid] = key
             self.deleted_billing_keys.pop(customer_uid, None)
             if behaviour is not None:

@@ -20,7 +20,7 @@ step); the tests check that the fast path types every value exactly as they do.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -909,11 +909,16 @@ def ingest_billing_keys(
     seen_at: datetime | None = None,
     *,
     stream: str = "",
+    by_lookup: Collection[str] = (),
 ) -> dict[str, TableCounts]:
     """Merge found billing keys (un-deleting re-issued ones) and mark ``missing`` ones deleted.
 
-    ``missing`` must be keys PortOne confirmed absent. ``deleted_seen_at`` is ``seen_at`` (PortOne's
-    clock at the run; default ``synced_at``), set once. Unreadable keys are quarantined.
+    ``missing`` must be keys PortOne says are gone: by their own GET's 404 (``deleted_proof =
+    'single_get'``), or, for those also in ``by_lookup``, by the multi-lookup leaving them out
+    (``'lookup'``; see :mod:`portone_recon.sync._keys`). A deletion stored on the lookup's word that a
+    GET has since proven is upgraded. ``deleted_seen_at`` is ``seen_at`` (PortOne's clock at the run;
+    default ``synced_at``), set once. A key the V2 sync stored (``source_api = 'v2'``) is left alone:
+    the V1 lookups do not see V2 keys. Unreadable keys are quarantined.
     """
     seen = seen_at if seen_at is not None else synced_at
     stage_typed(con, spool, BILLING_KEYS, "_sync_keys")
@@ -924,31 +929,51 @@ def ingest_billing_keys(
         BILLING_KEYS,
         "_sync_keys",
         synced_at,
-        changed="t.raw_hash IS DISTINCT FROM s.raw_hash OR t.deleted",
-        extra_set={"raw": "s.raw", "raw_hash": "s.raw_hash", "deleted": "false", "deleted_seen_at": "NULL"},
+        changed="(t.raw_hash IS DISTINCT FROM s.raw_hash OR t.deleted) "
+        "AND t.source_api IS DISTINCT FROM 'v2'",
+        extra_set={
+            "raw": "s.raw",
+            "raw_hash": "s.raw_hash",
+            "deleted": "false",
+            "deleted_seen_at": "NULL",
+            "deleted_proof": "NULL",
+        },
     )
     release_quarantine(con, BILLING_KEYS, "_sync_keys")
     if not missing:
         return {"billing_keys": counts, "quarantine": held}
+    lookup = set(by_lookup)
     con.execute("DROP TABLE IF EXISTS _sync_missing")
-    con.execute("CREATE TEMP TABLE _sync_missing (customer_uid VARCHAR)")
+    con.execute("CREATE TEMP TABLE _sync_missing (customer_uid VARCHAR, proof VARCHAR)")
     con.execute(
-        "INSERT INTO _sync_missing SELECT DISTINCT unnest(?::VARCHAR[])",
-        [list(missing)],
+        "INSERT INTO _sync_missing SELECT DISTINCT * FROM "
+        "(SELECT unnest($ids::VARCHAR[]) AS customer_uid, unnest($proofs::VARCHAR[]) AS proof)",
+        {
+            "ids": list(missing),
+            "proofs": ["lookup" if c in lookup else "single_get" for c in missing],
+        },
     )
     row = con.execute(
-        "SELECT count(*) FILTER (WHERE b.customer_uid IS NULL), count(*) FILTER (WHERE NOT b.deleted) "
+        "SELECT count(*) FILTER (WHERE b.customer_uid IS NULL), "
+        "count(*) FILTER (WHERE NOT b.deleted AND b.source_api IS DISTINCT FROM 'v2') "
         "FROM _sync_missing m LEFT JOIN billing_keys b USING (customer_uid)"
     ).fetchone()
     new, updated = (int(row[0]), int(row[1])) if row else (0, 0)
     con.execute(
-        "UPDATE billing_keys SET deleted = true, deleted_seen_at = $seen, synced_at = $at "
-        "WHERE NOT deleted AND customer_uid IN (SELECT customer_uid FROM _sync_missing)",
+        "UPDATE billing_keys SET deleted = true, deleted_seen_at = $seen, deleted_proof = m.proof, "
+        "synced_at = $at FROM _sync_missing m WHERE billing_keys.customer_uid = m.customer_uid "
+        "AND NOT billing_keys.deleted AND billing_keys.source_api IS DISTINCT FROM 'v2'",
         {"at": synced_at, "seen": seen},
     )
     con.execute(
-        "INSERT INTO billing_keys (customer_uid, deleted, deleted_seen_at, synced_at) "
-        "SELECT customer_uid, true, $seen, $at FROM _sync_missing m "
+        "UPDATE billing_keys SET deleted_proof = 'single_get', synced_at = $at FROM _sync_missing m "
+        "WHERE billing_keys.customer_uid = m.customer_uid AND billing_keys.deleted "
+        "AND billing_keys.deleted_proof = 'lookup' AND m.proof = 'single_get'",
+        {"at": synced_at},
+    )
+    con.execute(
+        "INSERT INTO billing_keys (customer_uid, deleted, deleted_seen_at, deleted_proof, synced_at) "
+        "SELECT customer_uid, true, $seen, proof, $at FROM _sync_missing m "
         "WHERE NOT EXISTS (SELECT 1 FROM billing_keys b WHERE b.customer_uid = m.customer_uid)",
         {"at": synced_at, "seen": seen},
     )

@@ -23,7 +23,7 @@ past schedule still ``scheduled``   single GET by merchant_uid                  
 or whose payment changed            (:func:`schedules_to_refetch`)
 billing key deleted or re-issued    daily multi-lookup of keys with a future         the next run
 (customer with booked charges)      charge (:func:`customers_to_fetch`); deletion
-                                    confirmed by a single-key GET
+                                    proven by a single-key GET (``sync._keys``)
 any other key change                every known key in the full pass                 ``full_every``
 ==================================  ==============================================  ========================
 
@@ -40,7 +40,6 @@ are split down to single ids). Assumed without a switch: ``paid_at`` never chang
 from __future__ import annotations
 
 import calendar
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -53,7 +52,7 @@ __all__ = [
     "refundable_ids",
     "renewal_windows",
     "schedules_to_refetch",
-    "stored_as_deleted",
+    "v2_key_customers",
 ]
 
 #: How far either side of the expected renewal instant a long-interval subscription's window reaches.
@@ -151,6 +150,7 @@ def customers_to_fetch(con: duckdb.DuckDBPyConnection, since: datetime | None, n
     """Billing keys worth a look-up: all known customers (``since`` None), else those that are unknown,
     marked deleted, have a charge booked after ``now`` (their key must still be there and may have been
     re-issued on another card), or (since ``since``) have a failed payment, a failed or revoked schedule.
+    Customers whose key the V2 sync stored are its own: the V1 lookup cannot see V2 keys.
 
     Cost of a daily run: one call per 100 customers with a future schedule (active subscribers), not per
     customer ever seen; the periodic full pass re-reads every key.
@@ -164,7 +164,8 @@ def customers_to_fetch(con: duckdb.DuckDBPyConnection, since: datetime | None, n
         "schedule_status = 'scheduled' AND schedule_at > $now AS future "
         "FROM schedules WHERE customer_uid IS NOT NULL) "
         "SELECT DISTINCT s.customer_uid FROM seen s LEFT JOIN billing_keys b USING (customer_uid) "
-        "WHERE s.customer_uid <> '' AND ($since IS NULL OR b.customer_uid IS NULL OR s.future "
+        "WHERE s.customer_uid <> '' AND b.source_api IS DISTINCT FROM 'v2' "
+        "AND ($since IS NULL OR b.customer_uid IS NULL OR s.future "
         "OR (s.synced_at > $since AND (s.bad OR b.deleted))) "
         "ORDER BY 1",
         {"since": since, "now": now},
@@ -172,11 +173,7 @@ def customers_to_fetch(con: duckdb.DuckDBPyConnection, since: datetime | None, n
     return [str(r[0]) for r in rows]
 
 
-def stored_as_deleted(con: duckdb.DuckDBPyConnection, customer_uids: Sequence[str]) -> set[str]:
-    """Which of ``customer_uids`` are already stored as deleted keys."""
-    rows = con.execute(
-        "SELECT customer_uid FROM billing_keys WHERE deleted AND customer_uid IN "
-        "(SELECT unnest($ids::VARCHAR[]))",
-        {"ids": list(customer_uids)},
-    ).fetchall()
-    return {str(r[0]) for r in rows}
+def v2_key_customers(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Customers whose stored key the V2 sync wrote: the V1 lookups leave them to it."""
+    rows = con.execute("SELECT customer_uid FROM billing_keys WHERE source_api = 'v2' ORDER BY 1").fetchall()
+    return [str(r[0]) for r in rows]

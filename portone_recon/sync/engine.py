@@ -54,9 +54,12 @@ Streams, run in this order, each committed in ONE transaction together with its 
     future (checked daily: one call per 100 such customers), or have a failed payment or a
     failed/revoked schedule written since the last billing-key run. Every known key is re-read by the
     periodic full pass (same ``full_every`` rule, its own ``full_at``), on
-    ``full=True``/``full_billing_keys=True`` and on the first run. A requested id missing from the
-    multi-lookup is marked ``deleted = true`` (``deleted_seen_at`` set once) only after its own
-    ``GET /subscribe/customers/{customer_uid}`` answers 404; a re-issued key is un-deleted.
+    ``full=True``/``full_billing_keys=True`` and on the first run; then the lookups start beside the
+    listings, fed with each staged part's customers, and share the client's pool (``_keys``). A key the
+    lookup leaves out is stored deleted; its own ``GET /subscribe/customers/{customer_uid}`` proves it
+    where the proof decides something, and a sample of the rest is proven each run (``_keys`` says how,
+    and what happens when a GET finds a live key). A re-issued key is un-deleted. Keys the V2 sync
+    stored are left to it.
 
 Quarantine: a record the reader cannot store (unknown status, missing id, an amount that is no number,
 an instant a row is placed by that is not unix seconds) is kept in the ``quarantine`` table with its raw
@@ -88,18 +91,21 @@ Rows are written only when their content changed (compared on the raw JSON), so 
 nothing and ``synced_at`` says when the row last changed here. ``raw`` keeps each item's JSON text.
 Ingest goes through an NDJSON spool and one DuckDB ``read_json`` per stream (see ``_ingest``).
 
-Overlap: every listing (the four status streams, the ``-updated`` scan, the schedule listing)
-is fetched ahead, in stream order, on ONE background thread into its own spool files on disk, while the
-main thread ingests and commits the streams in order. Fetching writes nothing to the store, so each
-stream's rows and cursor are still committed together and in order; a failed fetch is raised when its
-stream's turn comes (earlier streams committed, later prefetched spools discarded). Each listing counts
-its own API calls (``counting_calls``), so a stream's ``api_calls`` is exact; the main thread calls the
-API only after the last listing (schedule re-fetches, billing keys). Pages are written to disk as they
-arrive and dropped, so memory does not grow with the stream. While the main thread waits for a listing's
-last page, it stages the listing's finished spool files (every ``CHUNK_ITEMS`` items) into TEMP part
-tables with one DuckDB thread (the other core serves the fetch); the rest is staged after the last page,
-still outside the stream's transaction, which then holds only the checks that span parts, the merge and
-the cursor.
+Overlap: the payment listings (the four status streams, the ``-updated`` scan) are fetched ahead, in
+stream order, on one background thread, and the schedule listing on a second one, each into its own
+spool files on disk, while the main thread ingests and commits the streams in order. A full billing-key
+pass sends its lookups on a third thread (``_keys``). All of them share the client's pool of
+``concurrency`` requests: more threads fill the pool's idle slots, never more requests in flight.
+Fetching writes nothing to the store, so each stream's rows and cursor are still committed together and
+in order; a failed fetch is raised when its stream's turn comes (earlier streams committed, later
+prefetched spools discarded). Each listing and the lookups count their own API calls
+(``counting_calls``), so a stream's ``api_calls`` is exact; the main thread calls the API only after the
+last listing (schedule re-fetches, deletion proofs). Pages are written to disk as they arrive and
+dropped, so memory does not grow with the stream. While the main thread waits for a payment listing's
+last page, it stages that listing's and the schedule listing's finished spool files (every
+``CHUNK_ITEMS`` items) into TEMP part tables with one DuckDB thread; the rest is staged after the last
+page, still outside the stream's transaction, which then holds only the checks that span parts, the
+merge and the cursor.
 """
 
 from __future__ import annotations
@@ -114,7 +120,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol
@@ -134,7 +139,8 @@ from portone_recon.errors import (
     UsageError,
 )
 from portone_recon.store.store import CONNECT_CONFIG, Store, atomic
-from portone_recon.sync import _ingest, capture
+from portone_recon.sync import _ingest, _keys, capture
+from portone_recon.sync._keys import KeyLookups
 from portone_recon.sync._spool import PageLike, Spool
 from portone_recon.sync.report import StreamResult, SyncReport, TableCounts
 
@@ -216,6 +222,7 @@ class _State:
     cursor: datetime | None
     last_success: datetime | None
     full_at: datetime | None = None
+    lookup_omits_live: bool = False
 
 
 def sync(
@@ -390,6 +397,10 @@ class _Run:
     _fetched: dict[str, Future[_Fetched]] = field(default_factory=dict)
     _spools: dict[str, Spool] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _keys: KeyLookups | None = None
+    _ahead_errors: dict[str, BaseException] = field(default_factory=dict)
+    #: whether this run's billing-key pass is a full one, whose lookups start beside the listings
+    _keys_early: bool = False
 
     def run_all(self) -> list[StreamResult]:
         self.store.migrate()
@@ -404,15 +415,28 @@ class _Run:
                 con.close()
 
     def _run_streams(self, folder: Path) -> list[StreamResult]:
+        keys = self._keys = KeyLookups(self.client, self._con, folder, chunk_items=CHUNK_ITEMS)
+        try:
+            return self._run_streams_with_keys(folder, keys)
+        finally:
+            self._keys = None
+            keys.close()
+
+    def _run_streams_with_keys(self, folder: Path, keys: KeyLookups) -> list[StreamResult]:
         with self._store():
             states = self._states()
+            self._keys_early = self._keys_full(states.get("billing_keys"))
+            keys.skip(capture.v2_key_customers(self._con))
+            if self._keys_early:  # every known customer: looked up beside the listings
+                keys.ask(capture.customers_to_fetch(self._con, None, self.now))
         results: list[StreamResult] = []
         with (
             self._bar() as bar,
             ThreadPoolExecutor(1, thread_name_prefix="portone-recon-sync-fetch") as fetcher,
+            ThreadPoolExecutor(1, thread_name_prefix="portone-recon-sync-fetch-schedules") as beside,
         ):
             try:
-                self._prefetch(fetcher, states, folder, bar)
+                self._prefetch(fetcher, beside, states, folder, bar)
                 for status in PAYMENT_STREAM_STATUSES:
                     results.append(self._payments_guarded(status, states, folder, bar))
                 name = "payments:updated"
@@ -433,6 +457,7 @@ class _Run:
             finally:
                 self._stop.set()
                 fetcher.shutdown(wait=True, cancel_futures=True)
+                beside.shutdown(wait=True, cancel_futures=True)
                 for fut in self._fetched.values():
                     if fut.done() and not fut.cancelled() and fut.exception() is None:
                         fut.result().spool.close()
@@ -440,17 +465,23 @@ class _Run:
         return results
 
     def _prefetch(
-        self, fetcher: ThreadPoolExecutor, states: dict[str, _State], folder: Path, bar: Any
+        self,
+        fetcher: ThreadPoolExecutor,
+        beside: ThreadPoolExecutor,
+        states: dict[str, _State],
+        folder: Path,
+        bar: Any,
     ) -> None:
-        """Queue every listing on ONE fetch thread, in stream order: fetching runs ahead of ingest.
+        """Queue the payment listings on ``fetcher``, in stream order, and the schedule listing on
+        ``beside``: fetching runs ahead of ingest.
 
         Nothing here writes to the store: a stream's rows and cursor are still committed together, in
         order, by the main thread. Each listing counts its own API calls (``counting_calls``).
 
-        One fetch thread, not one per listing (measured). All listings share the
-        client's pool of ``concurrency`` requests, which ``paid`` keeps full; fetching ``failed`` and
-        ``cancelled`` beside it only took slots from it (200 ms: payment streams 7.7 s -> 8.2 s), while
-        after it they run during ``paid``'s merge, when the pool is idle.
+        The payment listings share one thread: ``failed`` and ``cancelled`` beside ``paid`` only took
+        its slots (200 ms: payment streams 7.7 s -> 8.2 s). The schedule listing runs beside them: a
+        large merchant's ``paid`` listing is bound by parsing and staging, so the pool has idle slots,
+        and the schedules are on disk by the time ``paid`` is merged.
         """
         for status in PAYMENT_STREAM_STATUSES:
             name = f"payments:{status}"
@@ -466,7 +497,7 @@ class _Run:
         sched = states.get("schedules")
         lo, hi, _full = self._schedule_range(sched)
         spool = self._spools["schedules"] = Spool(folder, "schedules", chunk_items=CHUNK_ITEMS)
-        self._fetched["schedules"] = fetcher.submit(self._fetch_schedules, lo, hi, folder, bar, spool)
+        self._fetched["schedules"] = beside.submit(self._fetch_schedules, lo, hi, folder, bar, spool)
 
     def _pages_of(self, pages: Iterator[PageLike]) -> Iterator[PageLike]:
         for page in pages:
@@ -520,13 +551,15 @@ class _Run:
         """
         fut = self._fetched.pop(name, None)
         spool = self._spools.pop(name, None)
+        if name in self._ahead_errors:
+            raise self._ahead_errors.pop(name)
         if fut is None:
             return None
         if stage is None or spool is None:
             return fut.result()
         con = self._con
         threads = con.execute("SELECT current_setting('threads')").fetchone()
-        # One DuckDB thread while pages still arrive: the other core serves the fetch thread.
+        # One DuckDB thread while pages still arrive: the other core serves the fetch threads.
         con.execute("SET threads = 1")
         try:
             while True:
@@ -534,8 +567,21 @@ class _Run:
                     return fut.result(timeout=0.05)
                 except TimeoutError:
                     stage(spool)
+                    self._stage_ahead(name)
         finally:
             con.execute(f"SET threads = {int(threads[0]) if threads else 1}")
+
+    def _stage_ahead(self, current: str) -> None:
+        """Stage the finished files of the schedule listing, fetched beside the payment listings, while
+        a payment stream waits for its pages. A staging error is kept for the schedules stream's turn
+        (raised there, where it belongs), never raised into the payment stream."""
+        spool = self._spools.get("schedules")
+        if current == "schedules" or spool is None or "schedules" in self._ahead_errors:
+            return
+        try:
+            self._staging(_ingest.stage_schedules)(spool)
+        except (PortOneReconError, duckdb.Error) as exc:
+            self._ahead_errors["schedules"] = exc
 
     def _schedule_range(self, state: _State | None) -> tuple[datetime, datetime, bool]:
         """``[lo, hi)`` of this run's schedule listing and whether it is the full-horizon pass."""
@@ -584,7 +630,12 @@ class _Run:
     def _states(self) -> dict[str, _State]:
         rows = self._con.execute("SELECT stream, cursor, last_success, detail FROM sync_state").fetchall()
         return {
-            str(s): _State(cursor=_sane_cursor(c, self.now), last_success=ls, full_at=_full_at(d))
+            str(s): _State(
+                cursor=_sane_cursor(c, self.now),
+                last_success=ls,
+                full_at=_full_at(d),
+                lookup_omits_live=_detail(d).get("lookup_omits_live") is True,
+            )
             for s, c, ls, d in rows
         }
 
@@ -709,14 +760,15 @@ class _Run:
     def _payments(self, status: str, state: _State | None, folder: Path, bar: Any) -> StreamResult:
         stream = f"payments:{status}"
         old = state.cursor if state else None
-        fetched = self._take(stream, partial(_ingest.stage_payments, self._con)) or self._fetch_payments(
+        stage = self._staging(_ingest.stage_payments)
+        fetched = self._take(stream, stage) or self._fetch_payments(
             status, self._lo(state), self.until, folder, bar
         )
         lo, hi = fetched.lo, fetched.hi
         bar.set_description(f"sync {stream}")
         try:
             # The rest of the spool, outside the stream's transaction (see _schedules).
-            _ingest.stage_payments(self._con, fetched.spool, final=True)
+            stage(fetched.spool, final=True)
             return self._commit_payments(
                 stream, fetched.spool, lo, hi, old, _advance(old, lo, hi), fetched.calls
             )
@@ -874,11 +926,9 @@ class _Run:
         stream = "schedules"
         old = state.cursor if state else None
         lo, hi, full = self._schedule_range(state)
-        fetched = self._take(stream, partial(_ingest.stage_schedules, self._con)) or self._fetch_schedules(
-            lo, hi, folder, bar
-        )
+        stage = self._staging(_ingest.stage_schedules)
+        fetched = self._take(stream, stage) or self._fetch_schedules(lo, hi, folder, bar)
         spool = fetched.spool
-        calls = self.client.api_calls
         bar.set_description(f"sync {stream}")
         with self._store():
             refetch = capture.schedules_to_refetch(self._con, lo, state.last_success if state else None)
@@ -891,18 +941,20 @@ class _Run:
             )
         try:
             gone = 0
-            for batch in _batches(refetch, LOOKUP_BATCH):
-                again = self.client.fetch_schedule_items(batch)
-                spool.add_items("/subscribe/payments/schedule/{merchant_uid}", list(again.found))
-                gone += len(again.missing)
-                bar.update(len(batch))
-            for customer_uid, wlo, whi in renewals:
-                try:
-                    for page in self.client.iter_customer_schedule_pages(customer_uid, wlo, whi):
-                        spool.add_page(page)
-                        bar.update(len(page.items))
-                except NotFoundError:
-                    continue  # no key at PortOne: nothing can be booked on it
+            # counted by context, not by the client's total: the key lookups run beside this stream
+            with self.client.counting_calls() as counter:
+                for batch in _batches(refetch, LOOKUP_BATCH):
+                    again = self.client.fetch_schedule_items(batch)
+                    spool.add_items("/subscribe/payments/schedule/{merchant_uid}", list(again.found))
+                    gone += len(again.missing)
+                    bar.update(len(batch))
+                for customer_uid, wlo, whi in renewals:
+                    try:
+                        for page in self.client.iter_customer_schedule_pages(customer_uid, wlo, whi):
+                            spool.add_page(page)
+                            bar.update(len(page.items))
+                    except NotFoundError:
+                        continue  # no key at PortOne: nothing can be booked on it
             cursor = _advance(old, lo, self.until)
             full_at = self.now if full else (state.full_at if state else None)
             note = "" if full else f"near future only (full horizon read at {_iso(full_at)})"
@@ -914,7 +966,7 @@ class _Run:
                 note += f"; {gone} no longer found"
             # Staged outside the stream's transaction: appending to a TEMP table inside it made COMMIT
             # 3x slower (DuckDB merges the transaction-local rows into the TEMP table at commit).
-            _ingest.stage_schedules(self._con, spool, final=True)
+            stage(spool, final=True)
             return self._commit_stream(
                 stream,
                 spool,
@@ -923,44 +975,71 @@ class _Run:
                 hi,
                 old,
                 cursor,
-                fetched.calls + self.client.api_calls - calls,
+                fetched.calls + counter.calls,
                 note=note,
                 extra_detail={"full_at": full_at},
             )
         finally:
             spool.remove()
 
+    def _keys_full(self, state: _State | None) -> bool:
+        """Whether this run's billing-key pass looks up every known customer (the periodic full pass)."""
+        return self.full_billing_keys or state is None or _due(state.full_at, self.now, self.full_every)
+
+    def _staging(self, stage: Callable[..., int]) -> Callable[..., None]:
+        """``stage`` (an ``_ingest.stage_*``) on the run's connection, then, on a full billing-key pass,
+        the customers of each new staged part queued for their key lookup."""
+
+        def run(spool: Spool, final: bool = False) -> None:
+            before = len(spool.staged_parts)
+            stage(self._con, spool, final=final)
+            if self._keys_early and self._keys is not None:
+                for part in spool.staged_parts[before:]:
+                    self._keys.feed(part)
+
+        return run
+
     def _billing_keys(self, state: _State | None, folder: Path, bar: Any) -> StreamResult:
         stream = "billing_keys"
-        calls = self.client.api_calls
+        keys = self._keys
+        if keys is None:  # pragma: no cover - only inside run_all
+            raise SyncError("the sync's billing-key lookups are closed")
         old = state.cursor if state else None
         bar.set_description(f"sync {stream}")
-        full = self.full_billing_keys or state is None or _due(state.full_at, self.now, self.full_every)
+        full = self._keys_full(state)
         since = None if full else state.last_success if state else None
         with self._store():
             wanted = capture.customers_to_fetch(self._con, since, self.now)
-        spool = Spool(folder, "billing_keys", chunk_items=CHUNK_ITEMS)
-        try:
-            missing: list[str] = []
-            for batch in _batches(wanted, LOOKUP_BATCH):
-                result = self.client.fetch_billing_key_items(batch)
-                spool.add_items("/subscribe/customers", list(result.found))
-                missing += self._confirm_deleted(result.missing, spool)
-                bar.update(len(batch))
-            cursor = old if old is not None and old >= self.until else self.until
-            note = f"{len(wanted)} looked up, {len(missing)} confirmed deleted" if wanted else ""
-            full_at = self.now if full else (state.full_at if state else None)
-            detail = {"looked_up": len(wanted), "missing": len(missing), "note": note, "full_at": full_at}
-            counts = self._commit(
-                stream,
-                lambda con: _ingest.ingest_billing_keys(
-                    con, spool, missing, self.synced_at, self.now, stream=stream
-                ),
-                cursor=cursor,
-                detail=detail,
-            )
-        finally:
-            spool.remove()
+        left_out = keys.finish(wanted)
+        bar.update(len(wanted))
+        with self._store():
+            plan = _keys.proof_plan(self._con, left_out, self.now)
+        seed = f"{self.now.date().isoformat()}"
+        omits_live = state.lookup_omits_live if state else False
+        with self.client.counting_calls() as counter:
+            gone = _keys.prove(self.client, keys.spool, plan, omits_live=omits_live, seed=seed)
+        cursor = old if old is not None and old >= self.until else self.until
+        note = _keys_note(len(wanted), gone)
+        full_at = self.now if full else (state.full_at if state else None)
+        detail = {
+            "looked_up": len(wanted),
+            "missing": len(gone.gone),
+            "proven": len(gone.proven),
+            "by_lookup": len(gone.by_lookup),
+            "probed": gone.probed,
+            "lookup_omits_live": gone.omits_live,
+            "note": note,
+            "full_at": full_at,
+        }
+        spool = keys.spool
+        counts = self._commit(
+            stream,
+            lambda con: _ingest.ingest_billing_keys(
+                con, spool, gone.gone, self.synced_at, self.now, stream=stream, by_lookup=gone.by_lookup
+            ),
+            cursor=cursor,
+            detail=detail,
+        )
         return StreamResult(
             stream=stream,
             cursor_before=old,
@@ -968,27 +1047,9 @@ class _Run:
             pages=spool.pages,
             items=len(wanted),
             tables=counts,
-            api_calls=self.client.api_calls - calls,
+            api_calls=keys.calls + counter.calls,
             note=note,
         )
-
-    def _confirm_deleted(self, candidates: Sequence[str], spool: Spool) -> list[str]:
-        """The keys a multi-lookup did not return that are gone: each confirmed by its own GET.
-
-        A multi-lookup's 404/207 is no proof (an unknown id among the 100 may hide the others), so a key
-        is recorded deleted only after its single-key GET answers 404; a key found after all is stored
-        like any other. Keys already stored as deleted need no proof again (nothing would change).
-        """
-        if not candidates:
-            return []
-        with self._store():
-            known = capture.stored_as_deleted(self._con, candidates)
-        probe = [c for c in candidates if c not in known]
-        result = self.client.probe_billing_keys(probe) if probe else None
-        if result is not None and result.found:
-            spool.add_items("/subscribe/customers/{customer_uid}", list(result.found))
-        gone = set(result.missing if result is not None else ()) | known
-        return [c for c in candidates if c in gone]
 
 
 @dataclass(frozen=True)
@@ -1001,14 +1062,19 @@ class _Fetched:
     hi: datetime
 
 
-def _full_at(detail: Any) -> datetime | None:
-    """``full_at`` stored in a stream's ``sync_state.detail`` (None when absent or unreadable)."""
+def _detail(detail: Any) -> dict[str, Any]:
+    """A stream's ``sync_state.detail`` as a dict (empty when absent or unreadable)."""
     if isinstance(detail, str | bytes):
         try:
             detail = orjson.loads(detail)
         except orjson.JSONDecodeError:
-            return None
-    value = detail.get("full_at") if isinstance(detail, dict) else None
+            return {}
+    return detail if isinstance(detail, dict) else {}
+
+
+def _full_at(detail: Any) -> datetime | None:
+    """``full_at`` stored in a stream's ``sync_state.detail`` (None when absent or unreadable)."""
+    value = _detail(detail).get("full_at")
     if not isinstance(value, str):
         return None
     try:
@@ -1036,6 +1102,21 @@ def _scratch(folder: Path) -> duckdb.DuckDBPyConnection:
     )
     con.execute("SET TimeZone = 'Asia/Seoul'")
     return con
+
+
+def _keys_note(looked_up: int, gone: _keys.Deletions) -> str:
+    """What the billing-key pass did, for the report: lookups, deletions and how they are known."""
+    if not looked_up:
+        return ""
+    note = f"{looked_up} looked up, {len(gone.gone)} deleted"
+    if gone.by_lookup:
+        note += (
+            f" ({len(gone.by_lookup)} on the multi-lookup's word: {gone.probed} single-key GET(s) "
+            "found no live key it left out)"
+        )
+    elif gone.omits_live:
+        note += " (each by its own GET: the multi-lookup leaves out live keys at this merchant)"
+    return note
 
 
 def _batches(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:

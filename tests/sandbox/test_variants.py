@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import fields
 
 import httpx
 import pytest
@@ -85,7 +86,17 @@ def test_schedule_window_switch_and_the_control_surface(world: SandboxWorld, ser
 
 
 def test_every_named_variant_is_valid() -> None:
-    assert len(VARIANTS) == 7
+    # each switch flipped on its own, and all of them together
+    names = [f.name for f in fields(ApiVariant)]
+    default = VARIANTS["documented"].to_dict()
+    alone = {
+        n
+        for v in VARIANTS.values()
+        for n in names
+        if [m for m in names if v.to_dict()[m] != default[m]] == [n]
+    }
+    assert alone == set(names)
+    assert all(VARIANTS["all-unkind"].to_dict()[n] != default[n] for n in names)
     assert all(isinstance(v, ApiVariant) for v in VARIANTS.values())
     with pytest.raises(ValueError, match="partial_cancel_status"):
         ApiVariant(partial_cancel_status="refunded")  # type: ignore[arg-type]
