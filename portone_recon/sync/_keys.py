@@ -19,6 +19,8 @@ left-out key gets its own GET when the answer decides something (:func:`proof_pl
 
 - its key is stored live: a deletion since the last look, the event a daily run exists to catch;
 - a charge is booked on it after now: an orphan schedule, which a fix-up may revoke;
+- the merchant's subscriptions file holds an active or trialing subscription of the customer: a deleted
+  key stops its renewals;
 
 and of the others, ``PROOF_SAMPLE`` drawn afresh each run get their own GET. If every GET answers 404,
 the rest are stored deleted with ``deleted_proof = 'lookup'``. If any GET finds a live key the lookup
@@ -177,18 +179,21 @@ def proof_plan(
     """Split left-out ``candidates`` into (already proven, must be proven, may be sampled).
 
     Already proven: stored deleted by a 404 of their own GET (or by their own record), nothing would
-    change. Must be proven: stored live, or with a charge booked after ``now``. The store is attached.
+    change. Must be proven: stored live, with a charge booked after ``now``, or with a subscription the
+    merchant says is active or trialing. The store is attached.
     """
     if not candidates:
         return [], [], []
     rows = con.execute(
         "WITH c AS (SELECT DISTINCT unnest($ids::VARCHAR[]) AS customer_uid), "
-        "booked AS (SELECT DISTINCT customer_uid FROM schedules WHERE schedule_status = 'scheduled' "
-        "AND schedule_at > $now AND customer_uid IN (SELECT customer_uid FROM c)) "
+        "booked AS (SELECT customer_uid FROM schedules WHERE schedule_status = 'scheduled' "
+        "AND schedule_at > $now UNION SELECT customer_uid FROM subscriptions "
+        "WHERE status IN ('active', 'trialing')) "
         "SELECT c.customer_uid, "
         "coalesce(b.deleted AND coalesce(b.deleted_proof, '') <> 'lookup', false) AS proven, "
         "(b.customer_uid IS NOT NULL AND NOT b.deleted) OR k.customer_uid IS NOT NULL AS must "
-        "FROM c LEFT JOIN billing_keys b USING (customer_uid) LEFT JOIN booked k USING (customer_uid)",
+        "FROM c LEFT JOIN billing_keys b USING (customer_uid) "
+        "LEFT JOIN (SELECT DISTINCT customer_uid FROM booked) k USING (customer_uid)",
         {"ids": list(candidates), "now": now},
     ).fetchall()
     state = {str(c): (bool(p), bool(m)) for c, p, m in rows}

@@ -68,19 +68,28 @@ def test_left_out_keys_are_proven_where_it_decides_and_sampled_elsewhere(tmp_pat
     orphan = _orphan(w)
     w.advance(seconds=3600)
     store = Store(tmp_path / "s.duckdb")
+    store.migrate()
+    subscribed = churned[-1]  # the merchant's file says this one still subscribes
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO subscriptions (subscription_id, customer_uid, status, amount, anchor_day, source, "
+            "loaded_at) VALUES ('sub_x', ?, 'active', 5000, 5, 'test', now())",
+            [subscribed],
+        )
     with w.client() as client:
         mark = len(w.requests)
         report = sync(client, store, progress=False)
         probed = _singles(w, mark)
-        # a charge is booked on the orphan's key: its deletion decides a revoke, so it has its own GET
-        assert orphan in probed
-        # the others left out (40 churned + cust_003, deleted in build_world) are sampled, not each probed
-        assert len(probed) == 1 + PROOF_SAMPLE
+        # a charge is booked on the orphan's key (its deletion decides a revoke) and the merchant says the
+        # subscriber is active (a deleted key stops renewals): each has its own GET
+        assert orphan in probed and subscribed in probed
+        # the others left out (39 churned + cust_003, deleted in build_world) are sampled, not each probed
+        assert len(probed) == 2 + PROOF_SAMPLE
         assert store_tables(store)["keys"] == world_tables(w)["keys"]
         proofs = _proofs(store)
-        assert proofs[orphan] == "single_get"
+        assert proofs[orphan] == proofs[subscribed] == "single_get"
         on_word = sorted(c for c, p in proofs.items() if p == "lookup")
-        assert len(on_word) == len(churned) + 1 - PROOF_SAMPLE
+        assert len(on_word) == len(churned) - PROOF_SAMPLE
         assert set(on_word) <= {*churned, "cust_003"}
         keys = next(s for s in report.streams if s.stream == "billing_keys")
         assert f"{len(on_word)} on the multi-lookup's word" in keys.note
