@@ -194,7 +194,8 @@ def test_a_key_the_v2_sync_stored_is_left_alone_by_the_v1_lookups(tmp_path: Path
         sync(client, store, progress=False, full=full)
         asked = [q[1] for r in w.requests[mark:] for q in r.get("query", []) if q[0] == "customer_uid[]"]
     rows = store.query(
-        "SELECT customer_uid, deleted, card_name FROM billing_keys WHERE customer_uid IN ('cust_001', 'cust_003')"
+        "SELECT customer_uid, deleted, card_name FROM billing_keys "
+        "WHERE customer_uid IN ('cust_001', 'cust_003')"
     )
     assert not rows["deleted"].any()
     assert set(rows["card_name"]) == {"V2 카드"}
