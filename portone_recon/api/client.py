@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
+from portone_recon.api._pool import background
 from portone_recon.api.envelope import RawPage
 from portone_recon.api.models import (
     PAYMENT_STATUSES,
@@ -210,6 +211,15 @@ class PortOneClient:
         the same time.
         """
         return self._transport.counting_calls()
+
+    def background(self) -> AbstractContextManager[None]:
+        """Requests the code inside sends through the pool yield to other threads' requests.
+
+        For work fetched ahead of its turn (a sync's schedule listing and billing-key lookups beside its
+        payment listing): it uses the pool's idle slots and never delays the foreground listing. The
+        pool's ``concurrency`` bounds both together.
+        """
+        return background()
 
     def server_now(self) -> datetime:
         """PortOne's clock now (``getToken``'s ``now``): one token request, whose token is kept.

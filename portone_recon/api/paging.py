@@ -15,10 +15,11 @@ import math
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import suppress
 from typing import Any, TypeVar
 
+from portone_recon.api._pool import PriorityPool
 from portone_recon.api.envelope import RawPage, fast_page_header
 from portone_recon.api.models import parse_page_envelope
 from portone_recon.api.transport import Params, Transport
@@ -172,7 +173,7 @@ class Pager:
     def __init__(self, transport: Transport, concurrency: int) -> None:
         self._transport = transport
         self.concurrency = concurrency
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: PriorityPool | None = None
         self._pool_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -185,21 +186,19 @@ class Pager:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def executor(self) -> ThreadPoolExecutor:
+    def executor(self) -> PriorityPool:
+        """The pool every request of this pager goes through (``concurrency`` in flight at most)."""
         with self._pool_lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    max_workers=self.concurrency, thread_name_prefix="portone-recon-api"
-                )
+                self._pool = PriorityPool(self.concurrency, "portone-recon-api")
             return self._pool
 
     def ordered_map(self, fn: Callable[[A], R], args: Iterable[A]) -> Generator[R, None, None]:
-        """``map`` with at most ``concurrency`` calls in flight, results in argument order."""
+        """``map`` with at most ``concurrency`` calls in flight, results in argument order.
+
+        Always through the pool, also at ``concurrency`` 1: several threads of one reader share it.
+        """
         it = iter(args)
-        if self.concurrency <= 1:
-            for a in it:
-                yield fn(a)
-            return
         pool = self.executor()
         ctx = contextvars.copy_context()  # ``counting_calls`` of the caller counts the pool's requests
 

@@ -6,7 +6,8 @@ billing keys, so a full billing-key pass (first run, ``full``, every ``full_ever
 learns them: the store's customers at the start, then each staged part of the payment and schedule
 listings (:meth:`KeyLookups.feed`). The lookups go through the client's pool of ``concurrency``
 requests, so they take the slots the listings leave idle (a large merchant's listing is bound by
-parsing and staging, not by the network) without putting more requests in flight. At the billing-key
+parsing and staging, not by the network) without putting more requests in flight, and as background
+work they never delay a listing's request. At the billing-key
 stream's turn, whoever the store names that was not looked up yet is looked up
 (:meth:`KeyLookups.finish`); the stream then merges what was found in one transaction, as before. Which
 keys are looked up and what is stored does not depend on the overlap: only when the calls are made.
@@ -37,6 +38,7 @@ import hashlib
 import queue
 import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -65,6 +67,8 @@ class KeyClient(Protocol):
 
     def counting_calls(self) -> Any: ...
 
+    def background(self) -> AbstractContextManager[None]: ...
+
 
 class KeyLookups:
     """Billing-key multi-lookups on their own thread, fed with customer ids as the run learns them.
@@ -88,7 +92,7 @@ class KeyLookups:
         self._thread.start()
 
     def _work(self) -> None:
-        with self._client.counting_calls() as counter:
+        with self._client.background(), self._client.counting_calls() as counter:
             try:
                 while (ids := self._queue.get()) is not None:
                     if self._stop.is_set() or self._error is not None:

@@ -212,6 +212,8 @@ class SyncClient(Protocol):
 
     def probe_billing_keys(self, customer_uids: Sequence[str]) -> MultiResult[dict[str, Any]]: ...
 
+    def background(self) -> AbstractContextManager[None]: ...
+
     def counting_calls(self) -> AbstractContextManager[Any]:
         """A context whose ``.calls`` counts this caller's requests (exact beside other threads)."""
         ...
@@ -537,8 +539,13 @@ class _Run:
     def _fetch_schedules(
         self, lo: datetime, hi: datetime, folder: Path, bar: Any, spool: Spool | None = None
     ) -> _Fetched:
-        # left open: the schedules stream appends re-fetched past schedules to it
-        with self.client.counting_calls() as counter, _filling(spool or Spool(folder, "schedules")) as spool:
+        # left open: the schedules stream appends re-fetched past schedules to it. Fetched ahead of its
+        # turn: its requests yield to the payment listing's (``background``).
+        with (
+            self.client.background(),
+            self.client.counting_calls() as counter,
+            _filling(spool or Spool(folder, "schedules")) as spool,
+        ):
             if lo < hi:
                 pages = self._pages_of(self.client.iter_schedule_pages(lo, hi, limit=PAGE_LIMIT))
                 self._spool_pages(spool, pages, bar)
