@@ -230,11 +230,9 @@ def _client(required: bool, store: Store | None = None) -> ClientLike | None:
 
     settings = Settings.from_env()
     if settings.has_v2 and store is not None:
-        from portone_recon.actions.v2_client import RoutingClient, V2ActionsClient
-        from portone_recon.api.v2 import PortOneV2Client
+        from portone_recon.actions.v2_client import fixup_client
 
-        v1 = PortOneClient.from_env() if settings.has_v1 else None
-        return RoutingClient(store, v1, V2ActionsClient(PortOneV2Client(settings), store))
+        return fixup_client(settings, store)
     try:
         return PortOneClient.from_env()
     except ConfigError:

@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from portone_recon.actions.executor import ClientLike
+from portone_recon.actions.requests import build_request
 from portone_recon.api.models import BillingKey, CancelRecord, Payment, Schedule
 from portone_recon.api.v2 import PortOneV2Client
 from portone_recon.api.v2.records import (
@@ -37,6 +38,14 @@ from portone_recon.api.v2.records import (
     read_payment,
     read_schedule,
 )
+from portone_recon.api.v2.requests import (
+    V2Request,
+    billing_key_payment_request,
+    get_payment_request,
+    revoke_schedule_request,
+    schedule_request,
+)
+from portone_recon.config import Settings
 from portone_recon.errors import BusinessError, MalformedResponseError, NotFoundError
 from portone_recon.store import Store
 
@@ -122,8 +131,17 @@ class V2ActionsClient:
             self._keys.setdefault(str(cu), []).append(str(key))  # newest issued last
         ids = store.query("SELECT merchant_uid, schedule_id FROM schedules WHERE schedule_id IS NOT NULL")
         self._schedule_ids = dict(zip(ids["merchant_uid"], ids["schedule_id"], strict=True))
-        pays = store.query("SELECT imp_uid, merchant_uid FROM payments WHERE source_api = 'v2'")
+        pays = store.query(
+            "SELECT imp_uid, merchant_uid FROM payments WHERE source_api = 'v2' "
+            "ORDER BY coalesce(status_changed_at, started_at) NULLS FIRST, imp_uid"
+        )
         self._mu_of = dict(zip(pays["imp_uid"], pays["merchant_uid"], strict=True))
+        #: the latest stored attempt of each payment id (what a retry's preview names)
+        self._attempt_of = {str(mu): str(imp) for imp, mu in self._mu_of.items()}
+        sched = store.query(
+            "SELECT merchant_uid, customer_uid, name, amount, currency FROM schedules WHERE source_api = 'v2'"
+        )
+        self._stored_schedules = {str(r["merchant_uid"]): r for r in sched.to_dict("records")}
 
     def __repr__(self) -> str:
         return f"V2ActionsClient({self.client!r})"
@@ -237,21 +255,10 @@ class V2ActionsClient:
 
     def create_schedules(self, customer_uid: str, schedules: Sequence[Mapping[str, Any]]) -> list[Schedule]:
         """One ``POST /payments/{paymentId}/schedule`` per entry, the entry's merchant_uid as payment id."""
-        key = self._key(customer_uid)
         out = []
-        for entry in schedules:
+        for entry, request in zip(schedules, self.schedule_requests(customer_uid, schedules), strict=True):
             mu = str(entry["merchant_uid"])
-            currency = str(entry.get("currency") or "KRW")
-            made = self.client.create_schedule(
-                mu,
-                billing_key=key,
-                order_name=str(entry.get("name") or mu),
-                amount=_minor(entry["amount"], currency),
-                currency=currency,
-                time_to_pay=datetime.fromtimestamp(int(entry["schedule_at"]), UTC),
-                customer_id=customer_uid,
-                notice_urls=[str(entry["notice_url"])] if entry.get("notice_url") else None,
-            )
+            made = self.client.send(request)
             sid = (made.get("schedule") or {}).get("id")
             if isinstance(sid, str):
                 self._schedule_ids[mu] = sid
@@ -267,7 +274,7 @@ class V2ActionsClient:
             raise ValueError("unschedule through V2 needs schedule merchant_uids (never a whole billing key)")
         out = []
         for mu in mus:
-            self.client.revoke_schedule(self._schedule_id(mu))
+            self.client.revoke_schedule(self._schedule_id(mu))  # sends revoke_schedule_request(...)
             out.append(self.fetch_schedule(mu))
         return out
 
@@ -275,18 +282,16 @@ class V2ActionsClient:
         """Charge a failed schedule's payment id again with the key, idempotently; read the result back."""
         s = self.fetch_schedule(merchant_uid)
         before = self._payment_or_none(merchant_uid)
-        key = self._key(s.customer_uid)
-        attempt = before.imp_uid if before is not None else "none"
+        request = self.retry_request(
+            merchant_uid,
+            customer_uid=s.customer_uid,
+            name=s.name,
+            amount=s.amount,
+            currency=s.currency,
+            attempt=before.imp_uid if before is not None else None,
+        )
         try:
-            self.client.pay_with_billing_key(
-                merchant_uid,
-                billing_key=key,
-                order_name=s.name or merchant_uid,
-                amount=_minor(s.amount, s.currency),
-                currency=s.currency,
-                customer_id=s.customer_uid,
-                idempotency_key=f"portone-recon-retry-{merchant_uid}-{attempt}",
-            )
+            self.client.send(request)
         except BusinessError as exc:
             if exc.error_type != "PG_PROVIDER":
                 raise
@@ -297,6 +302,92 @@ class V2ActionsClient:
                 method="GET", endpoint="/payments/{paymentId}", error_type="PAYMENT_NOT_FOUND",
             )  # fmt: skip
         return after
+
+    # -- the requests the writes send, built once: sent above, shown by a preview ----------------
+
+    def schedule_requests(self, customer_uid: str, schedules: Sequence[Mapping[str, Any]]) -> list[V2Request]:
+        """One ``POST /payments/{paymentId}/schedule`` per V1-form schedule entry (its merchant_uid as
+        the payment id, the customer's newest issued V2 key)."""
+        key = self._key(customer_uid)
+        out = []
+        for entry in schedules:
+            mu = str(entry["merchant_uid"])
+            currency = str(entry.get("currency") or "KRW")
+            out.append(
+                schedule_request(
+                    mu,
+                    store_id=self.client.settings.store_id,
+                    billing_key=key,
+                    order_name=str(entry.get("name") or mu),
+                    amount=_minor(entry["amount"], currency),
+                    currency=currency,
+                    time_to_pay=datetime.fromtimestamp(int(entry["schedule_at"]), UTC),
+                    customer_id=customer_uid,
+                    notice_urls=[str(entry["notice_url"])] if entry.get("notice_url") else None,
+                )
+            )
+        return out
+
+    def retry_request(
+        self,
+        merchant_uid: str,
+        *,
+        customer_uid: str,
+        name: str | None,
+        amount: Any,
+        currency: str,
+        attempt: str | None,
+    ) -> V2Request:
+        """The charge of a failed schedule's payment id again, keyed by that id and its failed attempt
+        (a re-send within PortOne's 3 hours returns the stored answer)."""
+        return billing_key_payment_request(
+            merchant_uid,
+            store_id=self.client.settings.store_id,
+            billing_key=self._key(customer_uid),
+            order_name=name or merchant_uid,
+            amount=_minor(amount, currency),
+            currency=currency,
+            customer_id=customer_uid,
+            idempotency_key=f"portone-recon-retry-{merchant_uid}-{attempt or 'none'}",
+        )
+
+    def wire_requests(self, kind: str, target: Mapping[str, Any]) -> list[V2Request]:
+        """The V2 requests an action of ``kind`` with ``target`` sends, from what the store holds (no
+        network): a retry names the latest stored attempt and the stored schedule; a revocation the
+        stored schedule id (a schedule not synced yet is looked up when sent)."""
+        request = build_request(kind, target)
+        store_id = self.client.settings.store_id
+        if kind == "rebook":
+            body = request["json"]
+            return self.schedule_requests(str(body["customer_uid"]), body["schedules"])
+        if kind == "unschedule":
+            return [
+                revoke_schedule_request(
+                    str(self._schedule_ids.get(mu) or f"(schedule of {mu}, looked up when sent)"),
+                    store_id=store_id,
+                )
+                for mu in request["json"]["merchant_uid"]
+            ]
+        if kind == "retry":
+            mu = str(target["schedule_merchant_uid"])
+            row = self._stored_schedules.get(mu) or {}
+            return [
+                self.retry_request(
+                    mu,
+                    customer_uid=str(row.get("customer_uid") or target.get("customer_uid") or ""),
+                    name=row.get("name"),
+                    amount=row.get("amount") if row.get("amount") is not None else target.get("amount"),
+                    currency=str(row.get("currency") or target.get("currency") or "KRW"),
+                    attempt=self._attempt_of.get(mu),
+                )
+            ]
+        if kind == "reverify":
+            imp = target.get("imp_uid")
+            known = self._mu_of.get(str(imp)) if imp else None
+            payment_id = known or target.get("merchant_uid")
+            if payment_id:
+                return [get_payment_request(str(payment_id), store_id=store_id)]
+        return []
 
 
 class RoutingClient:
@@ -343,6 +434,37 @@ class RoutingClient:
         """``v1`` or ``v2``: the API holding this customer's billing key."""
         return self._by_customer.get(customer_uid, self.default)
 
+    def _unschedule_api(self, customer_uid: str | None, merchant_uids: Sequence[str] | None) -> str | None:
+        mus = [merchant_uids] if isinstance(merchant_uids, str) else list(merchant_uids or [])
+        api = self._by_schedule.get(mus[0]) if mus else None
+        if api is None and customer_uid:
+            api = self.api_for_customer(customer_uid)
+        return api
+
+    def _action_client(self, kind: str, target: Mapping[str, Any]) -> ClientLike:
+        """The client an action's request goes to: the same rules as the calls below."""
+        request = build_request(kind, target)
+        if kind == "rebook":
+            return self._pick(self.api_for_customer(str(request["json"]["customer_uid"])))
+        if kind == "retry":
+            return self._pick(self._by_schedule.get(str(target["schedule_merchant_uid"])))
+        if kind == "unschedule":
+            body = request["json"]
+            return self._pick(self._unschedule_api(body.get("customer_uid"), body["merchant_uid"]))
+        imp = target.get("imp_uid")
+        if imp:
+            return self._pick(self._by_payment.get(str(imp)))
+        mu = str(target.get("merchant_uid") or "")
+        return self._pick(self._by_order.get(mu) or self._by_schedule.get(mu))
+
+    def wire_requests(self, kind: str, target: Mapping[str, Any]) -> list[V2Request] | None:
+        """The V2 requests an action sends when its customer is on V2; None when it goes through V1
+        (its request is then sent as built)."""
+        client = self._action_client(kind, target)
+        if isinstance(client, V2ActionsClient):
+            return client.wire_requests(kind, target)
+        return None
+
     def fetch_payment(self, imp_uid: str) -> Payment:
         return self._pick(self._by_payment.get(imp_uid)).fetch_payment(imp_uid)
 
@@ -375,11 +497,21 @@ class RoutingClient:
     def unschedule(
         self, *, customer_uid: str | None = None, merchant_uids: Sequence[str] | None = None
     ) -> list[Schedule]:
-        mus = [merchant_uids] if isinstance(merchant_uids, str) else list(merchant_uids or [])
-        api = self._by_schedule.get(mus[0]) if mus else None
-        if api is None and customer_uid:
-            api = self.api_for_customer(customer_uid)
+        api = self._unschedule_api(customer_uid, merchant_uids)
         return self._pick(api).unschedule(customer_uid=customer_uid, merchant_uids=merchant_uids)
 
     def retry_schedule(self, merchant_uid: str) -> Payment:
         return self._pick(self._by_schedule.get(merchant_uid)).retry_schedule(merchant_uid)
+
+
+def fixup_client(settings: Settings, store: Store) -> ClientLike | None:
+    """The client fix-ups are sent with: with a V2 secret, a :class:`RoutingClient` (over the V1 client
+    too when V1 credentials are set); with V1 credentials only, the V1 client; None without any."""
+    from portone_recon.api.client import PortOneClient
+
+    if settings.has_v2:
+        v1 = PortOneClient(settings) if settings.has_v1 else None
+        return RoutingClient(store, v1, V2ActionsClient(PortOneV2Client(settings), store))
+    if settings.has_v1:
+        return PortOneClient(settings)
+    return None
