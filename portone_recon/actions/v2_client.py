@@ -9,6 +9,8 @@ outcome by reading) applies unchanged:
 - retry = ``POST /payments/{paymentId}/billing-key`` on the failed schedule's payment id, with an
   ``Idempotency-Key`` derived from that id and the failed attempt (a re-send within PortOne's 3 hours
   returns the stored answer); a decline (``PG_PROVIDER``) is read back as the FAILED payment it left.
+  Whether PortOne charges a FAILED payment id again is not documented: when it refuses, the retry is
+  charged under the next retry id (``<id>-r1``, ``<id>-r2``, ...), which a re-run finds by reading.
 - unschedule = ``DELETE /payment-schedules`` with ONE schedule id per call (the call is all-or-nothing).
 - reverify / every read = ``GET /payments/{paymentId}`` (V2 has no GET by attempt id).
 
@@ -46,11 +48,21 @@ from portone_recon.api.v2.requests import (
     schedule_request,
 )
 from portone_recon.config import Settings
-from portone_recon.errors import BusinessError, MalformedResponseError, NotFoundError
+from portone_recon.errors import BadRequestError, BusinessError, MalformedResponseError, NotFoundError
 from portone_recon.store import Store
 
 #: How far around now V2 listings look for a customer's payments or a schedule without a known id.
 SEARCH_SPAN = timedelta(days=400)
+#: How many retry ids a payment id may have (``<id>-r1`` ... ``<id>-r10``).
+MAX_RETRY_IDS = 10
+#: Refusals of a charge that, for a payment id a re-read still shows FAILED, mean "this id is not
+#: charged again" (whether PortOne re-charges a FAILED id is not documented).
+NOT_RECHARGEABLE = frozenset({"ALREADY_PAID", "MAX_TRANSACTION_COUNT_REACHED"})
+
+
+def retry_id(merchant_uid: str, n: int) -> str:
+    """The payment id of the ``n``-th retry of ``merchant_uid`` under a new id (0: the id itself)."""
+    return merchant_uid if n == 0 else f"{merchant_uid}-r{n}"
 
 
 def _amount(whole: int | None, exact: Decimal | None) -> int | Decimal:
@@ -184,10 +196,22 @@ class V2ActionsClient:
         )  # fmt: skip
 
     def iter_payments_by_merchant_uid(self, merchant_uid: str) -> Iterator[Payment]:
-        """The payment's current attempt (V2 shows one payment per id; earlier attempts are in the store)."""
-        p = self._payment_or_none(merchant_uid)
-        if p is not None:
-            yield p
+        """The payment's current attempt (V2 shows one payment per id; earlier attempts are in the store),
+        then those of its retry ids (:func:`retry_id`) while each one before has FAILED."""
+        yield from self._retry_chain(merchant_uid)
+
+    def _retry_chain(self, merchant_uid: str) -> list[Payment]:
+        """The payments of ``merchant_uid`` and its retry ids, read in order until one is absent or did
+        not fail (a retry id is charged only after the one before it failed)."""
+        out: list[Payment] = []
+        for n in range(MAX_RETRY_IDS + 1):
+            p = self._payment_or_none(retry_id(merchant_uid, n))
+            if p is None:
+                break
+            out.append(p)
+            if p.status != "failed":
+                break
+        return out
 
     def iter_billing_key_payments(self, customer_uid: str) -> Iterator[Payment]:
         now = self.now()
@@ -279,23 +303,44 @@ class V2ActionsClient:
         return out
 
     def retry_schedule(self, merchant_uid: str) -> Payment:
-        """Charge a failed schedule's payment id again with the key, idempotently; read the result back."""
+        """Charge a failed schedule's payment again, idempotently, and read the result back.
+
+        The last id of the payment's retry chain (the payment id itself at first) is charged again; if
+        PortOne refuses to charge a FAILED id again (whether it does is not documented: ``ALREADY_PAID``
+        or ``MAX_TRANSACTION_COUNT_REACHED`` while a re-read still shows it FAILED), the next retry id is
+        charged instead. Each id can be paid once, a paid one in the chain is returned without charging,
+        and a re-run reads the chain again, so nothing is ever charged twice.
+        """
         s = self.fetch_schedule(merchant_uid)
-        before = self._payment_or_none(merchant_uid)
-        request = self.retry_request(
-            merchant_uid,
-            customer_uid=s.customer_uid,
-            name=s.name,
-            amount=s.amount,
-            currency=s.currency,
-            attempt=before.imp_uid if before is not None else None,
-        )
-        try:
-            self.client.send(request)
-        except BusinessError as exc:
-            if exc.error_type != "PG_PROVIDER":
+        chain = self._retry_chain(merchant_uid)
+        for p in chain:
+            if p.status != "failed" and p.paid_at is not None:
+                return p  # already charged (by an earlier run or by PortOne): nothing to send
+        n = max(len(chain) - 1, 0)
+        while True:
+            pid = retry_id(merchant_uid, n)
+            before = chain[n] if n < len(chain) else None
+            request = self.retry_request(
+                pid,
+                customer_uid=s.customer_uid,
+                name=s.name,
+                amount=s.amount,
+                currency=s.currency,
+                attempt=before.imp_uid if before is not None else None,
+            )
+            try:
+                self.client.send(request)
+            except (BusinessError, BadRequestError) as exc:
+                if exc.error_type == "PG_PROVIDER":
+                    break  # declined: read back as the FAILED payment it left
+                if exc.error_type in NOT_RECHARGEABLE and before is not None and n < MAX_RETRY_IDS:
+                    again = self._payment_or_none(pid)
+                    if again is not None and again.status == "failed":
+                        n += 1  # this id is not charged again: the next retry id is
+                        continue
                 raise
-        after = self._payment_or_none(merchant_uid)
+            break
+        after = self._payment_or_none(retry_id(merchant_uid, n))
         if after is None:
             raise NotFoundError(
                 http_status=404, code=None, message=f"payment {merchant_uid!r} not found after the retry",
@@ -371,14 +416,19 @@ class V2ActionsClient:
         if kind == "retry":
             mu = str(target["schedule_merchant_uid"])
             row = self._stored_schedules.get(mu) or {}
+            pid = mu
+            for n in range(1, MAX_RETRY_IDS + 1):  # the chain as the store holds it
+                if retry_id(mu, n) not in self._attempt_of:
+                    break
+                pid = retry_id(mu, n)
             return [
                 self.retry_request(
-                    mu,
+                    pid,
                     customer_uid=str(row.get("customer_uid") or target.get("customer_uid") or ""),
                     name=row.get("name"),
                     amount=row.get("amount") if row.get("amount") is not None else target.get("amount"),
                     currency=str(row.get("currency") or target.get("currency") or "KRW"),
-                    attempt=self._attempt_of.get(mu),
+                    attempt=self._attempt_of.get(pid),
                 )
             ]
         if kind == "reverify":

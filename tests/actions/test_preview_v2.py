@@ -80,14 +80,17 @@ def _as_built(r: httpx.Request) -> V2Request:
     )
 
 
-@pytest.fixture
-def mixed(tmp_path: Path, wall: Any) -> Iterator[tuple[Any, RoutingClient, Recorder, Store, set[str]]]:
+@pytest.fixture(params=[None], ids=["recharged"])
+def mixed(
+    request: pytest.FixtureRequest, tmp_path: Path, wall: Any
+) -> Iterator[tuple[Any, RoutingClient, Recorder, Store, set[str]]]:
     sc = generate_merchant(subscribers=300, months=4, seed=11)
     world = sc.world
     wall.world = world
     customers = sorted({p["customer_uid"] for p in world.payments.values() if p.get("customer_uid")})
     v1_customers = set(customers[::2])
     v2 = SandboxV2(world, api_secret=V2_SECRET, v1_customers=v1_customers)
+    v2.failed_id_refusal = request.param
     recorder = Recorder(v2.transport())
     settings = Settings(api_secret=V2_SECRET, v2_api_base="https://v2.invalid")
     store = Store(tmp_path / "mixed.duckdb", lock_timeout=5.0)
@@ -167,3 +170,25 @@ def test_the_client_fix_ups_are_sent_with_follows_the_settings(tmp_path: Path) -
     assert fixup_client(Settings(), store) is None
     for c in (both, only_v1):
         c.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mixed", ["MAX_TRANSACTION_COUNT_REACHED"], indirect=True, ids=["refused"])
+def test_when_a_failed_id_is_not_charged_again_v2_retries_go_under_a_new_id_once(mixed: Any) -> None:
+    plan, client, recorder, store, _ = mixed
+    retries = [
+        a for a in plan.actions if a.kind == "retry" and client.api_for_customer(a.customer_uid) == "v2"
+    ]
+    assert retries
+    done = apply(plan, client, store, dry_run=False, max_actions=10_000, max_amount=10**9, progress=False)
+    assert set(done.outcomes["status"]) == {"succeeded"}
+    charged = [r.url.raw_path.decode() for r in recorder.sent if r.url.path.endswith("/billing-key")]
+    for a in retries:  # refused on its own id, then charged once under the first retry id
+        mu = a.target["schedule_merchant_uid"]
+        assert [c for c in charged if f"/payments/{mu}" in c] == [
+            f"/payments/{mu}/billing-key",
+            f"/payments/{mu}-r1/billing-key",
+        ]
+    sent = len(recorder.sent)
+    apply(plan, client, store, dry_run=False, max_actions=10_000, max_amount=10**9, progress=False)
+    assert not [r for r in recorder.sent[sent:] if r.method != "GET"]  # a second apply charges nothing
