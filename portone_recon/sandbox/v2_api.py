@@ -675,7 +675,7 @@ class SandboxV2:
             status = {"ALREADY_PAID": 409, "MAX_TRANSACTION_COUNT_REACHED": 400}.get(
                 self.failed_id_refusal, 409
             )
-            raise V2Error(status, self.failed_id_refusal, "결제 시도 횟수가 최대에 도달했습니다")
+            raise V2Error(status, self.failed_id_refusal, "실패한 결제 건은 다시 결제할 수 없습니다")
 
     def partial_cancel_status_time(self, p: Json) -> int:
         """``statusChangedAt`` of a PARTIAL_CANCELLED payment: its first partial cancel (the status
