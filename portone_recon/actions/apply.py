@@ -40,7 +40,6 @@ booked.
 from __future__ import annotations
 
 import html
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -68,6 +67,7 @@ from portone_recon.actions.executor import (
 )
 from portone_recon.actions.holds import Holds, holds_in_store
 from portone_recon.actions.model import Action, FixPlan
+from portone_recon.actions.preview import describe_request
 from portone_recon.actions.record import (
     check_well_formed,
     derive_actions,
@@ -216,27 +216,11 @@ class ApplyReport:
             return f"<b>ApplyReport</b> <i>(cannot render: {html.escape(type(exc).__name__)})</i>"
 
 
-def describe_request(a: Action) -> str:
-    """The request of an action in full, as it will be sent (times also shown in KST)."""
-    req = build_request(a.kind, a.target)
-    line = f"{req['method']} {req['path']}"
-    body = req.get("json")
-    if body is not None:
-        line += " " + json.dumps(body, ensure_ascii=False, sort_keys=True)
-        for e in body.get("schedules") or ():
-            at = datetime.fromtimestamp(int(e["schedule_at"]), tz=KST)
-            line += f" [{e['merchant_uid']} at {at:%Y-%m-%d %H:%M} KST, {int(e['amount']):,} {e['currency']}]"
-    if a.kind == "reverify":
-        mu = a.target.get("merchant_uid")
-        line += f" then mark order {mu} paid locally" if mu else " then mark its order paid locally"
-    if a.kind == "retry":
-        line += f" (charges {int(a.target['amount']):,} {a.target.get('currency') or 'KRW'} now)"
-    return line
-
-
-def _outcome(action: Action, status: str, outcome: str, message: str) -> dict[str, Any]:
+def _outcome(
+    action: Action, status: str, outcome: str, message: str, client: object | None = None
+) -> dict[str, Any]:
     try:
-        request = describe_request(action)
+        request = describe_request(action, client)
         money = money_of(action.kind, action.target, build_request(action.kind, action.target)).amount
     except PortOneReconError:
         request, money = "(malformed)", 0
@@ -409,6 +393,10 @@ class _Run:
         self.sent: dict[str, int] = {}
         self.requests_sent = 0
 
+    def _outcome(self, a: Action, status: str, outcome: str, message: str) -> dict[str, Any]:
+        """A row of the report, its request as this run's client sends it."""
+        return _outcome(a, status, outcome, message, self.ctx.client)
+
     def _still_meant(self, a: Action) -> str | None:
         """Why the action is not to be sent any more (its finding or subscription changed, or a hold)."""
         if a.finding_id:
@@ -439,34 +427,36 @@ class _Run:
         ):
             row = rows.get(a.action_id)
             if row is not None and row.done_for(self.plan.plan_id):
-                out.append(_outcome(a, row.status, "already", row.message or f"already {row.status}"))
+                out.append(self._outcome(a, row.status, "already", row.message or f"already {row.status}"))
                 continue
             why = self._still_meant(a)
             if why:
-                out.append(_outcome(a, "would_skip", "would_skip", why))
+                out.append(self._outcome(a, "would_skip", "would_skip", why))
                 continue
             if ctx.client is None:
-                out.append(_outcome(a, "would_send", "would_send", "would send (PortOne not read)"))
+                out.append(self._outcome(a, "would_send", "would_send", "would send (PortOne not read)"))
                 continue
             try:
                 if row is not None and row.status in journal.UNRESOLVED:
                     res = resolve(a, row, ctx)
                     if isinstance(res, Final):
                         msg = f"would resolve: {res.status}: {res.message}"
-                        out.append(_outcome(a, "would_skip", "would_skip", msg))
+                        out.append(self._outcome(a, "would_skip", "would_skip", msg))
                         continue
                 check = precheck(a, ctx)
             except (APIError, Pending) as exc:
-                out.append(_outcome(a, "would_send", "would_send", f"would send (could not read: {exc})"))
+                out.append(
+                    self._outcome(a, "would_send", "would_send", f"would send (could not read: {exc})")
+                )
                 continue
             if isinstance(check, Skip):
-                out.append(_outcome(a, "would_skip", "would_skip", check.reason))
+                out.append(self._outcome(a, "would_skip", "would_skip", check.reason))
             elif isinstance(check, Final):
                 out.append(
-                    _outcome(a, "would_skip", "would_skip", f"would be {check.status}: {check.message}")
+                    self._outcome(a, "would_skip", "would_skip", f"would be {check.status}: {check.message}")
                 )
             else:
-                out.append(_outcome(a, "would_send", "would_send", "would send"))
+                out.append(self._outcome(a, "would_send", "would_send", "would send"))
         return self._report(out, True, started)
 
     def _dependency(self, a: Action) -> tuple[str, str] | None:
@@ -495,7 +485,7 @@ class _Run:
         ctx = self.ctx
         store = ctx.store
         if row.status in journal.FINAL:
-            return _outcome(a, row.status, "already", row.message or f"already {row.status}")
+            return self._outcome(a, row.status, "already", row.message or f"already {row.status}")
         dep = self._dependency(a) if row.status == "planned" else None
         if dep is not None:
             status, why = dep
@@ -503,32 +493,32 @@ class _Run:
                 _finish(store, a, Final("skipped", why), {})
             else:
                 journal.update(store, a.action_id, "planned", message=why)
-            return _outcome(a, status, "skipped" if status == "skipped" else "deferred", why)
+            return self._outcome(a, status, "skipped" if status == "skipped" else "deferred", why)
         try:
             if row.status in journal.UNRESOLVED:
                 res = resolve(a, row, ctx)
                 if isinstance(res, Final):
                     _finish(store, a, res, {"pre": row.result.get("pre"), "resolved": True})
                     self._count(a, res)
-                    return _outcome(a, res.status, "resolved", res.message)
+                    return self._outcome(a, res.status, "resolved", res.message)
                 assert isinstance(res, NotApplied)
                 journal.update(store, a.action_id, "planned", message="not applied (checked by reading)")
             stop = self._still_meant(a)
             if stop:
                 _finish(store, a, Final("skipped", stop), {})
-                return _outcome(a, "skipped", "skipped", stop)
+                return self._outcome(a, "skipped", "skipped", stop)
             check = precheck(a, ctx)
         except (APIError, Pending) as exc:
             msg = f"could not read the current state: {exc}"
             status = "unknown" if row.status == "sending" else row.status
             journal.update(store, a.action_id, status, message=msg)
-            return _outcome(a, status, "pending", msg)
+            return self._outcome(a, status, "pending", msg)
         if isinstance(check, Skip):
             _finish(store, a, Final("skipped", check.reason, check.evidence), {})
-            return _outcome(a, "skipped", "skipped", check.reason)
+            return self._outcome(a, "skipped", "skipped", check.reason)
         if isinstance(check, Final):
             _finish(store, a, check, {})
-            return _outcome(
+            return self._outcome(
                 a, check.status, "resolved" if check.status == "succeeded" else "sent", check.message
             )
         return self._send(a, check, hook)
@@ -541,7 +531,11 @@ class _Run:
     def _send(self, a: Action, go: Go, hook: Hook | None) -> dict[str, Any]:
         ctx = self.ctx
         store = ctx.store
-        extra = {"pre": dict(go.pre), "sent_at": ctx.now().isoformat(), "request": describe_request(a)}
+        extra = {
+            "pre": dict(go.pre),
+            "sent_at": ctx.now().isoformat(),
+            "request": describe_request(a, ctx.client),
+        }
         journal.update(store, a.action_id, "sending", message=None, result=extra, attempt=True)
         if hook is not None:
             hook("before_send", a)
@@ -552,21 +546,21 @@ class _Run:
         except OutcomeUnknownError as exc:
             msg = f"outcome unknown (will be resolved by reading on the next apply): {exc}"
             journal.update(store, a.action_id, "unknown", message=msg)
-            return _outcome(a, "unknown", "sent", msg)
+            return self._outcome(a, "unknown", "sent", msg)
         except Pending as exc:
             journal.update(store, a.action_id, "planned", message=str(exc))
-            return _outcome(a, "planned", "pending", str(exc))
+            return self._outcome(a, "planned", "pending", str(exc))
         except TransportError as exc:  # the client raises these only when the request never arrived
             msg = f"not sent: {exc}"
             journal.update(store, a.action_id, "planned", message=msg)
-            return _outcome(a, "planned", "pending", msg)
+            return self._outcome(a, "planned", "pending", msg)
         except (RateLimitError, ServerError) as exc:
             msg = (
                 f"PortOne answered HTTP {exc.http_status} ({exc.message}): retryable - the next apply "
                 "reads first, then sends again only if nothing happened"
             )
             journal.update(store, a.action_id, "failed_retryable", message=msg)
-            return _outcome(a, "failed_retryable", "sent", msg)
+            return self._outcome(a, "failed_retryable", "sent", msg)
         except PortOneHTTPError as exc:
             final = Final(
                 "failed", f"PortOne answered HTTP {exc.http_status}: {exc.message} (code {exc.code})"
@@ -577,7 +571,7 @@ class _Run:
         if hook is not None:
             hook("after_journal", a)
         self._count(a, final)
-        return _outcome(a, final.status, "sent", final.message)
+        return self._outcome(a, final.status, "sent", final.message)
 
 
 def _finish(store: Store, action: Action, final: Final, extra: Mapping[str, Any]) -> None:

@@ -230,11 +230,9 @@ def _client(required: bool, store: Store | None = None) -> ClientLike | None:
 
     settings = Settings.from_env()
     if settings.has_v2 and store is not None:
-        from portone_recon.actions.v2_client import RoutingClient, V2ActionsClient
-        from portone_recon.api.v2 import PortOneV2Client
+        from portone_recon.actions.v2_client import fixup_client
 
-        v1 = PortOneClient.from_env() if settings.has_v1 else None
-        return RoutingClient(store, v1, V2ActionsClient(PortOneV2Client(settings), store))
+        return fixup_client(settings, store)
     try:
         return PortOneClient.from_env()
     except ConfigError:
@@ -292,7 +290,14 @@ def _plan(args: argparse.Namespace) -> int:
     print(repr(plan))
     print(f"plan {plan.plan_id} recorded in {store.path}; digest {plan.digest[:16]}")
     if plan.actions:
-        _print_frame(plan.to_frame().drop(columns=["finding_id", "action_id"]))
+        from portone_recon.actions.preview import plan_frame
+        from portone_recon.actions.v2_client import fixup_client
+
+        client = fixup_client(Settings.from_env(), store)  # each request in the form apply sends it
+        try:
+            _print_frame(plan_frame(plan, client).drop(columns=["finding_id", "action_id"]))
+        finally:
+            _close(client)
     if plan.held:
         print(
             "\nOn hold (a manual-review finding of the same customer is open; acknowledge it or use "

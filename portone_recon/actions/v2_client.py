@@ -9,6 +9,8 @@ outcome by reading) applies unchanged:
 - retry = ``POST /payments/{paymentId}/billing-key`` on the failed schedule's payment id, with an
   ``Idempotency-Key`` derived from that id and the failed attempt (a re-send within PortOne's 3 hours
   returns the stored answer); a decline (``PG_PROVIDER``) is read back as the FAILED payment it left.
+  Whether PortOne charges a FAILED payment id again is not documented: when it refuses, the retry is
+  charged under the next retry id (``<id>-r1``, ``<id>-r2``, ...), which a re-run finds by reading.
 - unschedule = ``DELETE /payment-schedules`` with ONE schedule id per call (the call is all-or-nothing).
 - reverify / every read = ``GET /payments/{paymentId}`` (V2 has no GET by attempt id).
 
@@ -28,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from portone_recon.actions.executor import ClientLike
+from portone_recon.actions.requests import build_request
 from portone_recon.api.models import BillingKey, CancelRecord, Payment, Schedule
 from portone_recon.api.v2 import PortOneV2Client
 from portone_recon.api.v2.records import (
@@ -37,11 +40,29 @@ from portone_recon.api.v2.records import (
     read_payment,
     read_schedule,
 )
-from portone_recon.errors import BusinessError, MalformedResponseError, NotFoundError
+from portone_recon.api.v2.requests import (
+    V2Request,
+    billing_key_payment_request,
+    get_payment_request,
+    revoke_schedule_request,
+    schedule_request,
+)
+from portone_recon.config import Settings
+from portone_recon.errors import BadRequestError, BusinessError, MalformedResponseError, NotFoundError
 from portone_recon.store import Store
 
 #: How far around now V2 listings look for a customer's payments or a schedule without a known id.
 SEARCH_SPAN = timedelta(days=400)
+#: How many retry ids a payment id may have (``<id>-r1`` ... ``<id>-r10``).
+MAX_RETRY_IDS = 10
+#: Refusals of a charge that, for a payment id a re-read still shows FAILED, mean "this id is not
+#: charged again" (whether PortOne re-charges a FAILED id is not documented).
+NOT_RECHARGEABLE = frozenset({"ALREADY_PAID", "MAX_TRANSACTION_COUNT_REACHED"})
+
+
+def retry_id(merchant_uid: str, n: int) -> str:
+    """The payment id of the ``n``-th retry of ``merchant_uid`` under a new id (0: the id itself)."""
+    return merchant_uid if n == 0 else f"{merchant_uid}-r{n}"
 
 
 def _amount(whole: int | None, exact: Decimal | None) -> int | Decimal:
@@ -122,8 +143,17 @@ class V2ActionsClient:
             self._keys.setdefault(str(cu), []).append(str(key))  # newest issued last
         ids = store.query("SELECT merchant_uid, schedule_id FROM schedules WHERE schedule_id IS NOT NULL")
         self._schedule_ids = dict(zip(ids["merchant_uid"], ids["schedule_id"], strict=True))
-        pays = store.query("SELECT imp_uid, merchant_uid FROM payments WHERE source_api = 'v2'")
+        pays = store.query(
+            "SELECT imp_uid, merchant_uid FROM payments WHERE source_api = 'v2' "
+            "ORDER BY coalesce(status_changed_at, started_at) NULLS FIRST, imp_uid"
+        )
         self._mu_of = dict(zip(pays["imp_uid"], pays["merchant_uid"], strict=True))
+        #: the latest stored attempt of each payment id (what a retry's preview names)
+        self._attempt_of = {str(mu): str(imp) for imp, mu in self._mu_of.items()}
+        sched = store.query(
+            "SELECT merchant_uid, customer_uid, name, amount, currency FROM schedules WHERE source_api = 'v2'"
+        )
+        self._stored_schedules = {str(r["merchant_uid"]): r for r in sched.to_dict("records")}
 
     def __repr__(self) -> str:
         return f"V2ActionsClient({self.client!r})"
@@ -166,10 +196,22 @@ class V2ActionsClient:
         )  # fmt: skip
 
     def iter_payments_by_merchant_uid(self, merchant_uid: str) -> Iterator[Payment]:
-        """The payment's current attempt (V2 shows one payment per id; earlier attempts are in the store)."""
-        p = self._payment_or_none(merchant_uid)
-        if p is not None:
-            yield p
+        """The payment's current attempt (V2 shows one payment per id; earlier attempts are in the store),
+        then those of its retry ids (:func:`retry_id`) while each one before has FAILED."""
+        yield from self._retry_chain(merchant_uid)
+
+    def _retry_chain(self, merchant_uid: str) -> list[Payment]:
+        """The payments of ``merchant_uid`` and its retry ids, read in order until one is absent or did
+        not fail (a retry id is charged only after the one before it failed)."""
+        out: list[Payment] = []
+        for n in range(MAX_RETRY_IDS + 1):
+            p = self._payment_or_none(retry_id(merchant_uid, n))
+            if p is None:
+                break
+            out.append(p)
+            if p.status != "failed":
+                break
+        return out
 
     def iter_billing_key_payments(self, customer_uid: str) -> Iterator[Payment]:
         now = self.now()
@@ -237,21 +279,10 @@ class V2ActionsClient:
 
     def create_schedules(self, customer_uid: str, schedules: Sequence[Mapping[str, Any]]) -> list[Schedule]:
         """One ``POST /payments/{paymentId}/schedule`` per entry, the entry's merchant_uid as payment id."""
-        key = self._key(customer_uid)
         out = []
-        for entry in schedules:
+        for entry, request in zip(schedules, self.schedule_requests(customer_uid, schedules), strict=True):
             mu = str(entry["merchant_uid"])
-            currency = str(entry.get("currency") or "KRW")
-            made = self.client.create_schedule(
-                mu,
-                billing_key=key,
-                order_name=str(entry.get("name") or mu),
-                amount=_minor(entry["amount"], currency),
-                currency=currency,
-                time_to_pay=datetime.fromtimestamp(int(entry["schedule_at"]), UTC),
-                customer_id=customer_uid,
-                notice_urls=[str(entry["notice_url"])] if entry.get("notice_url") else None,
-            )
+            made = self.client.send(request)
             sid = (made.get("schedule") or {}).get("id")
             if isinstance(sid, str):
                 self._schedule_ids[mu] = sid
@@ -267,36 +298,146 @@ class V2ActionsClient:
             raise ValueError("unschedule through V2 needs schedule merchant_uids (never a whole billing key)")
         out = []
         for mu in mus:
-            self.client.revoke_schedule(self._schedule_id(mu))
+            self.client.revoke_schedule(self._schedule_id(mu))  # sends revoke_schedule_request(...)
             out.append(self.fetch_schedule(mu))
         return out
 
     def retry_schedule(self, merchant_uid: str) -> Payment:
-        """Charge a failed schedule's payment id again with the key, idempotently; read the result back."""
+        """Charge a failed schedule's payment again, idempotently, and read the result back.
+
+        The last id of the payment's retry chain (the payment id itself at first) is charged again; if
+        PortOne refuses to charge a FAILED id again (whether it does is not documented: ``ALREADY_PAID``
+        or ``MAX_TRANSACTION_COUNT_REACHED`` while a re-read still shows it FAILED), the next retry id is
+        charged instead. Each id can be paid once, a paid one in the chain is returned without charging,
+        and a re-run reads the chain again, so nothing is ever charged twice.
+        """
         s = self.fetch_schedule(merchant_uid)
-        before = self._payment_or_none(merchant_uid)
-        key = self._key(s.customer_uid)
-        attempt = before.imp_uid if before is not None else "none"
-        try:
-            self.client.pay_with_billing_key(
-                merchant_uid,
-                billing_key=key,
-                order_name=s.name or merchant_uid,
-                amount=_minor(s.amount, s.currency),
+        chain = self._retry_chain(merchant_uid)
+        for p in chain:
+            if p.status != "failed" and p.paid_at is not None:
+                return p  # already charged (by an earlier run or by PortOne): nothing to send
+        n = max(len(chain) - 1, 0)
+        while True:
+            pid = retry_id(merchant_uid, n)
+            before = chain[n] if n < len(chain) else None
+            request = self.retry_request(
+                pid,
+                customer_uid=s.customer_uid,
+                name=s.name,
+                amount=s.amount,
                 currency=s.currency,
-                customer_id=s.customer_uid,
-                idempotency_key=f"portone-recon-retry-{merchant_uid}-{attempt}",
+                attempt=before.imp_uid if before is not None else None,
             )
-        except BusinessError as exc:
-            if exc.error_type != "PG_PROVIDER":
+            try:
+                self.client.send(request)
+            except (BusinessError, BadRequestError) as exc:
+                if exc.error_type == "PG_PROVIDER":
+                    break  # declined: read back as the FAILED payment it left
+                if exc.error_type in NOT_RECHARGEABLE and before is not None and n < MAX_RETRY_IDS:
+                    again = self._payment_or_none(pid)
+                    if again is not None and again.status == "failed":
+                        n += 1  # this id is not charged again: the next retry id is
+                        continue
                 raise
-        after = self._payment_or_none(merchant_uid)
+            break
+        after = self._payment_or_none(retry_id(merchant_uid, n))
         if after is None:
             raise NotFoundError(
                 http_status=404, code=None, message=f"payment {merchant_uid!r} not found after the retry",
                 method="GET", endpoint="/payments/{paymentId}", error_type="PAYMENT_NOT_FOUND",
             )  # fmt: skip
         return after
+
+    # -- the requests the writes send, built once: sent above, shown by a preview ----------------
+
+    def schedule_requests(self, customer_uid: str, schedules: Sequence[Mapping[str, Any]]) -> list[V2Request]:
+        """One ``POST /payments/{paymentId}/schedule`` per V1-form schedule entry (its merchant_uid as
+        the payment id, the customer's newest issued V2 key)."""
+        key = self._key(customer_uid)
+        out = []
+        for entry in schedules:
+            mu = str(entry["merchant_uid"])
+            currency = str(entry.get("currency") or "KRW")
+            out.append(
+                schedule_request(
+                    mu,
+                    store_id=self.client.settings.store_id,
+                    billing_key=key,
+                    order_name=str(entry.get("name") or mu),
+                    amount=_minor(entry["amount"], currency),
+                    currency=currency,
+                    time_to_pay=datetime.fromtimestamp(int(entry["schedule_at"]), UTC),
+                    customer_id=customer_uid,
+                    notice_urls=[str(entry["notice_url"])] if entry.get("notice_url") else None,
+                )
+            )
+        return out
+
+    def retry_request(
+        self,
+        merchant_uid: str,
+        *,
+        customer_uid: str,
+        name: str | None,
+        amount: Any,
+        currency: str,
+        attempt: str | None,
+    ) -> V2Request:
+        """The charge of a failed schedule's payment id again, keyed by that id and its failed attempt
+        (a re-send within PortOne's 3 hours returns the stored answer)."""
+        return billing_key_payment_request(
+            merchant_uid,
+            store_id=self.client.settings.store_id,
+            billing_key=self._key(customer_uid),
+            order_name=name or merchant_uid,
+            amount=_minor(amount, currency),
+            currency=currency,
+            customer_id=customer_uid,
+            idempotency_key=f"portone-recon-retry-{merchant_uid}-{attempt or 'none'}",
+        )
+
+    def wire_requests(self, kind: str, target: Mapping[str, Any]) -> list[V2Request]:
+        """The V2 requests an action of ``kind`` with ``target`` sends, from what the store holds (no
+        network): a retry names the latest stored attempt and the stored schedule; a revocation the
+        stored schedule id (a schedule not synced yet is looked up when sent)."""
+        request = build_request(kind, target)
+        store_id = self.client.settings.store_id
+        if kind == "rebook":
+            body = request["json"]
+            return self.schedule_requests(str(body["customer_uid"]), body["schedules"])
+        if kind == "unschedule":
+            return [
+                revoke_schedule_request(
+                    str(self._schedule_ids.get(mu) or f"(schedule of {mu}, looked up when sent)"),
+                    store_id=store_id,
+                )
+                for mu in request["json"]["merchant_uid"]
+            ]
+        if kind == "retry":
+            mu = str(target["schedule_merchant_uid"])
+            row = self._stored_schedules.get(mu) or {}
+            pid = mu
+            for n in range(1, MAX_RETRY_IDS + 1):  # the chain as the store holds it
+                if retry_id(mu, n) not in self._attempt_of:
+                    break
+                pid = retry_id(mu, n)
+            return [
+                self.retry_request(
+                    pid,
+                    customer_uid=str(row.get("customer_uid") or target.get("customer_uid") or ""),
+                    name=row.get("name"),
+                    amount=row.get("amount") if row.get("amount") is not None else target.get("amount"),
+                    currency=str(row.get("currency") or target.get("currency") or "KRW"),
+                    attempt=self._attempt_of.get(pid),
+                )
+            ]
+        if kind == "reverify":
+            imp = target.get("imp_uid")
+            known = self._mu_of.get(str(imp)) if imp else None
+            payment_id = known or target.get("merchant_uid")
+            if payment_id:
+                return [get_payment_request(str(payment_id), store_id=store_id)]
+        return []
 
 
 class RoutingClient:
@@ -343,6 +484,37 @@ class RoutingClient:
         """``v1`` or ``v2``: the API holding this customer's billing key."""
         return self._by_customer.get(customer_uid, self.default)
 
+    def _unschedule_api(self, customer_uid: str | None, merchant_uids: Sequence[str] | None) -> str | None:
+        mus = [merchant_uids] if isinstance(merchant_uids, str) else list(merchant_uids or [])
+        api = self._by_schedule.get(mus[0]) if mus else None
+        if api is None and customer_uid:
+            api = self.api_for_customer(customer_uid)
+        return api
+
+    def _action_client(self, kind: str, target: Mapping[str, Any]) -> ClientLike:
+        """The client an action's request goes to: the same rules as the calls below."""
+        request = build_request(kind, target)
+        if kind == "rebook":
+            return self._pick(self.api_for_customer(str(request["json"]["customer_uid"])))
+        if kind == "retry":
+            return self._pick(self._by_schedule.get(str(target["schedule_merchant_uid"])))
+        if kind == "unschedule":
+            body = request["json"]
+            return self._pick(self._unschedule_api(body.get("customer_uid"), body["merchant_uid"]))
+        imp = target.get("imp_uid")
+        if imp:
+            return self._pick(self._by_payment.get(str(imp)))
+        mu = str(target.get("merchant_uid") or "")
+        return self._pick(self._by_order.get(mu) or self._by_schedule.get(mu))
+
+    def wire_requests(self, kind: str, target: Mapping[str, Any]) -> list[V2Request] | None:
+        """The V2 requests an action sends when its customer is on V2; None when it goes through V1
+        (its request is then sent as built)."""
+        client = self._action_client(kind, target)
+        if isinstance(client, V2ActionsClient):
+            return client.wire_requests(kind, target)
+        return None
+
     def fetch_payment(self, imp_uid: str) -> Payment:
         return self._pick(self._by_payment.get(imp_uid)).fetch_payment(imp_uid)
 
@@ -375,11 +547,21 @@ class RoutingClient:
     def unschedule(
         self, *, customer_uid: str | None = None, merchant_uids: Sequence[str] | None = None
     ) -> list[Schedule]:
-        mus = [merchant_uids] if isinstance(merchant_uids, str) else list(merchant_uids or [])
-        api = self._by_schedule.get(mus[0]) if mus else None
-        if api is None and customer_uid:
-            api = self.api_for_customer(customer_uid)
+        api = self._unschedule_api(customer_uid, merchant_uids)
         return self._pick(api).unschedule(customer_uid=customer_uid, merchant_uids=merchant_uids)
 
     def retry_schedule(self, merchant_uid: str) -> Payment:
         return self._pick(self._by_schedule.get(merchant_uid)).retry_schedule(merchant_uid)
+
+
+def fixup_client(settings: Settings, store: Store) -> ClientLike | None:
+    """The client fix-ups are sent with: with a V2 secret, a :class:`RoutingClient` (over the V1 client
+    too when V1 credentials are set); with V1 credentials only, the V1 client; None without any."""
+    from portone_recon.api.client import PortOneClient
+
+    if settings.has_v2:
+        v1 = PortOneClient(settings) if settings.has_v1 else None
+        return RoutingClient(store, v1, V2ActionsClient(PortOneV2Client(settings), store))
+    if settings.has_v1:
+        return PortOneClient(settings)
+    return None

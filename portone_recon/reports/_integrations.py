@@ -29,6 +29,13 @@ def make_client_from_env() -> Any:
     return client_cls.from_env()
 
 
+def fixup_client_from_env(store: Store) -> Any:
+    """The client fix-ups are sent with, from PORTONE_* settings (with a V2 secret, each customer's
+    fix-ups go to the API holding its key); None without credentials."""
+    settings = _attr("portone_recon.config", "Settings").from_env()
+    return _attr("portone_recon.actions.v2_client", "fixup_client")(settings, store)
+
+
 def sync_store(store: Store, client: Any | None = None) -> Any:
     """Pull PortOne into the store (the client comes from the environment unless given)."""
     sync = _attr("portone_recon.sync", "sync")
@@ -46,9 +53,9 @@ def plan_for_run(store: Store, run_id: str, kinds: list[str] | None = None) -> A
     return _attr("portone_recon.actions", "plan_for_store")(store, run_id, kinds)
 
 
-def plan_frame(plan: Any) -> pd.DataFrame:
-    """A plan as a DataFrame (one row per action)."""
-    frame = plan.to_frame()
+def plan_frame(plan: Any, client: Any | None = None) -> pd.DataFrame:
+    """A plan as a DataFrame (one row per action), each request in the form ``client`` sends it."""
+    frame = _attr("portone_recon.actions.preview", "plan_frame")(plan, client)
     if not isinstance(frame, pd.DataFrame):  # pragma: no cover - contract of actions
         raise ReportError("actions: FixPlan.to_frame() did not return a DataFrame")
     return frame

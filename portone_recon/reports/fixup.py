@@ -17,7 +17,7 @@ import pandas as pd
 
 from portone_recon._time import KST
 from portone_recon.actions.apply import DEFAULT_MAX_ACTIONS, DEFAULT_MAX_AMOUNT
-from portone_recon.errors import ActionError, ReportError
+from portone_recon.errors import ActionError, ConfigError, ReportError
 from portone_recon.reports import _integrations as integ
 from portone_recon.reports.daily import _as_of, open_report_store
 from portone_recon.reports.formatting import html_output, html_table, krw, kst, kv_table
@@ -169,18 +169,28 @@ def build_fixup(
     result = integ.reconcile_store(store, when, grace)
     kind_list = list(kinds) if kinds else None
     plan_obj = integ.plan_for_run(store, str(result.run_id), kind_list)
-    plan = integ.plan_frame(plan_obj)
+    # The client apply would send with: the plan's requests are shown in the form it sends them.
+    client = integ.fixup_client_from_env(store)
     findings = getattr(result, "findings", pd.DataFrame())
     journal: pd.DataFrame | None = None
     refused: str | None = None
-    if apply:
-        client = integ.make_client_from_env()
-        try:
-            journal = integ.apply_plan(
-                plan_obj, client, store, max_actions=max_actions, max_amount=max_amount, dry_run=False
-            )
-        except ActionError as exc:  # over a cap, or a refused plan: nothing was sent, and the report says so
-            refused = str(exc)
+    try:
+        plan = integ.plan_frame(plan_obj, client)
+        if apply:
+            if client is None:
+                raise ConfigError("report fixup apply needs PortOne credentials (PORTONE_* settings)")
+            try:
+                journal = integ.apply_plan(
+                    plan_obj, client, store, max_actions=max_actions, max_amount=max_amount, dry_run=False
+                )
+            except (
+                ActionError
+            ) as exc:  # over a cap, or a refused plan: nothing was sent, and the report says so
+                refused = str(exc)
+    finally:
+        close = getattr(client, "close", None)
+        if callable(close):
+            close()
     return FixupReport(
         db=str(store.path),
         as_of=when,

@@ -15,11 +15,15 @@ from portone_recon._time import parse_instant
 from portone_recon.errors import SandboxError
 
 DEFAULT_START = "2026-11-27T06:00:00+09:00"
+#: The V2 surface's path on the served port.
+V2_PREFIX = "/v2"
+#: The sandbox's own V2 API secret (a fake: it opens only this simulator).
+SANDBOX_V2_SECRET = "sandbox_v2_secret"
 
 
 def register(subparsers: Any) -> None:
     """Add ``sandbox serve`` to the CLI."""
-    sandbox = subparsers.add_parser("sandbox", help="run the PortOne V1 simulator")
+    sandbox = subparsers.add_parser("sandbox", help="run the PortOne simulator (V1, and V2 with --v2)")
     sub = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND")
     sub.required = True
     serve = sub.add_parser(
@@ -50,6 +54,16 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="POST webhooks to their notice_url (default: keep them in the outbox only)",
     )
+    serve.add_argument(
+        "--v2",
+        nargs="?",
+        const="v2",
+        choices=("v2", "mixed"),
+        default=None,
+        help="also serve the world over PortOne V2 under /v2 on the same port (the ready line adds "
+        "v2_base_url, v2_api_secret and store_id): 'v2' (the default) a V2 merchant, every customer on a "
+        "V2 billing key; 'mixed' a migrating merchant, every other customer (sorted) keeping its V1 key",
+    )
     serve.set_defaults(func=run_serve)
 
 
@@ -77,6 +91,21 @@ def build_world(args: argparse.Namespace) -> Any:
     return SandboxWorld(start=start, seed=args.seed)
 
 
+def v2_surface(world: Any, mode: str | None) -> Any:
+    """The V2 surface to serve beside V1 (None: V1 only). ``mixed``: every other customer, in sorted
+    order of those with a billing key or a payment, keeps its V1 key (as the demo's mixed merchant)."""
+    if mode is None:
+        return None
+    from portone_recon.sandbox.v2_api import SandboxV2
+
+    v1_customers: list[str] = []
+    if mode == "mixed":
+        known = set(world.billing_keys) | set(world.deleted_billing_keys)
+        known |= {p["customer_uid"] for p in world.payments.values() if p.get("customer_uid")}
+        v1_customers = sorted(known)[::2]
+    return SandboxV2(world, api_secret=SANDBOX_V2_SECRET, v1_customers=v1_customers)
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; returns 0."""
     from portone_recon.sandbox.server import SandboxServer
@@ -89,11 +118,19 @@ def run_serve(args: argparse.Namespace) -> int:
         world.webhook_sink = httpx.HTTPTransport()
     if not 0 <= args.port <= 65535:
         raise SandboxError(f"--port must be 0..65535 (0 picks a free one), got {args.port}")
+    v2 = v2_surface(world, getattr(args, "v2", None))
     try:
-        server = SandboxServer(world, port=args.port)
+        server = SandboxServer(world, port=args.port, v2=v2, v2_prefix=V2_PREFIX if v2 is not None else None)
     except OSError as exc:
         raise SandboxError(f"cannot listen on 127.0.0.1:{args.port}: {exc}") from None
     line = {"base_url": server.base_url, "imp_key": world.imp_key, "imp_secret": world.imp_secret}
+    if v2 is not None:
+        line.update(
+            v2_base_url=server.v2_base_url,
+            v2_api_secret=SANDBOX_V2_SECRET,
+            store_id=v2.store_id,
+            v1_customers=sorted(v2.v1_customers),
+        )
     sys.stdout.write(orjson.dumps(line).decode() + "\n")
     sys.stdout.flush()
 

@@ -28,8 +28,9 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         query = parse_qsl(parts.query, keep_blank_values=True)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        if self.server.v2 is not None:  # V2 ids stay percent-escaped until matched
-            reply = self.server.v2.handle(self.command, parts.path, query, body, headers)
+        v2_path = self.server.v2_path(parts.path)
+        if self.server.v2 is not None and v2_path is not None:  # V2 ids stay percent-escaped until matched
+            reply = self.server.v2.handle(self.command, v2_path, query, body, headers)
         else:
             reply = handle(self.server.world, self.command, unquote(parts.path), query, body, headers)
         if reply.drop:
@@ -55,18 +56,49 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class SandboxServer(ThreadingHTTPServer):
-    """A threading HTTP server bound to 127.0.0.1 serving one world (its V1 surface, or ``v2``'s)."""
+    """A threading HTTP server bound to 127.0.0.1 serving one world: its V1 surface, ``v2``'s, or both.
+
+    With ``v2`` and no ``v2_prefix`` every request goes to the V2 surface. With a ``v2_prefix`` (e.g.
+    ``/v2``) requests under it go to the V2 surface (the prefix removed) and all others to the V1 surface
+    and the ``/__sandbox/`` controls: one port serves a migrating merchant through both APIs.
+    """
 
     daemon_threads = True
     request_queue_size = 256
     allow_reuse_address = True
 
     def __init__(
-        self, world: SandboxWorld, port: int = 0, host: str = "127.0.0.1", *, v2: SandboxV2 | None = None
+        self,
+        world: SandboxWorld,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        *,
+        v2: SandboxV2 | None = None,
+        v2_prefix: str | None = None,
     ) -> None:
+        if v2_prefix is not None and (not v2_prefix.startswith("/") or v2_prefix.endswith("/")):
+            raise ValueError(f"v2_prefix must start with '/' and not end with one, got {v2_prefix!r}")
         self.world = world
         self.v2 = v2
+        self.v2_prefix = v2_prefix
         super().__init__((host, port), _Handler)
+
+    def v2_path(self, path: str) -> str | None:
+        """The V2 surface's path of a request path, or None when the request is for the V1 surface."""
+        if self.v2 is None:
+            return None
+        if self.v2_prefix is None:
+            return path
+        if path == self.v2_prefix or path.startswith(self.v2_prefix + "/"):
+            return path[len(self.v2_prefix) :] or "/"
+        return None
+
+    @property
+    def v2_base_url(self) -> str | None:
+        """Where the V2 surface is served (None without one)."""
+        if self.v2 is None:
+            return None
+        return self.base_url + (self.v2_prefix or "")
 
     @property
     def base_url(self) -> str:

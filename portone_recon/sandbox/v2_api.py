@@ -14,6 +14,11 @@ Readings of UNCONFIRMED behaviours this surface plays (each switchable, so tests
   200 with the payment left FAILED (False).
 * ``v1_schedules_visible``: V1 customers' schedules appear in ``GET /payment-schedules`` (default False).
 * ``until_inclusive``: a listing's ``until`` bound is inclusive (default True).
+* ``failed_id_refusal``: charging a payment id whose payment FAILED again is done (None, default) or
+  refused with this error type (``MAX_TRANSACTION_COUNT_REACHED``: 400, ``ALREADY_PAID``: 409).
+* ``partial_cancel_moves_status_time``: a second (third, ...) partial cancel of a PARTIAL_CANCELLED
+  payment moves its ``statusChangedAt`` to that cancel (True), or it stays at the first partial cancel,
+  the PAID -> PARTIAL_CANCELLED transition (False, default).
 
 Billing-key issuance transactions (V1 ``customer_uid_usage = issue``) are not payments in V2 (issuing a
 key creates none), and whether V2 lists a V1 one is not documented: this surface lists none.
@@ -112,6 +117,8 @@ class SandboxV2:
         self.decline_as_error = True
         self.v1_schedules_visible = False
         self.until_inclusive = True
+        self.partial_cancel_moves_status_time = False
+        self.failed_id_refusal: str | None = None
         self.requests: list[dict[str, Any]] = []
         self._idempotent: dict[str, Reply] = {}
         #: sorted hits of the last payment listing, keyed by its filter and the world's state (payments,
@@ -190,7 +197,7 @@ class SandboxV2:
     def status_changed_at(self, p: Json) -> int:
         status = p["status"]
         if status == "paid" and (p.get("cancel_amount") or 0) > 0:
-            return int(p.get("cancelled_at") or p["paid_at"])
+            return self.partial_cancel_status_time(p)
         axis = {"paid": "paid_at", "failed": "failed_at", "cancelled": "cancelled_at"}.get(
             status, "started_at"
         )
@@ -458,6 +465,7 @@ class SandboxV2:
             self.world.now,
             tuple(sorted(self.v1_customers)),
             self.until_inclusive,
+            self.partial_cancel_moves_status_time,
         )
         if self._listing is not None and self._listing[0] == state:
             hits = self._listing[1]
@@ -582,6 +590,7 @@ class SandboxV2:
         total = (data.get("amount") or {}).get("total")
         if isinstance(total, bool) or not isinstance(total, int) or total <= 0:
             raise V2Error(400, "INVALID_REQUEST", "amount.total must be a positive integer")
+        self.refuse_failed_id(payment_id)
         try:
             p = self.world.pay_again(
                 customer_uid=cu,
@@ -656,6 +665,25 @@ class SandboxV2:
             "revokedScheduleIds": [_SCHEDULE_PREFIX + s["merchant_uid"] for s in targets],
             "revokedAt": rfc3339(self.world.now),
         }
+
+    def refuse_failed_id(self, payment_id: str) -> None:
+        """Under ``failed_id_refusal``, refuse to charge a payment id whose payment FAILED."""
+        if self.failed_id_refusal is None:
+            return
+        p = self.latest_attempt(payment_id)
+        if p is not None and p["status"] == "failed":
+            status = {"ALREADY_PAID": 409, "MAX_TRANSACTION_COUNT_REACHED": 400}.get(
+                self.failed_id_refusal, 409
+            )
+            raise V2Error(status, self.failed_id_refusal, "실패한 결제 건은 다시 결제할 수 없습니다")
+
+    def partial_cancel_status_time(self, p: Json) -> int:
+        """``statusChangedAt`` of a PARTIAL_CANCELLED payment: its first partial cancel (the status
+        transition), or its latest one under ``partial_cancel_moves_status_time``."""
+        times = [int(c["cancelled_at"]) for c in p.get("cancel_history") or () if c.get("cancelled_at")]
+        if not times:
+            return int(p.get("cancelled_at") or p["paid_at"])
+        return max(times) if self.partial_cancel_moves_status_time else min(times)
 
     def transport(self) -> httpx.BaseTransport:
         """An in-process httpx transport serving this view."""

@@ -40,8 +40,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--full",
         action="store_true",
-        help="also re-read every future schedule (400 days) and every billing key now, instead of waiting "
-        "for the weekly full pass (catches far-future revocations and silently deleted keys)",
+        help="also re-read every future schedule (400 days), every billing key and every payment that can "
+        "still be refunded now, instead of waiting for the weekly full pass (catches far-future "
+        "revocations, silently deleted keys and refunds the listings cannot see)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
     p.set_defaults(func=handle)
@@ -111,7 +112,9 @@ def _handle_v2(
 
     with PortOneV2Client(settings) as client:
         store = open_store(args.db, settings=settings)
-        report = sync_v2(client, store, since, until, now=now, only_v2=only_v2)
+        report = sync_v2(
+            client, store, since, until, now=now, only_v2=only_v2, full=bool(getattr(args, "full", False))
+        )
     if not args.quiet:
         print(repr(report), file=sys.stdout, flush=True)
     if report.quarantined:

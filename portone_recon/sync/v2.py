@@ -40,6 +40,7 @@ import orjson
 import pyarrow as pa
 
 from portone_recon.api.v2.records import read_billing_key, read_cancellations, read_payment, read_schedule
+from portone_recon.config import Settings
 from portone_recon.errors import PortOneReconError, SyncError
 from portone_recon.store import Store, atomic
 from portone_recon.sync.report import StreamResult, SyncReport, TableCounts
@@ -47,6 +48,8 @@ from portone_recon.sync.report import StreamResult, SyncReport, TableCounts
 DEFAULT_LOOKBACK = timedelta(days=400)
 DEFAULT_HORIZON = timedelta(days=400)
 DEFAULT_OVERLAP = timedelta(hours=1)
+#: The periodic re-read of refundable payments runs when the last one is older than this.
+DEFAULT_FULL_EVERY = timedelta(days=7)
 #: Items read, staged and released at a time (the V2 payment stream's memory bound).
 CHUNK = 5000
 #: How far before the cursor schedules are read again (those that executed since the last run).
@@ -148,6 +151,11 @@ class V2SyncClient(Protocol):
     def billing_keys(
         self, since: datetime, until: datetime, *, version: str | None = ...
     ) -> Iterator[dict[str, Any]]: ...
+
+    def get_payment(self, payment_id: str) -> dict[str, Any]: ...
+
+    @property
+    def settings(self) -> Settings: ...
 
 
 def _stage(
@@ -595,6 +603,8 @@ def sync_v2(
     lookback: timedelta = DEFAULT_LOOKBACK,
     horizon: timedelta = DEFAULT_HORIZON,
     overlap: timedelta = DEFAULT_OVERLAP,
+    full: bool = False,
+    full_every: timedelta = DEFAULT_FULL_EVERY,
 ) -> SyncReport:
     """Pull PortOne V2 into ``store`` (see the module docstring).
 
@@ -604,6 +614,8 @@ def sync_v2(
         since / until: a backfill range; None = incremental up to ``now``.
         now: PortOne's clock (the sandbox's); None = the wall clock.
         only_v2: read only ``version: "V2"`` payments (the merchant's V1 payments come from the V1 sync).
+        full: do the periodic re-read of refundable payments now (:mod:`~portone_recon.sync.v2_capture`).
+        full_every: that re-read runs when the last one is older than this (PortOne's clock).
     """
     started = time.perf_counter()
     calls = client.api_calls
@@ -622,6 +634,20 @@ def sync_v2(
         only_v2=only_v2,
     )
     results = run.run()
+    from portone_recon.sync.v2_capture import reread_refundable  # it stores through this module
+
+    results.append(
+        reread_refundable(
+            client,
+            store,
+            now=at,
+            until=hi,
+            listed_from=results[0].range_from,
+            backfill=since is not None,
+            full=full,
+            full_every=full_every,
+        )
+    )
     return SyncReport.of(
         results,
         api_calls=client.api_calls - calls,
@@ -630,3 +656,89 @@ def sync_v2(
         until=hi,
         now=at,
     )
+
+
+def ingest_payment_items(
+    con: duckdb.DuckDBPyConnection,
+    items: Iterable[dict[str, Any]],
+    *,
+    store: Store,
+    now: datetime,
+    synced_at: datetime,
+    stream: str,
+    endpoint: str,
+) -> tuple[dict[str, TableCounts], int]:
+    """Store raw V2 payments read outside the listing (one by one, by id) as ``v2:payments`` stores them.
+
+    Same tolerant reader; rows rewritten only when their JSON changed; new cancellations added; an item
+    that cannot be read is quarantined (``endpoint``, ``stream``) and one read cleanly leaves quarantine.
+    Runs inside the caller's transaction on ``con`` (the store's connection). Returns the table counts
+    and how many items were read.
+    """
+    run = _V2Run(
+        _NO_CLIENT,
+        store,
+        since=None,
+        until=now,
+        now=now,
+        lookback=DEFAULT_LOOKBACK,
+        horizon=DEFAULT_HORIZON,
+        overlap=DEFAULT_OVERLAP,
+        only_v2=False,
+    )
+    n = 0
+    bad: list[tuple[str | None, str, str]] = []
+    _stage(con, "_v2_again_pay_all", _PAYMENT_COLS, [])
+    _stage(con, "_v2_again_can_all", _CANCEL_COLS, [])
+    for good, chunk_bad, k in run._chunks(items, read_payment, "transactionId"):
+        n += k
+        bad += chunk_bad
+        cancels = [
+            {**c, "imp_uid": r["imp_uid"]}
+            for r in good.values()
+            for c in read_cancellations(r.pop("_item"), r["currency"])
+        ]
+        _stage(con, "_v2_again_pay_chunk", _PAYMENT_COLS, list(good.values()))
+        _stage(con, "_v2_again_can_chunk", _CANCEL_COLS, cancels)
+        con.execute("INSERT INTO _v2_again_pay_all SELECT * FROM _v2_again_pay_chunk")
+        con.execute("INSERT INTO _v2_again_can_all SELECT * FROM _v2_again_can_chunk")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _v2_again_pay AS SELECT * FROM _v2_again_pay_all QUALIFY "
+        "row_number() OVER (PARTITION BY imp_uid ORDER BY status_changed_at DESC NULLS LAST) = 1"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _v2_again_can AS SELECT * EXCLUDE (raw, raw_hash) FROM "
+        "_v2_again_can_all QUALIFY row_number() OVER (PARTITION BY imp_uid, cancellation_id) = 1"
+    )
+    pays = _upsert(con, "payments", "_v2_again_pay", ("imp_uid",), _PAYMENT_COLS, synced_at=synced_at)
+    row = con.execute(
+        "SELECT count(*) FROM _v2_again_can s LEFT JOIN payment_cancellations t "
+        "USING (imp_uid, cancellation_id) WHERE t.imp_uid IS NULL"
+    ).fetchone()
+    con.execute(
+        "INSERT INTO payment_cancellations (imp_uid, cancellation_id, pg_tid, amount, amount_exact, "
+        "cancelled_at, reason, receipt_url, source_api, synced_at) SELECT imp_uid, cancellation_id, pg_tid, "
+        "amount, amount_exact, cancelled_at, reason, receipt_url, 'v2', $at FROM _v2_again_can "
+        "ON CONFLICT (imp_uid, cancellation_id) DO NOTHING",
+        {"at": synced_at},
+    )
+    q = run._quarantine(con, "payments", endpoint, stream, bad)
+    con.execute(
+        "DELETE FROM quarantine WHERE source = 'payments' AND record_key IN (SELECT imp_uid FROM "
+        "_v2_again_pay)"
+    )
+    tables = {
+        "payments": pays,
+        "payment_cancellations": TableCounts(int(row[0]) if row else 0, 0),
+        "quarantine": q,
+    }
+    return tables, n
+
+
+class _NoClient:
+    """Stands in for the client where a run only stores (:func:`ingest_payment_items` sends nothing)."""
+
+    api_calls = 0
+
+
+_NO_CLIENT: Any = _NoClient()

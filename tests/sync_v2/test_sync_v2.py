@@ -93,7 +93,8 @@ def test_a_mixed_store_holds_each_payment_once(tmp_path: Path) -> None:
 def test_unreadable_v2_records_are_quarantined_and_the_rest_stored(tmp_path: Path) -> None:
     w, v2 = mixed_world(v2_only=True)
     original = v2.render_payment
-    victim = sorted(w.payments)[0]
+    # not the payment partially refunded just now: its status change puts it in the next listing too
+    victim = sorted(i for i, p in w.payments.items() if not p["cancel_amount"])[0]
 
     def render(p: dict) -> dict:
         out = original(p)

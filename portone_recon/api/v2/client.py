@@ -19,6 +19,13 @@ from urllib.parse import quote
 import httpx
 
 from portone_recon.api.v2.paging import PAGE_SIZE, V2Pager, rfc3339
+from portone_recon.api.v2.requests import (
+    V2Request,
+    billing_key_payment_request,
+    get_payment_request,
+    revoke_schedule_request,
+    schedule_request,
+)
 from portone_recon.api.v2.transport import V2Transport
 from portone_recon.config import Secret, Settings
 from portone_recon.errors import ConflictError
@@ -32,12 +39,6 @@ def _seg(value: str, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{what} must be a non-empty string, got {value!r}")
     return quote(value, safe="")
-
-
-def _positive(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{what} must be a positive integer in minor units, got {value!r}")
-    return value
 
 
 class PortOneV2Client:
@@ -114,10 +115,7 @@ class PortOneV2Client:
 
     def get_payment(self, payment_id: str) -> dict[str, Any]:
         """``GET /payments/{paymentId}``: one payment (raw JSON)."""
-        path = f"/payments/{_seg(payment_id, 'payment_id')}"
-        return self._transport.request(
-            "GET", path, params=self._store_params(), endpoint="/payments/{paymentId}"
-        )
+        return self.send(get_payment_request(payment_id, store_id=self.settings.store_id))
 
     def payments(
         self,
@@ -209,28 +207,17 @@ class PortOneV2Client:
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def _payment_input(
-        self,
-        *,
-        billing_key: str,
-        order_name: str,
-        amount: int,
-        currency: str,
-        customer_id: str | None,
-        notice_urls: list[str] | None,
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            **self._store(),
-            "billingKey": _seg(billing_key, "billing_key") and billing_key,
-            "orderName": order_name,
-            "amount": {"total": _positive(amount, "amount")},
-            "currency": currency,
-        }
-        if customer_id:
-            body["customer"] = {"id": customer_id}
-        if notice_urls:
-            body["noticeUrls"] = list(notice_urls)
-        return body
+    def send(self, request: V2Request) -> dict[str, Any]:
+        """Send a built :class:`~portone_recon.api.v2.requests.V2Request`; the 200 body."""
+        return self._transport.request(
+            request.method,
+            request.path,
+            params=request.params,
+            body_query=request.body_query,
+            json=request.json,
+            endpoint=request.endpoint,
+            idempotency_key=request.idempotency_key,
+        )
 
     def pay_with_billing_key(
         self,
@@ -248,21 +235,18 @@ class PortOneV2Client:
 
         A declined card is a ``BusinessError`` (``PG_PROVIDER``); an already paid id a ``ConflictError``.
         """
-        path = f"/payments/{_seg(payment_id, 'payment_id')}/billing-key"
-        body = self._payment_input(
-            billing_key=billing_key,
-            order_name=order_name,
-            amount=amount,
-            currency=currency,
-            customer_id=customer_id,
-            notice_urls=notice_urls,
-        )
-        return self._transport.request(
-            "POST",
-            path,
-            json=body,
-            endpoint="/payments/{paymentId}/billing-key",
-            idempotency_key=_seg(idempotency_key, "idempotency_key") and idempotency_key,
+        return self.send(
+            billing_key_payment_request(
+                payment_id,
+                store_id=self.settings.store_id,
+                billing_key=billing_key,
+                order_name=order_name,
+                amount=amount,
+                currency=currency,
+                customer_id=customer_id,
+                notice_urls=notice_urls,
+                idempotency_key=idempotency_key,
+            )
         )
 
     def create_schedule(
@@ -282,17 +266,19 @@ class PortOneV2Client:
         A second booking of the same ``payment_id`` is refused (``PAYMENT_SCHEDULE_ALREADY_EXISTS``),
         which is what makes a deterministic id safe to re-send.
         """
-        path = f"/payments/{_seg(payment_id, 'payment_id')}/schedule"
-        payment = self._payment_input(
-            billing_key=billing_key,
-            order_name=order_name,
-            amount=amount,
-            currency=currency,
-            customer_id=customer_id,
-            notice_urls=notice_urls,
+        return self.send(
+            schedule_request(
+                payment_id,
+                store_id=self.settings.store_id,
+                billing_key=billing_key,
+                order_name=order_name,
+                amount=amount,
+                time_to_pay=time_to_pay,
+                currency=currency,
+                customer_id=customer_id,
+                notice_urls=notice_urls,
+            )
         )
-        body = {"payment": payment, "timeToPay": rfc3339(time_to_pay)}
-        return self._transport.request("POST", path, json=body, endpoint="/payments/{paymentId}/schedule")
 
     def revoke_schedule(self, schedule_id: str) -> bool:
         """``DELETE /payment-schedules`` for ONE schedule id (the call is all-or-nothing).
@@ -300,11 +286,8 @@ class PortOneV2Client:
         Returns True when this call revoked it, False when it was already revoked
         (``PAYMENT_SCHEDULE_ALREADY_REVOKED``: the asked-for state holds). Other refusals raise.
         """
-        _seg(schedule_id, "schedule_id")
         try:
-            data = self._transport.request(
-                "DELETE", "/payment-schedules", body_query={**self._store(), "scheduleIds": [schedule_id]}
-            )
+            data = self.send(revoke_schedule_request(schedule_id, store_id=self.settings.store_id))
         except ConflictError as exc:
             if exc.error_type in _ALREADY_REVOKED:
                 return False
