@@ -4,9 +4,9 @@ The ``v2:payments`` stream lists by ``STATUS_CHANGED_AT``. A payment's first par
 transition (PAID -> PARTIAL_CANCELLED) and is listed; whether a second partial cancel, which leaves the
 status PARTIAL_CANCELLED, moves ``statusChangedAt`` is not documented by PortOne. If it does not, the
 listing never shows that refund again. So every ``full_every`` (and on ``full=True``), every payment the
-store holds from V2 that could still be refunded (``PAID``, or ``PARTIAL_CANCELLED`` with
-``cancel_amount < amount``) is read again by its payment id (``GET /payments/{paymentId}``) and what
-changed is stored (payments, new cancellations; an unreadable answer is quarantined). Payments this
+store holds from V2 that is ``PARTIAL_CANCELLED`` with money left is read again by its payment id
+(``GET /payments/{paymentId}``) and what changed is stored. A ``PAID`` payment needs no re-read: any cancel
+of it changes its status, so the listing shows it. What changed is stored (payments, new cancellations; an unreadable answer is quarantined). Payments this
 run's listing has just read (status changed since the listing's start) are skipped. First run and
 backfills: no pass (everything was just listed).
 
@@ -24,8 +24,9 @@ failed, cancelled, first partial       ``STATUS_CHANGED_AT`` from the cursor
 cancel)                                minus the overlap
 second (third, ...) partial cancel,    the same listing                             the next run
 if it moves ``statusChangedAt``
-second partial cancel, if it does      re-read by id of every refundable V2         ``full_every`` (7 days)
-not (unconfirmed)                      payment (:func:`refundable_payment_ids`)     or ``--full``
+second partial cancel, if it does      re-read by id of every partially cancelled   ``full_every`` (7 days)
+not (unconfirmed)                      V2 payment with money left                   or ``--full``
+                                       (:func:`refundable_payment_ids`)
 full cancel of a partially             status change: the listing                   the next run
 cancelled payment
 =====================================  ==========================================  =========================
@@ -72,12 +73,12 @@ class V2RereadClient(Protocol):
 
 
 def refundable_payment_ids(con: duckdb.DuckDBPyConnection, listed_from: datetime | None) -> list[str]:
-    """Payment ids (``merchant_uid``) of the V2 payments in the store that PortOne could still refund:
-    ``PAID``, or ``PARTIAL_CANCELLED`` with money left; those whose status changed at or after
+    """Payment ids (``merchant_uid``) of the V2 payments in the store whose next refund may not show in
+    the listing: ``PARTIAL_CANCELLED`` with money left; those whose status changed at or after
     ``listed_from`` (just listed in their current state) are left out."""
     rows = con.execute(
         "SELECT DISTINCT merchant_uid FROM payments WHERE source_api = 'v2' "
-        "AND status_v2 IN ('PAID', 'PARTIAL_CANCELLED') AND merchant_uid IS NOT NULL "
+        "AND status_v2 = 'PARTIAL_CANCELLED' AND merchant_uid IS NOT NULL "
         "AND coalesce(amount_exact, amount, 0) > coalesce(cancel_amount_exact, cancel_amount, 0) "
         "AND ($lo IS NULL OR status_changed_at IS NULL OR status_changed_at < $lo) ORDER BY merchant_uid",
         {"lo": listed_from},

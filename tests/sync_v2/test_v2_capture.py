@@ -98,12 +98,13 @@ def test_a_second_partial_refund_of_a_four_month_old_payment_reaches_the_store(
     assert reread.api_calls == len(_reread_ids(v2)) >= 1
     listed = next(s for s in weekly.streams if s.stream == "v2:payments").range_from
     assert listed is not None
-    # Every V2 payment still refundable was read again, except those this run's listing has just read
-    # (under "moves", the old payment itself: its second refund moved it into the listing).
+    # Every partially cancelled V2 payment with money left was read again (a PAID one needs no re-read:
+    # any cancel changes its status), except those this run's listing has just read (under "moves", the
+    # old payment itself: its second refund moved it into the listing).
     refundable = {
         p["merchant_uid"]
         for p in w.payments.values()
-        if p["status"] == "paid" and p["cancel_amount"] < p["amount"]
+        if p["status"] == "paid" and 0 < p["cancel_amount"] < p["amount"]
         and v2.status_changed_at(p) < listed.timestamp()
     }  # fmt: skip
     assert (old["merchant_uid"] in _reread_ids(v2)) == (not moves)
@@ -143,6 +144,16 @@ def test_an_unreadable_re_read_answer_is_quarantined_and_the_rest_stored(tmp_pat
     path = tmp_path / "v2.duckdb"
     _sync(v2, path)
     victim = _old_paid(w)
+    other = min(
+        (p for p in w.payments.values() if p["status"] == "paid" and p["imp_uid"] != victim["imp_uid"]),
+        key=lambda p: p["imp_uid"],
+    )
+    for p in (victim, other):  # partially cancelled: what the pass reads again
+        w.cancel_payment(imp_uid=p["imp_uid"], amount=100, reason="부분 환불")
+    w.advance(seconds=3600)
+    _sync(v2, path)
+    w.advance(seconds=86400)
+    _sync(v2, path)  # the refunds are behind the listing's overlap now
     original = v2.render_payment
 
     def render(p: dict[str, Any]) -> dict[str, Any]:
