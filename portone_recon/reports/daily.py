@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from portone_recon._time import KST, instant_arg, now_kst, parse_instant, refuse_far_future
-from portone_recon.errors import ReportError
+from portone_recon.errors import ConfigError, ReportError
 from portone_recon.reconcile.resolution import how_resolved
 from portone_recon.reconcile.result import amount_at_risk_once, count_quarantined, coverage_notes
 from portone_recon.reconcile.triage import active_triage, with_triage
@@ -598,12 +598,22 @@ def build_daily(
                 "run `portone-recon reconcile` or build the report with reconcile=True"
             )
         run_id = found
+    # Each planned request in the form apply would send it (V2 for a customer whose key is V2's); a
+    # report reads the store, so settings it cannot use only cost the V2 form, never the report.
+    try:
+        client = integ.fixup_client_from_env(store)
+    except ConfigError:
+        client = None
     try:
         plan_obj = integ.plan_for_run(store, run_id)
-        plan = integ.plan_frame(plan_obj)
+        plan = integ.plan_frame(plan_obj, client)
         held = integ.held_frame(plan_obj)
     except ReportError as exc:  # the actions area is optional for reading a report
         plan_note = f"조치 계획을 만들 수 없습니다: {exc}"
+    finally:
+        close = getattr(client, "close", None)
+        if callable(close):
+            close()
     with store.connect() as con:
         quarantined = count_quarantined(con)
     if quarantined:

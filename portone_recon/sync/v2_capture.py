@@ -1,14 +1,14 @@
-"""The V2 change capture beyond the listing: the periodic re-read of payments that can still be refunded.
+"""The V2 change capture beyond the listing: the periodic re-read of partially cancelled payments.
 
 The ``v2:payments`` stream lists by ``STATUS_CHANGED_AT``. A payment's first partial cancel is a status
 transition (PAID -> PARTIAL_CANCELLED) and is listed; whether a second partial cancel, which leaves the
 status PARTIAL_CANCELLED, moves ``statusChangedAt`` is not documented by PortOne. If it does not, the
 listing never shows that refund again. So every ``full_every`` (and on ``full=True``), every payment the
 store holds from V2 that is ``PARTIAL_CANCELLED`` with money left is read again by its payment id
-(``GET /payments/{paymentId}``) and what changed is stored. A ``PAID`` payment needs no re-read: any cancel
-of it changes its status, so the listing shows it. What changed is stored (payments, new cancellations; an unreadable answer is quarantined). Payments this
-run's listing has just read (status changed since the listing's start) are skipped. First run and
-backfills: no pass (everything was just listed).
+(``GET /payments/{paymentId}``) and what changed is stored (payments, new cancellations; an unreadable
+answer is quarantined). A ``PAID`` payment needs no re-read: any cancel of it changes its status, so the
+listing shows it. Payments this run's listing has just read (status changed since the listing's start)
+are skipped. First run and backfills: no pass (everything was just listed).
 
 The V2 schema has no batch form of this read: ``GET /payments`` filters by time, status and one
 ``textSearch`` value per entry (how several entries combine is not documented), so it is one call per
