@@ -91,21 +91,18 @@ Rows are written only when their content changed (compared on the raw JSON), so 
 nothing and ``synced_at`` says when the row last changed here. ``raw`` keeps each item's JSON text.
 Ingest goes through an NDJSON spool and one DuckDB ``read_json`` per stream (see ``_ingest``).
 
-Overlap: the payment listings (the four status streams, the ``-updated`` scan) are fetched ahead, in
-stream order, on one background thread, and the schedule listing on a second one, each into its own
-spool files on disk, while the main thread ingests and commits the streams in order. A full billing-key
-pass sends its lookups on a third thread (``_keys``). All of them share the client's pool of
-``concurrency`` requests: more threads fill the pool's idle slots, never more requests in flight.
-Fetching writes nothing to the store, so each stream's rows and cursor are still committed together and
-in order; a failed fetch is raised when its stream's turn comes (earlier streams committed, later
-prefetched spools discarded). Each listing and the lookups count their own API calls
-(``counting_calls``), so a stream's ``api_calls`` is exact; the main thread calls the API only after the
-last listing (schedule re-fetches, deletion proofs). Pages are written to disk as they arrive and
-dropped, so memory does not grow with the stream. While the main thread waits for a payment listing's
-last page, it stages that listing's and the schedule listing's finished spool files (every
-``CHUNK_ITEMS`` items) into TEMP part tables with one DuckDB thread; the rest is staged after the last
-page, still outside the stream's transaction, which then holds only the checks that span parts, the
-merge and the cursor.
+Overlap: every listing is fetched ahead of its stream's turn into spool files on disk, the payment
+listings on one thread and the schedule listing beside them (``_listings``); a full billing-key pass
+sends its lookups on a third thread (``_keys``). All of them share the client's pool of
+``concurrency`` requests, the work fetched for later as background work: more threads fill the pool's
+idle slots, never put more requests in flight. The main thread ingests and commits the streams in
+order; fetching writes nothing to the store, so each stream's rows and cursor are still committed
+together and in order, and a failed fetch is raised when its stream's turn comes (earlier streams
+committed). Each listing and the lookups count their own API calls, so a stream's ``api_calls`` is
+exact; the main thread calls the API only after the last listing (schedule re-fetches, deletion
+proofs). Pages are written to disk as they arrive and dropped, so memory does not grow with the stream;
+finished spool files are staged into TEMP part tables while later pages arrive, so the stream's
+transaction holds only the checks that span parts, the merge and the cursor.
 """
 
 from __future__ import annotations
@@ -113,14 +110,11 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -130,7 +124,6 @@ from tqdm.auto import tqdm
 
 from portone_recon._time import instant_arg, parse_instant
 from portone_recon.api.models import MultiResult
-from portone_recon.api.windows import payment_windows
 from portone_recon.errors import (
     NotFoundError,
     PortOneReconError,
@@ -140,8 +133,9 @@ from portone_recon.errors import (
 )
 from portone_recon.store.store import CONNECT_CONFIG, Store, atomic
 from portone_recon.sync import _ingest, _keys, capture
-from portone_recon.sync._keys import KeyLookups
-from portone_recon.sync._spool import PageLike, Spool
+from portone_recon.sync._keys import KeyClient, KeyLookups
+from portone_recon.sync._listings import Fetched, ListingClient, Listings
+from portone_recon.sync._spool import Spool
 from portone_recon.sync.report import StreamResult, SyncReport, TableCounts
 
 PAYMENT_STREAM_STATUSES = ("ready", "paid", "failed", "cancelled")
@@ -168,37 +162,14 @@ JOB_THREADS = max(1, min(4, os.cpu_count() or 1))
 Instant = datetime | date | str
 
 
-class SyncClient(Protocol):
-    """What the sync needs of :class:`~portone_recon.api.client.PortOneClient`."""
+class SyncClient(ListingClient, KeyClient, Protocol):
+    """What the sync needs of :class:`~portone_recon.api.client.PortOneClient`: the listings', the key
+    lookups' and the following."""
 
     @property
     def api_calls(self) -> int: ...
 
     def server_now(self) -> datetime: ...
-
-    def iter_payment_pages(
-        self, status: str, since: Any, until: Any, *, limit: int = ..., sorting: str | None = ...
-    ) -> Iterator[Any]: ...
-
-    def iter_schedule_pages(
-        self,
-        since: Any,
-        until: Any,
-        *,
-        status: str | None = ...,
-        limit: int = ...,
-        sorting: str | None = ...,
-    ) -> Iterator[Any]: ...
-
-    def fetch_payment_page(
-        self,
-        status: str,
-        window: tuple[int, int],
-        page: int,
-        *,
-        limit: int = ...,
-        sorting: str | None = ...,
-    ) -> Any: ...
 
     def iter_customer_schedule_pages(
         self, customer_uid: str, since: Any, until: Any, *, status: str | None = ...
@@ -207,16 +178,6 @@ class SyncClient(Protocol):
     def fetch_schedule_items(self, merchant_uids: Sequence[str]) -> MultiResult[dict[str, Any]]: ...
 
     def fetch_payment_items(self, imp_uids: Sequence[str]) -> MultiResult[dict[str, Any]]: ...
-
-    def fetch_billing_key_items(self, customer_uids: Sequence[str]) -> MultiResult[dict[str, Any]]: ...
-
-    def probe_billing_keys(self, customer_uids: Sequence[str]) -> MultiResult[dict[str, Any]]: ...
-
-    def background(self) -> AbstractContextManager[None]: ...
-
-    def counting_calls(self) -> AbstractContextManager[Any]:
-        """A context whose ``.calls`` counts this caller's requests (exact beside other threads)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -312,16 +273,6 @@ def sync(
     )
 
 
-@contextmanager
-def _filling(spool: Spool) -> Iterator[Spool]:
-    """A spool being filled: removed (file and all) when filling fails, so no half listing is ingested."""
-    try:
-        yield spool
-    except BaseException:
-        spool.remove()
-        raise
-
-
 def portone_now(client: SyncClient) -> datetime:
     """PortOne's clock (``getToken``'s ``now``): the sandbox's clock is not the wall clock."""
     return client.server_now()
@@ -356,28 +307,6 @@ def _advance(old: datetime | None, lo: datetime, hi: datetime) -> datetime | Non
     return old
 
 
-def _unix(value: datetime) -> int:
-    return int(value.timestamp())
-
-
-def _item_updated(item: Any) -> int:
-    """PortOne's "updated" of a payment JSON (0 when unreadable: validation reports it later)."""
-    if not isinstance(item, Mapping):
-        return 0
-    best = 0
-    for name in ("started_at", "paid_at", "failed_at", "cancelled_at"):
-        v = item.get(name)
-        if isinstance(v, int) and not isinstance(v, bool):
-            best = max(best, v)
-    history = item.get("cancel_history")
-    if isinstance(history, list):
-        for entry in history:
-            v = entry.get("cancelled_at") if isinstance(entry, Mapping) else None
-            if isinstance(v, int) and not isinstance(v, bool):
-                best = max(best, v)
-    return best
-
-
 @dataclass
 class _Run:
     client: SyncClient
@@ -396,11 +325,8 @@ class _Run:
     now: datetime
     progress: bool | None
     con: duckdb.DuckDBPyConnection | None = None
-    _fetched: dict[str, Future[_Fetched]] = field(default_factory=dict)
-    _spools: dict[str, Spool] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
     _keys: KeyLookups | None = None
-    _ahead_errors: dict[str, BaseException] = field(default_factory=dict)
+    _listings: Listings | None = None
     #: whether this run's billing-key pass is a full one, whose lookups start beside the listings
     _keys_early: bool = False
 
@@ -432,13 +358,18 @@ class _Run:
             if self._keys_early:  # every known customer: looked up beside the listings
                 keys.ask(capture.customers_to_fetch(self._con, None, self.now))
         results: list[StreamResult] = []
-        with (
-            self._bar() as bar,
-            ThreadPoolExecutor(1, thread_name_prefix="portone-recon-sync-fetch") as fetcher,
-            ThreadPoolExecutor(1, thread_name_prefix="portone-recon-sync-fetch-schedules") as beside,
-        ):
+        with self._bar() as bar, self._listings_for(folder, bar) as listings:
+            self._listings = listings
+            listings.start(
+                {
+                    status: (self._lo(states.get(f"payments:{status}")), self.until)
+                    for status in PAYMENT_STREAM_STATUSES
+                },
+                self._updated_scan(states),
+                self._schedule_range(states.get("schedules"))[:2],
+                self._staging(_ingest.stage_schedules),
+            )
             try:
-                self._prefetch(fetcher, beside, states, folder, bar)
                 for status in PAYMENT_STREAM_STATUSES:
                     results.append(self._payments_guarded(status, states, folder, bar))
                 name = "payments:updated"
@@ -457,138 +388,33 @@ class _Run:
                     )
                 )
             finally:
-                self._stop.set()
-                fetcher.shutdown(wait=True, cancel_futures=True)
-                beside.shutdown(wait=True, cancel_futures=True)
-                for fut in self._fetched.values():
-                    if fut.done() and not fut.cancelled() and fut.exception() is None:
-                        fut.result().spool.close()
-                self._fetched.clear()
+                self._listings = None
         return results
 
-    def _prefetch(
-        self,
-        fetcher: ThreadPoolExecutor,
-        beside: ThreadPoolExecutor,
-        states: dict[str, _State],
-        folder: Path,
-        bar: Any,
-    ) -> None:
-        """Queue the payment listings on ``fetcher``, in stream order, and the schedule listing on
-        ``beside``: fetching runs ahead of ingest.
+    def _listings_for(self, folder: Path, bar: Any) -> Listings:
+        return Listings(
+            self.client,
+            self._con,
+            folder,
+            bar,
+            chunk_items=CHUNK_ITEMS,
+            until=self.until,
+            refund_window=self.refund_window,
+            overlap=self.overlap,
+        )
 
-        Nothing here writes to the store: a stream's rows and cursor are still committed together, in
-        order, by the main thread. Each listing counts its own API calls (``counting_calls``).
-
-        The payment listings share one thread: ``failed`` and ``cancelled`` beside ``paid`` only took
-        its slots (200 ms: payment streams 7.7 s -> 8.2 s). The schedule listing runs beside them: a
-        large merchant's ``paid`` listing is bound by parsing and staging, so the pool has idle slots,
-        and the schedules are on disk by the time ``paid`` is merged.
-        """
-        for status in PAYMENT_STREAM_STATUSES:
-            name = f"payments:{status}"
-            lo, hi = self._lo(states.get(name)), self.until
-            spool = self._spools[name] = Spool(folder, f"payments_{status}", chunk_items=CHUNK_ITEMS)
-            self._fetched[name] = fetcher.submit(self._fetch_payments, status, lo, hi, folder, bar, spool)
-        paid_lo = self._lo(states.get("payments:paid"))
+    def _updated_scan(self, states: dict[str, _State]) -> tuple[datetime, datetime] | None:
+        """``(cursor, paid_lo)`` of this run's ``-updated`` scan; None on its first run (no scan)."""
         upd = states.get("payments:updated")
-        if upd is not None and upd.cursor is not None:
-            self._fetched["payments:updated"] = fetcher.submit(
-                self._fetch_updated, upd.cursor, paid_lo, folder, bar
-            )
-        sched = states.get("schedules")
-        lo, hi, _full = self._schedule_range(sched)
-        spool = self._spools["schedules"] = Spool(folder, "schedules", chunk_items=CHUNK_ITEMS)
-        self._fetched["schedules"] = beside.submit(self._fetch_schedules, lo, hi, folder, bar, spool)
-
-    def _pages_of(self, pages: Iterator[PageLike]) -> Iterator[PageLike]:
-        for page in pages:
-            if self._stop.is_set():
-                raise SyncError("sync stopped")
-            yield page
-
-    def _fetch_payments(
-        self, status: str, lo: datetime, hi: datetime, folder: Path, bar: Any, spool: Spool | None = None
-    ) -> _Fetched:
-        with (
-            self.client.counting_calls() as counter,
-            _filling(spool or Spool(folder, f"payments_{status}")) as spool,
-        ):
-            if lo < hi:
-                pages = self._pages_of(self.client.iter_payment_pages(status, lo, hi, limit=PAGE_LIMIT))
-                for wlo, whi in self._spool_pages(spool, pages, bar, key="imp_uid"):
-                    again = self.client.iter_payment_pages(status, wlo, whi + 1, limit=PAGE_LIMIT)
-                    self._spool_pages(spool, self._pages_of(again), bar)
-            spool.close()
-        return _Fetched(spool, counter.calls, lo, hi)
-
-    def _fetch_updated(self, old: datetime, paid_lo: datetime, folder: Path, bar: Any) -> _Fetched:
-        hi = self.until
-        lo = hi - self.refund_window
-        # The paid stream of this run lists every payment paid in [paid_lo, until) in its current state,
-        # refunds included; only payments paid before it can hide a new partial refund.
-        scan_hi = min(hi, paid_lo)
-        with self.client.counting_calls() as counter, _filling(Spool(folder, "payments_updated")) as spool:
-            stop_at = _unix(old - self.overlap)
-            if lo < scan_hi:
-                for wlo, whi in payment_windows(lo, scan_hi):
-                    self._scan_window(spool, wlo, whi, stop_at, bar)
-            spool.close()
-        return _Fetched(spool, counter.calls, lo, scan_hi)
-
-    def _fetch_schedules(
-        self, lo: datetime, hi: datetime, folder: Path, bar: Any, spool: Spool | None = None
-    ) -> _Fetched:
-        # left open: the schedules stream appends re-fetched past schedules to it. Fetched ahead of its
-        # turn: its requests yield to the payment listing's (``background``).
-        with (
-            self.client.background(),
-            self.client.counting_calls() as counter,
-            _filling(spool or Spool(folder, "schedules")) as spool,
-        ):
-            if lo < hi:
-                pages = self._pages_of(self.client.iter_schedule_pages(lo, hi, limit=PAGE_LIMIT))
-                self._spool_pages(spool, pages, bar)
-        return _Fetched(spool, counter.calls, lo, hi)
-
-    def _take(self, name: str, stage: Callable[[Spool], object] | None = None) -> _Fetched | None:
-        """The prefetched listing ``name`` (None if it was not prefetched), waiting for its last page.
-
-        With ``stage``, the spool's finished files are staged while waiting (main thread, TEMP tables).
-        """
-        fut = self._fetched.pop(name, None)
-        spool = self._spools.pop(name, None)
-        if name in self._ahead_errors:
-            raise self._ahead_errors.pop(name)
-        if fut is None:
+        if upd is None or upd.cursor is None:
             return None
-        if stage is None or spool is None:
-            return fut.result()
-        con = self._con
-        threads = con.execute("SELECT current_setting('threads')").fetchone()
-        # One DuckDB thread while pages still arrive: the other core serves the fetch threads.
-        con.execute("SET threads = 1")
-        try:
-            while True:
-                try:
-                    return fut.result(timeout=0.05)
-                except TimeoutError:
-                    stage(spool)
-                    self._stage_ahead(name)
-        finally:
-            con.execute(f"SET threads = {int(threads[0]) if threads else 1}")
+        return upd.cursor, self._lo(states.get("payments:paid"))
 
-    def _stage_ahead(self, current: str) -> None:
-        """Stage the finished files of the schedule listing, fetched beside the payment listings, while
-        a payment stream waits for its pages. A staging error is kept for the schedules stream's turn
-        (raised there, where it belongs), never raised into the payment stream."""
-        spool = self._spools.get("schedules")
-        if current == "schedules" or spool is None or "schedules" in self._ahead_errors:
-            return
-        try:
-            self._staging(_ingest.stage_schedules)(spool)
-        except (PortOneReconError, duckdb.Error) as exc:
-            self._ahead_errors["schedules"] = exc
+    @property
+    def _lists(self) -> Listings:
+        if self._listings is None:  # pragma: no cover - only inside run_all
+            raise SyncError("the sync's listings are closed")
+        return self._listings
 
     def _schedule_range(self, state: _State | None) -> tuple[datetime, datetime, bool]:
         """``[lo, hi)`` of this run's schedule listing and whether it is the full-horizon pass."""
@@ -721,55 +547,14 @@ class _Run:
             return state.cursor - self.overlap
         return self.until - self.lookback
 
-    def _spool_pages(
-        self, spool: Spool, pages: Iterator[PageLike], bar: Any, key: str = ""
-    ) -> list[tuple[int, int]]:
-        """Spool every page; with ``key``, return the windows that came back short.
-
-        Offset paging shifts when a row leaves the listing mid-walk (a payment cancelled while we page
-        its "paid" window): one row slides onto a page already read. A window whose distinct ``key``
-        values are fewer than its first page's ``total`` is therefore re-listed once.
-
-        Windows come one after another (the client walks them in order), so only the current window's
-        keys are held: memory follows the largest window, not the history.
-        """
-        short: list[tuple[int, int]] = []
-        current: tuple[int, int] | None = None
-        total, seen = 0, set[str]()
-        for page in pages:
-            spool.add_page(page)
-            count = getattr(page, "count", None)
-            bar.update(len(page.items) if count is None else count)
-            if key:
-                params = dict(getattr(page, "params", ()) or ())
-                try:
-                    window = (int(params["from"]), int(params["to"]))
-                except (KeyError, ValueError):
-                    continue
-                if window != current:
-                    if current is not None and len(seen) < total:
-                        short.append(current)
-                    current, total, seen = window, int(getattr(page, "total", 0)), set()
-                keys = getattr(page, "keys", None)
-                if keys is not None:  # read from the body without decoding it (the client's fast path)
-                    seen.update(keys)
-                    continue
-                try:  # C speed for the usual page of dicts; validation reports odd items later
-                    seen.update(map(itemgetter(key), page.items))
-                except (KeyError, TypeError):
-                    seen.update(str(i.get(key)) for i in page.items if isinstance(i, Mapping))
-        if current is not None and len(seen) < total:
-            short.append(current)
-        return short
-
     # -- streams ----------------------------------------------------------------------------------
 
     def _payments(self, status: str, state: _State | None, folder: Path, bar: Any) -> StreamResult:
         stream = f"payments:{status}"
         old = state.cursor if state else None
         stage = self._staging(_ingest.stage_payments)
-        fetched = self._take(stream, stage) or self._fetch_payments(
-            status, self._lo(state), self.until, folder, bar
+        fetched = self._lists.take(stream, stage) or self._lists.fetch_payments(
+            status, self._lo(state), self.until
         )
         lo, hi = fetched.lo, fetched.hi
         bar.set_description(f"sync {stream}")
@@ -790,10 +575,10 @@ class _Run:
         bar.set_description(f"sync {stream}")
         note = ""
         if old is None:
-            fetched = _Fetched(Spool(folder, "payments_updated"), 0, lo, lo)
+            fetched = Fetched(Spool(folder, "payments_updated"), 0, lo, lo)
             note = "first run: no scan (the status streams read the current state)"
         else:
-            fetched = self._take(stream) or self._fetch_updated(old, self.until, folder, bar)
+            fetched = self._lists.take(stream) or self._lists.fetch_updated(old, self.until)
             if fetched.hi < hi:
                 note = f"scanned paid_at before {fetched.hi.isoformat()} (the paid stream read the rest)"
         try:
@@ -913,28 +698,12 @@ class _Run:
             note=note or "",
         )
 
-    def _scan_window(self, spool: Spool, wlo: int, whi: int, stop_at: int, bar: Any) -> None:
-        """Pages of one window sorted by ``-updated``, until one holds a payment older than ``stop_at``."""
-        page = 1
-        while True:
-            got = self.client.fetch_payment_page(
-                "paid", (wlo, whi), page, limit=PAGE_LIMIT, sorting="-updated"
-            )
-            items, nxt = got.items, got.next
-            spool.add_page(got)
-            bar.update(len(items))
-            if not items or nxt == 0 or nxt <= page:
-                return
-            if min(_item_updated(item) for item in items) < stop_at:
-                return
-            page = nxt
-
     def _schedules(self, state: _State | None, folder: Path, bar: Any) -> StreamResult:
         stream = "schedules"
         old = state.cursor if state else None
         lo, hi, full = self._schedule_range(state)
         stage = self._staging(_ingest.stage_schedules)
-        fetched = self._take(stream, stage) or self._fetch_schedules(lo, hi, folder, bar)
+        fetched = self._lists.take(stream, stage) or self._lists.fetch_schedules(lo, hi)
         spool = fetched.spool
         bar.set_description(f"sync {stream}")
         with self._store():
@@ -1057,16 +826,6 @@ class _Run:
             api_calls=keys.calls + counter.calls,
             note=note,
         )
-
-
-@dataclass(frozen=True)
-class _Fetched:
-    """A listing fetched ahead into its spool (closed), with its API calls and range."""
-
-    spool: Spool
-    calls: int
-    lo: datetime
-    hi: datetime
 
 
 def _detail(detail: Any) -> dict[str, Any]:
