@@ -200,3 +200,25 @@ def test_a_key_the_v2_sync_stored_is_left_alone_by_the_v1_lookups(tmp_path: Path
     assert not rows["deleted"].any()
     assert set(rows["card_name"]) == {"V2 카드"}
     assert "cust_001" not in asked and "cust_003" not in asked
+
+
+def test_a_failing_key_lookup_fails_only_its_stream_and_a_rerun_converges(tmp_path: Path) -> None:
+    from portone_recon.errors import APIError
+
+    w = build_world()
+    _churn(w, 5)
+    w.advance(seconds=3600)
+    w.faults.fail_rate(500, 1.0, route="GET /subscribe/customers")  # the multi-lookup, every time
+    store = Store(tmp_path / "s.duckdb")
+    with w.client(max_retries=1) as client:
+        with pytest.raises(APIError):
+            sync(client, store, progress=False)
+        # the lookups ran beside the listings: the listings' streams are committed, the keys' is not
+        tables, want = store_tables(store), world_tables(w)
+        assert tables["payments"] == want["payments"] and tables["schedules"] == want["schedules"]
+        assert tables["keys"] == {}
+        state = store.query("SELECT cursor, last_error FROM sync_state WHERE stream = 'billing_keys'")
+        assert state["cursor"].isna().all() and "500" in str(state["last_error"].iloc[0])
+        w.faults.clear()
+        sync(client, store, progress=False)
+    assert store_tables(store) == world_tables(w)
