@@ -7,7 +7,8 @@ merchant of about N payments, sets a per-request latency (``POST /__sandbox/faul
            fresh store; per-stream wall/CPU seconds (fetch and ingest apart), API calls, pages.
   replay   baseline in the same run: the exact payment-page requests the sync sent, replayed by a bare
            httpx.Client with C threads (transport + orjson parse, nothing else): what the server and
-           the loopback give.
+           the loopback give; and every GET the sync sent (all streams, key lookups, 404 proofs),
+           bodies read and dropped: the whole run's floor.
   ingest   ingest alone: the replayed page bodies (bytes) -> the client's envelope read (fast path: no
            item decode) -> Spool -> ingest_payments -> COMMIT into an empty store, with a breakdown per
            ingest step; baselines: perf-baselines (c'), no-checks read_json, orjson parse only.
@@ -208,6 +209,28 @@ def replay(server: SandboxProcess, requests: list[dict[str, Any]], concurrency: 
     }
 
 
+def replay_all(server: SandboxProcess, requests: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
+    """Re-send every GET the sync sent (all streams, lookups and 404 proofs too), C at a time, reading
+    each body and nothing else: the whole run's floor from the server, the loopback and the latency."""
+    todo = [r for r in requests if r["method"] == "GET"]
+    token = server.token()
+    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
+    with httpx.Client(
+        base_url=server.base_url, limits=limits, timeout=120, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+
+        def get(i: int) -> None:
+            r = http.get(todo[i]["path"], params=[tuple(p) for p in todo[i]["query"]])
+            if r.status_code != todo[i]["status"]:
+                raise RuntimeError(
+                    f"replay of {todo[i]['path']}: {r.status_code}, the sync got {todo[i]['status']}"
+                )
+
+        with Timer() as t, ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(get, range(len(todo))))
+    return {"replay_all_requests": len(todo), "replay_all_s": t.wall, "replay_all_cpu_s": t.cpu}
+
+
 def ingest_alone(bodies: list[bytes], db: Path) -> dict[str, Any]:
     """Response bytes -> committed rows through the sync's own ingest path, with a breakdown."""
     from portone_recon.api.envelope import RawPage, fast_page_header
@@ -379,6 +402,7 @@ def main() -> int:
         requests = s.pop("sync_requests")
         s.update(latency_floor(requests, args.concurrency, latency))
         r = replay(server, requests, args.concurrency)
+        r.update(replay_all(server, requests, args.concurrency))
         bodies = r.pop("_bodies")
         server.kill()
         # The VM's noise is +-20% per run: ingest and its same-run baselines alternate, and the run
@@ -417,6 +441,7 @@ def main() -> int:
         figures["payments_vs_ideal"] = s["payments_per_s"] / ideal
         figures["replay_vs_ideal"] = r["replay_payments_per_s"] / ideal
     figures["payments_vs_replay"] = s["payments_per_s"] / r["replay_payments_per_s"]
+    figures["whole_run_vs_replay_all"] = r["replay_all_s"] / s["sync_s"]
     figures["ingest_vs_parse_only"] = i["ingest_payments_per_s"] / i["parse_only_payments_per_s"]
     figures["ingest_vs_baseline"] = i["ingest_payments_per_s"] / i["baseline_ingest_payments_per_s"]
     figures["ingest_cpu_vs_baseline_cpu"] = i["ingest_cpu_s"] / i["baseline_ingest_cpu_s"]
@@ -461,6 +486,11 @@ def main() -> int:
                 "vs_ideal": figures.get("replay_vs_ideal"),
             },
             {
+                "what": f"baseline: bare replay of all {r['replay_all_requests']:,} GETs of the sync",
+                "wall_s": r["replay_all_s"],
+                "cpu_s": r["replay_all_cpu_s"],
+            },
+            {
                 "what": "ingest alone (bytes -> rows)",
                 "payments_per_s": i["ingest_payments_per_s"],
                 "wall_s": i["ingest_s"],
@@ -497,6 +527,11 @@ def main() -> int:
                 "what": "sync payment streams / bare httpx replay",
                 "payments_per_s": None,
                 "vs_ideal": figures.get("payments_vs_replay"),
+            },
+            {
+                "what": "bare replay of all GETs / sync whole run",
+                "payments_per_s": None,
+                "vs_ideal": figures.get("whole_run_vs_replay_all"),
             },
         ],
         ["what", "payments_per_s", "pages_per_s", "wall_s", "cpu_s", "vs_ideal"],
