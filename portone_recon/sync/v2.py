@@ -39,7 +39,13 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from portone_recon.api.v2.records import read_billing_key, read_cancellations, read_payment, read_schedule
+from portone_recon.api.v2.records import (
+    SCHEDULE_PLACEHOLDER_SQL,
+    read_billing_key,
+    read_cancellations,
+    read_payment,
+    read_schedule,
+)
 from portone_recon.errors import PortOneReconError, SyncError
 from portone_recon.store import Store, atomic
 from portone_recon.sync.report import StreamResult, SyncReport, TableCounts
@@ -379,6 +385,7 @@ class _V2Run:
                     for c in read_cancellations(r.pop("_item"), r["currency"])
                 ]
                 _stage(con, "_v2_pay_chunk", _PAYMENT_COLS, list(good.values()))
+                con.execute(f"DELETE FROM _v2_pay_chunk WHERE {SCHEDULE_PLACEHOLDER_SQL}")
                 _stage(con, "_v2_can_chunk", _CANCEL_COLS, cancels)
                 con.execute("INSERT INTO _v2_pay_all SELECT * FROM _v2_pay_chunk")
                 con.execute("INSERT INTO _v2_can_all SELECT * FROM _v2_can_chunk")
