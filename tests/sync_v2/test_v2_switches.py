@@ -197,3 +197,67 @@ def test_a_short_longest_window_is_split_into_the_same_store(
     assert any(r["path"] == "/payment-schedules" and r["status"] == 200 for r in v2.requests)
     _same_store(played, other)
     pd.testing.assert_frame_equal(_findings(played, scenario), _findings(other, scenario))
+
+
+@pytest.mark.parametrize("shown", ["own_id", "hidden"])
+def test_v1_keys_through_v2_alone_keep_the_findings(scenario: Scenario, tmp_path: Path, shown: str) -> None:
+    """A migrating merchant synced with its V2 secret only: V1 keys under their own id, or not at all."""
+    played, _ = _store(scenario, tmp_path / "a.duckdb", v2_only_of_mixed=True)
+
+    def reading(v2: SandboxV2) -> None:
+        v2.v1_keys = shown  # type: ignore[assignment]
+
+    other, v2 = _store(scenario, tmp_path / "b.duckdb", reading, v2_only_of_mixed=True)
+    pd.testing.assert_frame_equal(_findings(played, scenario), _findings(other, scenario))
+    v1 = set(_v1_customers(scenario))
+    keys = _table(other, "billing_keys").set_index("customer_uid")["billing_key"]
+    before = _table(played, "billing_keys").set_index("customer_uid")["billing_key"]
+    if shown == "hidden":  # what cannot be known: the V1 customers' keys
+        assert set(before.index) - set(keys.index) == v1 & set(before.index) != set()
+        assert all(keys[cu] == before[cu] for cu in keys.index)
+    else:
+        assert set(keys.index) == set(before.index)
+        assert {keys[cu] for cu in v1 & set(keys.index)} == {
+            v2.billing_key_of(cu) for cu in v1 & set(keys.index)
+        }
+        assert all(keys[cu] != cu for cu in v1 & set(keys.index))
+
+
+def test_v1_payment_ids_through_v2_alone_are_matched_by_the_orders_imp_uid(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    """V2 secret only, V1 payments under their imp_uid: the order that recorded that imp_uid names the
+    payment's order; a V1 payment whose order never learnt it (a lost webhook, a cancelled order) reads
+    as a payment without an order, and nothing else changes."""
+    played, _ = _store(scenario, tmp_path / "a.duckdb", v2_only_of_mixed=True)
+
+    def reading(v2: SandboxV2) -> None:
+        v2.v1_payment_id = "imp_uid"
+
+    other, _ = _store(scenario, tmp_path / "b.duckdb", reading, v2_only_of_mixed=True)
+    a, b = _findings(played, scenario), _findings(other, scenario)
+    cols = ["kind", "finding_id", "imp_uid"]
+    merged = a[cols].merge(b[cols], how="outer", indicator=True)
+    lost = merged[merged["_merge"] == "left_only"]
+    gained = merged[merged["_merge"] == "right_only"]
+    assert len(lost) > 0 and len(b) - len(gained) == len(a) - len(lost)
+    orders = scenario.orders.set_index("merchant_uid")
+    v1 = set(_v1_customers(scenario))
+    pays = {p["imp_uid"]: p for p in scenario.world.payments.values()}
+    for kind, imp in zip(lost["kind"], lost["imp_uid"], strict=True):
+        p = pays[imp]
+        assert kind in ("missed_webhook", "charged_after_cancel") and p["customer_uid"] in v1
+        assert pd.isna(orders.loc[p["merchant_uid"], "imp_uid"])  # the order never learnt it
+    assert set(gained["kind"]) == {"unknown_payment"} and set(gained["imp_uid"]) == set(lost["imp_uid"])
+    # Every other finding is the same, detail and all, except that a V1 payment no order recorded now
+    # names its imp_uid where its merchant_uid was, and says why.
+    both = a.merge(b, on=["kind", "finding_id"], suffixes=("", "_b"))
+    assert len(both) == len(a) - len(lost)
+    x, y = both["merchant_uid"], both["merchant_uid_b"]
+    moved = both[~((x == y) | (x.isna() & y.isna()))]
+    assert len(moved) > 0 and set(moved["kind"]) == {"unknown_payment"}
+    assert (moved["merchant_uid_b"] == moved["imp_uid"]).all()
+    assert moved["detail_b"].str.contains("merchant_uid is not known").all()
+    rest = both.drop(index=moved.index)
+    for col in (c for c in a.columns if f"{c}_b" in rest):
+        pd.testing.assert_series_equal(rest[col], rest[f"{col}_b"], check_names=False)
