@@ -261,7 +261,7 @@ class SandboxV2:
             "origin": {"platformType": "API", "ipAddress": "127.0.0.1"},
         }
         if p.get("buyer_name"):
-            out["customer"]["name"] = {"full": p["buyer_name"]}
+            out["customer"]["name"] = p["buyer_name"]
         if p.get("custom_data"):
             out["customData"] = p["custom_data"]
         if cu and p.get("customer_uid_usage") in ("payment", "payment.scheduled", "issue"):

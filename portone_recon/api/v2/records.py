@@ -184,8 +184,7 @@ def read_payment(data: Any) -> tuple[Record | None, str | None]:
         raw_card = method.get("card")
         card: dict[str, Any] = raw_card if isinstance(raw_card, dict) else {}
         failure = _obj(data, "failure")
-        name = customer.get("name")
-        full_name = name.get("full") if isinstance(name, dict) else None
+        full_name = _customer_name(customer)
         cancellations = data.get("cancellations")
         if cancellations is not None and not isinstance(cancellations, list):
             raise _Unreadable("cancellations must be a list")
@@ -283,8 +282,7 @@ def read_schedule(data: Any) -> tuple[Record | None, str | None]:
         currency = _currency(data)
         amount, exact = _money(_int(data, "totalAmount", ""), currency)
         customer = _obj(data, "customer")
-        name = customer.get("name")
-        full_name = name.get("full") if isinstance(name, dict) else None
+        full_name = _customer_name(customer)
         record: Record = {
             "merchant_uid": _str(data, "paymentId", "", required=True),
             "schedule_id": _str(data, "id", "", required=True),
@@ -333,8 +331,7 @@ def read_billing_key(data: Any) -> tuple[Record | None, str | None]:
                 if isinstance(m, dict) and isinstance(m.get("card"), dict):
                     card = m["card"]
                     break
-        name = customer.get("name")
-        full_name = name.get("full") if isinstance(name, dict) else None
+        full_name = _customer_name(customer)
         record: Record = {
             "billing_key": _str(data, "billingKey", "", required=True),
             "customer_uid": _str(customer, "id", "customer."),
@@ -355,6 +352,14 @@ def read_billing_key(data: Any) -> tuple[Record | None, str | None]:
     except _Unreadable as exc:
         return None, str(exc)
     return record, None
+
+
+def _customer_name(customer: dict[str, Any]) -> str | None:
+    """``customer.name``: a string in PortOne's schema (``{full}``, the input form, is read too)."""
+    name = customer.get("name")
+    if isinstance(name, dict):
+        name = name.get("full")
+    return name if isinstance(name, str) else None
 
 
 def is_schedule_placeholder(record: Record) -> bool:
