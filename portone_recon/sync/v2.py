@@ -7,6 +7,7 @@ Streams, each committed in one transaction with its ``sync_state`` cursor:
     ``[until - lookback, until]``), windows split under the 60,000 page reach by the client. Upsert by
     ``imp_uid`` (= ``transactionId``). With V1 credentials too (a migrating merchant), only
     ``version: "V2"`` payments are read here: the V1 sync owns V1 payments, so each payment is one row.
+    A schedule's READY payment before it runs (``SCHEDULE_PLACEHOLDER_SQL``) is no attempt and not kept.
 ``v2:schedules``
     ``GET /payment-schedules`` with an explicit ``from``/``until`` on ``timeToPay`` (the listing hides
     anything outside the last 90 days by default): ``[cursor - overlap - recheck, until + horizon]``, so

@@ -362,11 +362,6 @@ def _customer_name(customer: dict[str, Any]) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def is_schedule_placeholder(record: Record) -> bool:
-    """Python twin of :data:`SCHEDULE_PLACEHOLDER_SQL` for a :func:`read_payment` record."""
-    return record.get("status_v2") == "READY" and record.get("schedule_id") is not None
-
-
 def _usage(billing_key: str | None, schedule_id: str | None, total: Decimal | None) -> str | None:
     """V1's ``customer_uid_usage`` of a payment: ``issue`` for a zero amount no schedule made, else
     ``payment.scheduled`` / ``payment`` when a billing key paid it."""
