@@ -15,8 +15,9 @@ Readings of UNCONFIRMED behaviours this surface plays (each switchable, so tests
 * ``v1_schedules_visible``: V1 customers' schedules appear in ``GET /payment-schedules`` (default False).
 * ``until_inclusive``: a listing's ``until`` bound is inclusive (default True).
 * ``ready_before_time_to_pay``: a booked schedule's payment exists as READY before ``timeToPay`` (listed
-  by ``GET /payments`` from the schedule's ``createdAt``, read by ``GET /payments/{paymentId}``, with an
-  attempt id of its own that its execution does not reuse); default False: it exists once executed.
+  by ``GET /payments``, read by ``GET /payments/{paymentId}``, with an attempt id of its own that its
+  execution does not reuse: see :mod:`~portone_recon.sandbox.v2_ready`); default False: it exists once
+  executed.
 * ``issuance_listed``: billing-key issuance transactions (V1 ``customer_uid_usage = issue``) are listed by
   ``GET /payments`` as zero-amount PAID payments carrying the key (default False: issuing a key creates no
   payment in V2, and whether V2 lists a V1 one is not documented).
