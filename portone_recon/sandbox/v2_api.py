@@ -19,9 +19,20 @@ Readings of UNCONFIRMED behaviours this surface plays (each switchable, so tests
 * ``partial_cancel_moves_status_time``: a second (third, ...) partial cancel of a PARTIAL_CANCELLED
   payment moves its ``statusChangedAt`` to that cancel (True), or it stays at the first partial cancel,
   the PAID -> PARTIAL_CANCELLED transition (False, default).
-
-Billing-key issuance transactions (V1 ``customer_uid_usage = issue``) are not payments in V2 (issuing a
-key creates none), and whether V2 lists a V1 one is not documented: this surface lists none.
+* ``ready_before_time_to_pay``: a booked schedule's payment exists as READY before ``timeToPay`` (listed
+  by ``GET /payments``, read by ``GET /payments/{paymentId}``, with an attempt id of its own that its
+  execution does not reuse: see :mod:`~portone_recon.sandbox.v2_ready`); default False: it exists once
+  executed.
+* ``issuance_listed``: billing-key issuance transactions (V1 ``customer_uid_usage = issue``) are listed by
+  ``GET /payments`` as zero-amount PAID payments carrying the key (default False: issuing a key creates no
+  payment in V2, and whether V2 lists a V1 one is not documented).
+* ``v1_keys``: how V1 billing keys show through V2: ``"customer_uid"`` (default: listed and read, the key
+  id is the V1 customer_uid), ``"own_id"`` (listed and read under an id of their own) or ``"hidden"``
+  (``GET /billing-keys`` lists only V2 keys; a V1 key is not found).
+* ``v1_payment_id``: the V2 ``id`` of a V1 payment: ``"merchant_uid"`` (default) or ``"imp_uid"``
+  (``transactionId`` is the imp_uid either way).
+* ``max_window_days``: listings refuse a ``from``/``until`` range longer than this many days with 400
+  ``INVALID_REQUEST`` (default None: no limit; PortOne documents none).
 """
 
 from __future__ import annotations
@@ -30,13 +41,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote
 
 import httpx
 import orjson
 
 from portone_recon.sandbox.http_api import Reply
+from portone_recon.sandbox.v2_ready import has_ready_payment, ready_hits, render_ready
 from portone_recon.sandbox.world import Json, SandboxBadRequest, SandboxRefusal, SandboxWorld
 
 _JSON = (("content-type", "application/json"),)
@@ -44,6 +56,7 @@ MAX_PAGE_REACH = 60_000
 _ZERO_DECIMAL = frozenset({"KRW", "JPY", "VND"})
 _SCHEDULE_PREFIX = "schedule-"
 _KEY_PREFIX = "billing-key-"
+_V1_KEY_PREFIX = "v1-billing-key-"
 
 
 class V2Error(Exception):
@@ -119,6 +132,11 @@ class SandboxV2:
         self.until_inclusive = True
         self.partial_cancel_moves_status_time = False
         self.failed_id_refusal: str | None = None
+        self.ready_before_time_to_pay = False
+        self.issuance_listed = False
+        self.v1_keys: Literal["customer_uid", "own_id", "hidden"] = "customer_uid"
+        self.v1_payment_id: Literal["merchant_uid", "imp_uid"] = "merchant_uid"
+        self.max_window_days: int | None = None
         self.requests: list[dict[str, Any]] = []
         self._idempotent: dict[str, Reply] = {}
         #: sorted hits of the last payment listing, keyed by its filter and the world's state (payments,
@@ -135,13 +153,20 @@ class SandboxV2:
         return bool(customer_uid) and customer_uid not in self.v1_customers
 
     def billing_key_of(self, customer_uid: str) -> str:
-        """The billing key V2 shows for a customer (a V1 key keeps its customer_uid: UNCONFIRMED)."""
-        return f"{_KEY_PREFIX}{customer_uid}" if self.is_v2_customer(customer_uid) else customer_uid
+        """The billing key V2 shows for a customer (a V1 key: see ``v1_keys``)."""
+        if self.is_v2_customer(customer_uid):
+            return f"{_KEY_PREFIX}{customer_uid}"
+        return f"{_V1_KEY_PREFIX}{customer_uid}" if self.v1_keys == "own_id" else customer_uid
 
     def customer_of_key(self, billing_key: str) -> str:
-        if billing_key.startswith(_KEY_PREFIX):
-            return billing_key[len(_KEY_PREFIX) :]
+        for prefix in (_KEY_PREFIX, _V1_KEY_PREFIX):
+            if billing_key.startswith(prefix):
+                return billing_key[len(prefix) :]
         return billing_key
+
+    def key_visible(self, customer_uid: str) -> bool:
+        """Whether V2 shows this customer's billing key at all (V1 keys: see ``v1_keys``)."""
+        return self.is_v2_customer(customer_uid) or self.v1_keys != "hidden"
 
     # ------------------------------------------------------------------ rendering
     def _hooks_of(self, imp_uid: str) -> list[int]:
@@ -205,7 +230,7 @@ class SandboxV2:
 
     def render_payment(self, p: Json) -> Json:
         cu = p.get("customer_uid")
-        v2 = self.is_v2_customer(cu) if cu else not self.v1_customers
+        v2 = self.is_v2_payment(p)
         currency = p.get("currency") or "KRW"
         status = self.status_of(p)
         total = minor(p["amount"], currency)
@@ -213,7 +238,7 @@ class SandboxV2:
         changed = self.status_changed_at(p)
         out: Json = {
             "status": status,
-            "id": p["merchant_uid"],
+            "id": p["merchant_uid"] if v2 or self.v1_payment_id == "merchant_uid" else p["imp_uid"],
             "transactionId": p["imp_uid"],
             "merchantId": self.merchant_id,
             "storeId": self.store_id,
@@ -244,10 +269,10 @@ class SandboxV2:
             "origin": {"platformType": "API", "ipAddress": "127.0.0.1"},
         }
         if p.get("buyer_name"):
-            out["customer"]["name"] = {"full": p["buyer_name"]}
+            out["customer"]["name"] = p["buyer_name"]
         if p.get("custom_data"):
             out["customData"] = p["custom_data"]
-        if cu and p.get("customer_uid_usage") in ("payment", "payment.scheduled"):
+        if cu and p.get("customer_uid_usage") in ("payment", "payment.scheduled", "issue"):
             out["billingKey"] = self.billing_key_of(cu)
         if p.get("merchant_uid") in self.world.schedules:
             out["scheduleId"] = _SCHEDULE_PREFIX + p["merchant_uid"]
@@ -430,15 +455,34 @@ class SandboxV2:
             (self.world.payments[i] for i in ids), key=lambda p: (int(p.get("started_at") or 0), p["imp_uid"])
         )
 
+    def is_v2_payment(self, p: Json) -> bool:
+        """Whether V2 shows world payment ``p`` as ``version: "V2"`` (a payment without a customer is V1
+        when the merchant migrates)."""
+        cu = p.get("customer_uid")
+        return self.is_v2_customer(cu) if cu else not self.v1_customers
+
     def _get_payment(self, payment_id: str) -> Json:
         p = self.latest_attempt(payment_id)
+        if self.v1_payment_id == "imp_uid":  # a V1 payment is found by its imp_uid, not its merchant_uid
+            if p is not None and not self.is_v2_payment(p):
+                p = None
+            v1 = self.world.payments.get(payment_id)
+            if p is None and v1 is not None and not self.is_v2_payment(v1):
+                p = v1 if v1.get("customer_uid_usage") != "issue" else None
         if p is None:
+            s = self.world.schedules.get(payment_id)
+            if self.ready_before_time_to_pay and s is not None and has_ready_payment(self, s):
+                return render_ready(self, s)
             raise V2Error(404, "PAYMENT_NOT_FOUND", "결제 건이 존재하지 않습니다")
         return self.render_payment(p)
 
     def _window(self, flt: Json) -> tuple[int, int]:
         until = _parse_time(flt["until"], "filter.until") if "until" in flt else self.world.now
         lo = _parse_time(flt["from"], "filter.from") if "from" in flt else until - 90 * 86400
+        if self.max_window_days is not None and until - lo > self.max_window_days * 86400:
+            raise V2Error(
+                400, "INVALID_REQUEST", f"the time range must not exceed {self.max_window_days} days"
+            )
         return lo, until
 
     def _in(self, t: int, lo: int, hi: int) -> bool:
@@ -466,6 +510,8 @@ class SandboxV2:
             tuple(sorted(self.v1_customers)),
             self.until_inclusive,
             self.partial_cancel_moves_status_time,
+            (self.ready_before_time_to_pay, len(self.world.schedules), self.issuance_listed),
+            (self.v1_payment_id, self.v1_keys),
         )
         if self._listing is not None and self._listing[0] == state:
             hits = self._listing[1]
@@ -476,7 +522,8 @@ class SandboxV2:
         number, size = page["page"]["number"], page["page"]["size"]
         chosen = hits[number * size : (number + 1) * size]
         return {
-            "items": [self.render_payment(p) for _, _, p in chosen],
+            # a schedule's READY payment comes rendered (it has no world payment behind it)
+            "items": [p if "transactionId" in p else self.render_payment(p) for _, _, p in chosen],
             "page": {"number": number, "size": size, "totalCount": len(hits)},
         }
 
@@ -489,7 +536,7 @@ class SandboxV2:
         keys = [t["value"] for t in flt.get("textSearch") or [] if t.get("field") == "BILLING_KEY"]
         hits: list[tuple[int, str, Json]] = []
         for p in self.world.payments.values():
-            if p.get("customer_uid_usage") == "issue":
+            if p.get("customer_uid_usage") == "issue" and not self.issuance_listed:
                 continue
             t = int(p.get("started_at") or 0) if created else self.status_changed_at(p)
             if not self._in(t, lo, hi) or (tx and p["imp_uid"] not in tx):
@@ -504,6 +551,8 @@ class SandboxV2:
                 if ("V2" if v2 else "V1") != version:
                     continue
             hits.append((t, p["imp_uid"], p))
+        if self.ready_before_time_to_pay:
+            hits += ready_hits(self, flt, lo, hi)
         hits.sort(key=lambda h: (h[0], h[1]), reverse=flt.get("sortOrder") == "DESC")
         return hits
 
@@ -542,6 +591,8 @@ class SandboxV2:
         rows = [(k, False) for k in self.world.billing_keys.values()]
         rows += [(k, True) for k in self.world.deleted_billing_keys.values()]
         for k, deleted in rows:
+            if not self.key_visible(k["customer_uid"]):
+                continue
             if version is not None and ("V2" if self.is_v2_customer(k["customer_uid"]) else "V1") != version:
                 continue
             t = int(
@@ -561,7 +612,7 @@ class SandboxV2:
 
     def _get_billing_key(self, billing_key: str) -> Json:
         cu = self.customer_of_key(billing_key)
-        if self.billing_key_of(cu) != billing_key:
+        if self.billing_key_of(cu) != billing_key or not self.key_visible(cu):
             raise V2Error(404, "BILLING_KEY_NOT_FOUND", "빌링키가 존재하지 않습니다")
         if cu in self.world.billing_keys:
             return self.render_billing_key(self.world.billing_keys[cu], deleted=False)
@@ -575,7 +626,7 @@ class SandboxV2:
         if not isinstance(key, str) or not key:
             raise V2Error(400, "INVALID_REQUEST", "billingKey is required")
         cu = self.customer_of_key(key)
-        if self.billing_key_of(cu) != key or cu not in self.world.billing_keys:
+        if self.billing_key_of(cu) != key or not self.key_visible(cu) or cu not in self.world.billing_keys:
             if cu in self.world.deleted_billing_keys:
                 raise V2Error(409, "BILLING_KEY_ALREADY_DELETED", "삭제된 빌링키입니다")
             raise V2Error(404, "BILLING_KEY_NOT_FOUND", "빌링키가 존재하지 않습니다")

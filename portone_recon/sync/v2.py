@@ -7,6 +7,7 @@ Streams, each committed in one transaction with its ``sync_state`` cursor:
     ``[until - lookback, until]``), windows split under the 60,000 page reach by the client. Upsert by
     ``imp_uid`` (= ``transactionId``). With V1 credentials too (a migrating merchant), only
     ``version: "V2"`` payments are read here: the V1 sync owns V1 payments, so each payment is one row.
+    A schedule's READY payment before it runs (``SCHEDULE_PLACEHOLDER_SQL``) is no attempt and not kept.
 ``v2:schedules``
     ``GET /payment-schedules`` with an explicit ``from``/``until`` on ``timeToPay`` (the listing hides
     anything outside the last 90 days by default): ``[cursor - overlap - recheck, until + horizon]``, so
@@ -39,7 +40,13 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from portone_recon.api.v2.records import read_billing_key, read_cancellations, read_payment, read_schedule
+from portone_recon.api.v2.records import (
+    SCHEDULE_PLACEHOLDER_SQL,
+    read_billing_key,
+    read_cancellations,
+    read_payment,
+    read_schedule,
+)
 from portone_recon.config import Settings
 from portone_recon.errors import PortOneReconError, SyncError
 from portone_recon.store import Store, atomic
@@ -387,6 +394,7 @@ class _V2Run:
                     for c in read_cancellations(r.pop("_item"), r["currency"])
                 ]
                 _stage(con, "_v2_pay_chunk", _PAYMENT_COLS, list(good.values()))
+                con.execute(f"DELETE FROM _v2_pay_chunk WHERE {SCHEDULE_PLACEHOLDER_SQL}")
                 _stage(con, "_v2_can_chunk", _CANCEL_COLS, cancels)
                 con.execute("INSERT INTO _v2_pay_all SELECT * FROM _v2_pay_chunk")
                 con.execute("INSERT INTO _v2_can_all SELECT * FROM _v2_can_chunk")

@@ -6,6 +6,10 @@ totalCount}}``. A window whose ``totalCount`` lies beyond the reachable pages is
 down to one second; later pages are fetched concurrently (bounded) and yielded in order. Windows are
 passed as ``from``/``until`` RFC 3339 instants; whether PortOne's ``until`` is inclusive is not
 documented, so adjacent windows share their boundary and readers keep one copy of a repeated item.
+
+PortOne documents no longest window. A window whose first page is refused with 400 is listed again in
+windows of half its length (as V1's listings split a refused window), down to :data:`SPLIT_ABOVE`; every
+later window of the client is no longer than that (one refusal teaches the limit to every listing).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from portone_recon.api.v2.transport import V2Transport
-from portone_recon.errors import MalformedResponseError
+from portone_recon.errors import BadRequestError, MalformedResponseError
 
 #: PortOne refuses a page with ``(number + 1) * size`` above this.
 MAX_PAGE_REACH = 60_000
@@ -25,6 +29,8 @@ MAX_PAGE_REACH = 60_000
 PAGE_SIZE = 1000
 #: Longest window sent at once (PortOne's default window; no maximum is documented).
 WINDOW = timedelta(days=90)
+#: Only windows longer than this are split on a refusal: a shorter one was refused for another reason.
+SPLIT_ABOVE = timedelta(days=1)
 
 BodyFor = Callable[[datetime, datetime, int, int], dict[str, Any]]
 
@@ -75,6 +81,8 @@ class V2Pager:
         self.size = size
         self.reach = reachable_pages(size)
         self.windows_split = 0
+        #: Length of the windows sent (shortened when PortOne refuses a window as too long).
+        self.span = WINDOW
 
     def _get(self, path: str, body: dict[str, Any]) -> tuple[list[Any], int]:
         data = self._transport.request("GET", path, body_query=body)
@@ -82,11 +90,21 @@ class V2Pager:
 
     def items(self, path: str, body_for: BodyFor, since: datetime, until: datetime) -> Iterator[Any]:
         """Every raw item of ``path`` in ``[since, until]`` (window by window, page by page)."""
-        for lo, hi in windows(since, until):
+        lo = since
+        while lo < until:
+            hi = min(until, lo + self.span)
             yield from self._window(path, body_for, lo, hi)
+            lo = hi
 
     def _window(self, path: str, body_for: BodyFor, lo: datetime, hi: datetime) -> Iterator[Any]:
-        first, total = self._get(path, body_for(lo, hi, 0, self.size))
+        try:
+            first, total = self._get(path, body_for(lo, hi, 0, self.size))
+        except BadRequestError:
+            if hi - lo <= SPLIT_ABOVE:
+                raise
+            self.span = min(self.span, (hi - lo) / 2)
+            yield from self.items(path, body_for, lo, hi)
+            return
         pages = math.ceil(total / self.size) if total else 0
         if pages > self.reach and hi - lo > timedelta(seconds=1):
             self.windows_split += 1

@@ -8,6 +8,13 @@ unknown ``status`` (a new oneOf case) is a reason, since no rule can know what i
 V2 ids map onto the V1 model: payment ``id`` is the merchant's order id (``merchant_uid``), ``customer.id``
 the customer (``customer_uid``), ``transactionId`` the attempt (``imp_uid``; for a V1 payment read through
 V2 it *is* the V1 imp_uid). Amounts are int64 minor units; ``amount_exact`` holds major units like V1's.
+
+Two shapes are read for what they are whatever PortOne turns out to send:
+
+* a payment of amount 0 that no schedule made is a billing-key issuance transaction
+  (``customer_uid_usage = 'issue'``, as V1 records one): it moves no money and no order is behind it;
+* a READY payment tied to a schedule (:data:`SCHEDULE_PLACEHOLDER_SQL`) is the schedule's payment before
+  it runs, not an attempt: the sync keeps no row of it (the schedule row says all it knows).
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ SCHEDULE_STATUS: dict[str, tuple[str, str | None]] = {
     "REVOKED": ("revoked", None),
 }
 BILLING_KEY_STATUSES = frozenset({"ISSUED", "DELETED"})
+#: A staged ``payments`` row that is a schedule's payment before it runs (no attempt was made).
+SCHEDULE_PLACEHOLDER_SQL = "status_v2 = 'READY' AND schedule_id IS NOT NULL"
 #: ISO 4217 currencies without a minor unit (the rest: 2 places, except the 3-place ones below).
 _ZERO_DECIMAL = frozenset(
     {
@@ -175,8 +184,7 @@ def read_payment(data: Any) -> tuple[Record | None, str | None]:
         raw_card = method.get("card")
         card: dict[str, Any] = raw_card if isinstance(raw_card, dict) else {}
         failure = _obj(data, "failure")
-        name = customer.get("name")
-        full_name = name.get("full") if isinstance(name, dict) else None
+        full_name = _customer_name(customer)
         cancellations = data.get("cancellations")
         if cancellations is not None and not isinstance(cancellations, list):
             raise _Unreadable("cancellations must be a list")
@@ -191,9 +199,7 @@ def read_payment(data: Any) -> tuple[Record | None, str | None]:
             "imp_uid": _str(data, "transactionId", "", required=True),
             "merchant_uid": _str(data, "id", "", required=True),
             "customer_uid": _str(customer, "id", "customer."),
-            "customer_uid_usage": (
-                ("payment.scheduled" if schedule_id else "payment") if billing_key else None
-            ),
+            "customer_uid_usage": _usage(billing_key, schedule_id, total_exact),
             "status": PAYMENT_STATUS[status_v2],
             "amount": total,
             "amount_exact": total_exact,
@@ -276,8 +282,7 @@ def read_schedule(data: Any) -> tuple[Record | None, str | None]:
         currency = _currency(data)
         amount, exact = _money(_int(data, "totalAmount", ""), currency)
         customer = _obj(data, "customer")
-        name = customer.get("name")
-        full_name = name.get("full") if isinstance(name, dict) else None
+        full_name = _customer_name(customer)
         record: Record = {
             "merchant_uid": _str(data, "paymentId", "", required=True),
             "schedule_id": _str(data, "id", "", required=True),
@@ -326,8 +331,7 @@ def read_billing_key(data: Any) -> tuple[Record | None, str | None]:
                 if isinstance(m, dict) and isinstance(m.get("card"), dict):
                     card = m["card"]
                     break
-        name = customer.get("name")
-        full_name = name.get("full") if isinstance(name, dict) else None
+        full_name = _customer_name(customer)
         record: Record = {
             "billing_key": _str(data, "billingKey", "", required=True),
             "customer_uid": _str(customer, "id", "customer."),
@@ -348,6 +352,24 @@ def read_billing_key(data: Any) -> tuple[Record | None, str | None]:
     except _Unreadable as exc:
         return None, str(exc)
     return record, None
+
+
+def _customer_name(customer: dict[str, Any]) -> str | None:
+    """``customer.name``: a string in PortOne's schema (``{full}``, the input form, is read too)."""
+    name = customer.get("name")
+    if isinstance(name, dict):
+        name = name.get("full")
+    return name if isinstance(name, str) else None
+
+
+def _usage(billing_key: str | None, schedule_id: str | None, total: Decimal | None) -> str | None:
+    """V1's ``customer_uid_usage`` of a payment: ``issue`` for a zero amount no schedule made, else
+    ``payment.scheduled`` / ``payment`` when a billing key paid it."""
+    if total == 0 and not schedule_id:
+        return "issue"
+    if not billing_key:
+        return None
+    return "payment.scheduled" if schedule_id else "payment"
 
 
 def _method_name(kind: Any) -> str | None:

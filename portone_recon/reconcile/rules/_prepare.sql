@@ -37,10 +37,31 @@ SET VARIABLE recon_sync_to = CAST($sync_to AS TIMESTAMPTZ);
 SET VARIABLE recon_orders_from = CAST($orders_from AS TIMESTAMPTZ);
 SET VARIABLE recon_has_orders = CAST($has_orders AS BOOLEAN);
 
+-- V1 payments read through V2 under their imp_uid: PortOne does not say which id V2 gives a V1 payment,
+-- and when it is the attempt id (transactionId = imp_uid) the order id (merchant_uid) is not in what V2
+-- answers. The local order that recorded that imp_uid names it; without one (an order that never learnt
+-- its imp_uid, e.g. a lost webhook) the payment keeps its imp_uid and reads as having no local order.
+CREATE OR REPLACE TEMP TABLE _recon_v1_ids AS
+SELECT p.imp_uid, min(o.merchant_uid) AS merchant_uid
+FROM payments p
+JOIN orders o ON o.imp_uid = p.imp_uid
+WHERE p.source_api = 'v2' AND p.api_version = 'V1' AND p.merchant_uid = p.imp_uid
+GROUP BY p.imp_uid;
+
+-- Whether there is any (a constant when the view below is planned: without any, the join is never run).
+SET VARIABLE recon_v1_ids = (SELECT count(*) > 0 FROM _recon_v1_ids);
+
 -- Payments that are charges or evidence: not issuance transactions, not test-channel payments.
 CREATE OR REPLACE TEMP VIEW _recon_payments AS
 SELECT * FROM payments
-WHERE coalesce(customer_uid_usage, '') <> 'issue' AND NOT coalesce(sandbox, false);
+WHERE coalesce(customer_uid_usage, '') <> 'issue' AND NOT coalesce(sandbox, false)
+  AND NOT getvariable('recon_v1_ids')
+UNION ALL
+SELECT p.* REPLACE (coalesce(m.merchant_uid, p.merchant_uid) AS merchant_uid)
+FROM payments p
+LEFT JOIN _recon_v1_ids m USING (imp_uid)
+WHERE coalesce(p.customer_uid_usage, '') <> 'issue' AND NOT coalesce(p.sandbox, false)
+  AND getvariable('recon_v1_ids');
 
 -- One row per subscription (as loaded), or per customer with schedules (inferred: no subscriptions loaded).
 --   active    not paused, not effectively cancelled: status active or trialing, or cancelled with a future

@@ -2,6 +2,8 @@
 -- local order at all. Billing-key issuance and test-channel payments are never charges; a payment paid
 -- less than `grace` ago is left for the next run (its order may be committing). Coverage: only payments
 -- paid inside the loaded orders' range (from the earliest order's time); none when no orders are loaded.
+-- A V1 payment read through V2 under its imp_uid (see _recon_v1_ids in _prepare.sql) that no local order
+-- recorded is one too, and its detail says its merchant_uid is not known.
 -- Suggested action: manual review (create the order, or refund).
 -- amount_at_risk: the payment's net amount (amount - cancel_amount).
 SELECT
@@ -24,7 +26,10 @@ SELECT
     CAST(NULL AS DATE) AS period_end,
     p.currency,
     'PortOne charged ' || recon_money(p.amount, p.currency) || ' at ' || recon_kst(coalesce(p.paid_at, p.started_at))
-        || ' for merchant_uid ' || p.merchant_uid || ', which has no local order'
+        || CASE WHEN p.source_api = 'v2' AND p.api_version = 'V1' AND p.merchant_uid = p.imp_uid
+                THEN ' (a V1 payment read through V2 under its imp_uid ' || p.imp_uid
+                     || ': its merchant_uid is not known, and no local order recorded that imp_uid)'
+                ELSE ' for merchant_uid ' || p.merchant_uid || ', which has no local order' END
         || CASE WHEN p.cancel_amount > 0 THEN ' (' || recon_money(p.cancel_amount, p.currency) || ' refunded)'
                 ELSE '' END AS detail
 FROM _recon_payments p
