@@ -24,113 +24,65 @@ amount that is not an integer) goes to ``quarantine`` with its raw JSON, endpoin
 else is stored and the cursor moves. ``raw`` keeps each item's JSON; rows are rewritten only when it
 changed. Cursors are PortOne's clock (``now``; the V2 API has no clock endpoint, so the caller's or the
 wall clock).
+
+How: no Python loop touches an item. Listing pages are fetched on one background thread, in stream order,
+into spool files on disk as received; the main thread stages each finished file into TEMP tables of the
+run's own scratch DuckDB with the SQL reader of :mod:`portone_recon.sync.v2_ingest` while later pages
+still arrive. The store is attached to that connection only to read the cursors and, per stream, to
+merge the staged rows and move the cursor in one transaction: no write lock is held over the network,
+and memory is bounded by a spool file and DuckDB's ``MEMORY_LIMIT`` (it spills beyond), not by the
+listing.
 """
 
 from __future__ import annotations
 
-import itertools
+import os
+import sys
+import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
 import orjson
-import pyarrow as pa
+from tqdm.auto import tqdm
 
-from portone_recon.api.v2.records import read_billing_key, read_cancellations, read_payment, read_schedule
-from portone_recon.errors import PortOneReconError, SyncError
+from portone_recon.api.v2.paging import V2Page
+from portone_recon.errors import PortOneReconError, StoreLockedError, SyncError
 from portone_recon.store import Store, atomic
+from portone_recon.store.store import CONNECT_CONFIG
+from portone_recon.sync._spool import Spool
 from portone_recon.sync.report import StreamResult, SyncReport, TableCounts
+from portone_recon.sync.v2_ingest import (
+    BILLING_KEYS,
+    KEY_COLS,
+    PAYMENT_COLS,
+    PAYMENTS,
+    SCHEDULE_COLS,
+    SCHEDULES,
+    Staging,
+    V2Entity,
+    cancellations_sql,
+)
 
 DEFAULT_LOOKBACK = timedelta(days=400)
 DEFAULT_HORIZON = timedelta(days=400)
 DEFAULT_OVERLAP = timedelta(hours=1)
-#: Items read, staged and released at a time (the V2 payment stream's memory bound).
-CHUNK = 5000
+#: A stream's spool finishes a file every this many items; finished files are staged while later pages
+#: are still fetched.
+CHUNK = 20_000
 #: How far before the cursor schedules are read again (those that executed since the last run).
 SCHEDULE_RECHECK = timedelta(days=40)
-
-_PAYMENT_COLS: tuple[tuple[str, str], ...] = (
-    ("imp_uid", "VARCHAR"),
-    ("merchant_uid", "VARCHAR"),
-    ("customer_uid", "VARCHAR"),
-    ("customer_uid_usage", "VARCHAR"),
-    ("status", "VARCHAR"),
-    ("amount", "BIGINT"),
-    ("amount_exact", "DECIMAL(18, 4)"),
-    ("cancel_amount", "BIGINT"),
-    ("cancel_amount_exact", "DECIMAL(18, 4)"),
-    ("currency", "VARCHAR"),
-    ("pay_method", "VARCHAR"),
-    ("channel", "VARCHAR"),
-    ("pg_provider", "VARCHAR"),
-    ("pg_tid", "VARCHAR"),
-    ("name", "VARCHAR"),
-    ("card_name", "VARCHAR"),
-    ("card_number", "VARCHAR"),
-    ("buyer_name", "VARCHAR"),
-    ("buyer_email", "VARCHAR"),
-    ("buyer_tel", "VARCHAR"),
-    ("custom_data", "VARCHAR"),
-    ("fail_reason", "VARCHAR"),
-    ("cancel_reason", "VARCHAR"),
-    ("started_at", "TIMESTAMPTZ"),
-    ("paid_at", "TIMESTAMPTZ"),
-    ("failed_at", "TIMESTAMPTZ"),
-    ("cancelled_at", "TIMESTAMPTZ"),
-    ("sandbox", "BOOLEAN"),
-    ("api_version", "VARCHAR"),
-    ("status_v2", "VARCHAR"),
-    ("store_id", "VARCHAR"),
-    ("billing_key", "VARCHAR"),
-    ("schedule_id", "VARCHAR"),
-    ("webhook_status", "VARCHAR"),
-    ("status_changed_at", "TIMESTAMPTZ"),
-)
-_SCHEDULE_COLS: tuple[tuple[str, str], ...] = (
-    ("merchant_uid", "VARCHAR"),
-    ("customer_uid", "VARCHAR"),
-    ("schedule_status", "VARCHAR"),
-    ("payment_status", "VARCHAR"),
-    ("schedule_at", "TIMESTAMPTZ"),
-    ("executed_at", "TIMESTAMPTZ"),
-    ("revoked_at", "TIMESTAMPTZ"),
-    ("amount", "BIGINT"),
-    ("amount_exact", "DECIMAL(18, 4)"),
-    ("currency", "VARCHAR"),
-    ("name", "VARCHAR"),
-    ("custom_data", "VARCHAR"),
-    ("buyer_name", "VARCHAR"),
-    ("buyer_email", "VARCHAR"),
-    ("buyer_tel", "VARCHAR"),
-    ("schedule_id", "VARCHAR"),
-    ("billing_key", "VARCHAR"),
-    ("status_v2", "VARCHAR"),
-    ("store_id", "VARCHAR"),
-)
-_CANCEL_COLS: tuple[tuple[str, str], ...] = (
-    ("imp_uid", "VARCHAR"),
-    ("cancellation_id", "VARCHAR"),
-    ("pg_tid", "VARCHAR"),
-    ("amount", "BIGINT"),
-    ("amount_exact", "DECIMAL(18, 4)"),
-    ("cancelled_at", "TIMESTAMPTZ"),
-    ("reason", "VARCHAR"),
-    ("receipt_url", "VARCHAR"),
-)
-_KEY_COLS: tuple[tuple[str, str], ...] = (
-    ("billing_key", "VARCHAR"),
-    ("customer_uid", "VARCHAR"),
-    ("status", "VARCHAR"),
-    ("pg_provider", "VARCHAR"),
-    ("card_name", "VARCHAR"),
-    ("card_number", "VARCHAR"),
-    ("issued_at", "TIMESTAMPTZ"),
-    ("deleted_at", "TIMESTAMPTZ"),
-    ("store_id", "VARCHAR"),
-)
+#: DuckDB's memory cap for the run's scratch database (it spills staged rows to the run's folder beyond
+#: it) and its threads.
+MEMORY_LIMIT = "512MB"
+JOB_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 class V2SyncClient(Protocol):
@@ -139,43 +91,15 @@ class V2SyncClient(Protocol):
     @property
     def api_calls(self) -> int: ...
 
-    def payments(
-        self, since: datetime, until: datetime, *, timestamp_type: str = ..., version: str | None = ...
-    ) -> Iterator[dict[str, Any]]: ...
-
-    def schedules(self, since: datetime, until: datetime) -> Iterator[dict[str, Any]]: ...
-
-    def billing_keys(
+    def payment_pages(
         self, since: datetime, until: datetime, *, version: str | None = ...
-    ) -> Iterator[dict[str, Any]]: ...
+    ) -> Iterator[V2Page]: ...
 
+    def schedule_pages(self, since: datetime, until: datetime) -> Iterator[V2Page]: ...
 
-def _stage(
-    con: duckdb.DuckDBPyConnection, name: str, cols: tuple[tuple[str, str], ...], rows: list[dict[str, Any]]
-) -> None:
-    """``rows`` as a typed temp table ``name`` (+ ``raw`` JSON and its hash), converted column by column in
-    Arrow (aware datetimes, exact decimals) and loaded in one statement."""
-    arrays = []
-    for c, kind in cols:
-        values = [row.get(c) for row in rows]
-        if kind == "TIMESTAMPTZ":
-            arrays.append(pa.array(values, type=pa.timestamp("us", tz="UTC")))
-        elif kind.startswith("DECIMAL"):
-            arrays.append(pa.array(values, type=pa.decimal128(18, 4)))
-        else:
-            arrays.append(pa.array(values, type=_ARROW[kind]))
-    arrays.append(pa.array([row.get("raw") for row in rows], type=pa.string()))
-    table = pa.Table.from_arrays(arrays, names=[*(c for c, _ in cols), "raw"])
-    con.register(f"{name}_arrow", table)
-    con.execute(f"DROP TABLE IF EXISTS {name}")
-    con.execute(
-        f"CREATE TEMP TABLE {name} AS SELECT * EXCLUDE (raw), CAST(raw AS JSON) AS raw, "
-        f"hash(raw) AS raw_hash FROM {name}_arrow"
-    )
-    con.unregister(f"{name}_arrow")
-
-
-_ARROW = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "BOOLEAN": pa.bool_()}
+    def billing_key_pages(
+        self, since: datetime, until: datetime, *, version: str | None = ...
+    ) -> Iterator[V2Page]: ...
 
 
 def _upsert(
@@ -220,6 +144,44 @@ def _upsert(
     return TableCounts(new, updated)
 
 
+@dataclass(frozen=True)
+class _Fetched:
+    """A listing fetched into its spool (closed), with its API calls."""
+
+    spool: Spool
+    calls: int
+
+
+def _auto_progress() -> bool:
+    """A bar in Jupyter (its stderr is no TTY, so tqdm's own check would hide it), a line on a terminal."""
+    ipython = sys.modules.get("IPython")
+    if ipython is not None:
+        try:
+            shell = ipython.get_ipython()
+            if shell is not None and "IPKernelApp" in getattr(shell, "config", {}):
+                return True
+        except Exception:  # any oddity of the host: fall back to the terminal check
+            pass
+    return sys.stderr.isatty()
+
+
+def _scratch(folder: Path) -> duckdb.DuckDBPyConnection:
+    """The run's own DuckDB: in memory, spilling to ``folder``, with the job's memory and thread caps."""
+    spill = folder / "duckdb_spill"
+    spill.mkdir(exist_ok=True)
+    con = duckdb.connect(
+        ":memory:",
+        config={
+            **CONNECT_CONFIG,
+            "memory_limit": MEMORY_LIMIT,
+            "threads": JOB_THREADS,
+            "temp_directory": str(spill),
+        },
+    )
+    con.execute("SET TimeZone = 'Asia/Seoul'")
+    return con
+
+
 class _V2Run:
     def __init__(
         self,
@@ -233,6 +195,7 @@ class _V2Run:
         horizon: timedelta,
         overlap: timedelta,
         only_v2: bool,
+        progress: bool | None,
     ) -> None:
         self.client = client
         self.store = store
@@ -243,60 +206,101 @@ class _V2Run:
         self.horizon = horizon
         self.overlap = overlap
         self.only_v2 = only_v2
+        self.progress = progress
         self.synced_at = datetime.now(tz=UTC)
         self.con: duckdb.DuckDBPyConnection | None = None
+        self.cursors: dict[str, datetime | None] = {}
+        self._stop = threading.Event()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    @property
+    def _con(self) -> duckdb.DuckDBPyConnection:
+        if self.con is None:  # pragma: no cover - only inside run()
+            raise SyncError("the V2 sync's scratch connection is closed")
+        return self.con
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        assert self.con is not None
-        with atomic(self.con, self.store.path) as con:
+        """BEGIN ... COMMIT in the store (attached for it); any exception rolls back and propagates."""
+        with self.store.attached(self._con), atomic(self._con, self.store.path) as con:
             yield con
 
-    def _cursor(self, stream: str) -> datetime | None:
-        assert self.con is not None
-        row = self.con.execute("SELECT cursor FROM sync_state WHERE stream = ?", [stream]).fetchone()
-        cursor = row[0] if row else None
-        return cursor if cursor is not None and cursor <= self.now else None
+    def _read_cursors(self) -> None:
+        with self.store.attached(self._con):
+            rows = self._con.execute(
+                "SELECT stream, cursor FROM sync_state WHERE stream IN "
+                "('v2:payments', 'v2:schedules', 'v2:billing_keys')"
+            ).fetchall()
+        for stream, cursor in rows:
+            self.cursors[str(stream)] = cursor if cursor is not None and cursor <= self.now else None
 
     def _lo(self, stream: str) -> tuple[datetime, datetime | None]:
-        cursor = self._cursor(stream)
+        cursor = self.cursors.get(stream)
         if self.since is not None:
             return self.since, cursor
         if cursor is not None:
             return cursor - self.overlap, cursor
         return self.until - self.lookback, None
 
+    def _fetch(self, name: str, pages: Callable[[], Iterator[V2Page]], spool: Spool, bar: Any) -> _Fetched:
+        """Every page of one listing into ``spool`` (one fetch thread runs these in stream order)."""
+        calls = self.client.api_calls
+        try:
+            if self._stop.is_set():
+                raise SyncError("sync stopped")
+            bar.set_description(f"sync {name}")
+            for page in pages():
+                if self._stop.is_set():
+                    raise SyncError("sync stopped")
+                spool.add_page(page)
+                bar.update(page.count)
+            spool.close()
+        except BaseException:
+            spool.remove()
+            raise
+        return _Fetched(spool, self.client.api_calls - calls)
+
+    def _staged(self, fut: Future[_Fetched], staging: Staging) -> _Fetched:
+        """Wait for a listing's last page, staging its finished spool files meanwhile, then the rest."""
+        con = self._con
+        row = con.execute("SELECT current_setting('threads')").fetchone()
+        # One DuckDB thread while pages still arrive: the other core serves the fetch.
+        con.execute("SET threads = 1")
+        try:
+            while True:
+                try:
+                    fetched = fut.result(timeout=0.05)
+                    break
+                except TimeoutError:
+                    staging.stage()
+        finally:
+            con.execute(f"SET threads = {int(row[0]) if row else 1}")
+        staging.stage(final=True)
+        return fetched
+
     def _quarantine(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        source: str,
-        endpoint: str,
-        stream: str,
-        bad: list[tuple[str | None, str, str]],
+        self, con: duckdb.DuckDBPyConnection, entity: V2Entity, stream: str, bad: str
     ) -> TableCounts:
-        if not bad:
-            return TableCounts()
-        con.execute("DROP TABLE IF EXISTS _v2_quarantine")
-        con.execute("CREATE TEMP TABLE _v2_quarantine (record_key VARCHAR, reason VARCHAR, raw VARCHAR)")
-        con.executemany("INSERT INTO _v2_quarantine VALUES (?, ?, ?)", bad)
+        """Upsert the unreadable items of ``bad`` (record_key, reason, raw) into ``quarantine``."""
         row = con.execute(
             "SELECT count(*) FILTER (WHERE q.raw_hash IS NULL), count(*) FILTER (WHERE q.raw_hash IS NOT "
-            "NULL) "
-            "FROM (SELECT DISTINCT hash(raw) AS h FROM _v2_quarantine) s "
+            f"NULL) FROM (SELECT DISTINCT hash(raw::VARCHAR) AS h FROM {bad}) s "
             "LEFT JOIN quarantine q ON q.source = $source AND q.raw_hash = s.h",
-            {"source": source},
+            {"source": entity.name},
         ).fetchone()
+        if not row or not (row[0] or row[1]):
+            return TableCounts()
         con.execute(
             "INSERT INTO quarantine (source, record_key, endpoint, reason, stream, raw, raw_hash, "
             "first_seen, last_seen) "
-            "SELECT $source, any_value(record_key), $endpoint, any_value(reason), $stream, "
-            "CAST(any_value(raw) AS JSON), "
-            "hash(raw), $at, $at FROM _v2_quarantine GROUP BY raw "
+            "SELECT $source, any_value(record_key), $endpoint, any_value(reason), $stream, any_value(raw), "
+            f"hash(raw::VARCHAR), $at, $at FROM {bad} GROUP BY raw::VARCHAR, hash(raw::VARCHAR) "
             "ON CONFLICT (source, raw_hash) DO UPDATE SET last_seen = excluded.last_seen, reason = "
             "excluded.reason",
-            {"source": source, "endpoint": endpoint, "stream": stream, "at": self.now},
+            {"source": entity.name, "endpoint": entity.endpoint, "stream": stream, "at": self.now},
         )
-        return TableCounts(int(row[0]), int(row[1])) if row else TableCounts()
+        return TableCounts(int(row[0]), int(row[1]))
 
     def _state(
         self,
@@ -324,89 +328,31 @@ class _V2Run:
             },
         )
 
-    def _read(
-        self,
-        items: Iterable[dict[str, Any]],
-        reader: Callable[[Any], tuple[dict[str, Any] | None, str | None]],
-        key: str,
-    ) -> tuple[dict[str, dict[str, Any]], list[tuple[str | None, str, str]], int]:
-        good: dict[str, dict[str, Any]] = {}
-        bad: list[tuple[str | None, str, str]] = []
-        n = 0
-        for item in items:
-            n += 1
-            raw = orjson.dumps(item).decode()
-            rec, why = reader(item)
-            if rec is None:
-                rid = item.get(key) if isinstance(item, dict) else None
-                bad.append((rid if isinstance(rid, str) else None, why or "unreadable", raw))
-                continue
-            rec["raw"] = raw
-            rec["_item"] = item
-            good[rec[_RECORD_KEY[reader]]] = rec  # adjacent windows share a bound: keep one copy
-        return good, bad, n
+    # -- streams ----------------------------------------------------------------------------------
 
-    def _chunks(
-        self,
-        items: Iterable[dict[str, Any]],
-        reader: Callable[[Any], tuple[dict[str, Any] | None, str | None]],
-        key: str,
-    ) -> Iterator[tuple[dict[str, dict[str, Any]], list[tuple[str | None, str, str]], int]]:
-        """:meth:`_read` in pieces of :data:`CHUNK` items, so memory stays bounded by one piece."""
-        it = iter(items)
-        while True:
-            piece = list(itertools.islice(it, CHUNK))
-            if not piece:
-                return
-            yield self._read(piece, reader, key)
-
-    def payments(self) -> StreamResult:
+    def payments(self, fut: Future[_Fetched], spool: Spool, lo: datetime) -> StreamResult:
         stream = "v2:payments"
-        lo, before = self._lo(stream)
-        started_calls = self.client.api_calls
-        items = self.client.payments(lo, self.until, version="V2" if self.only_v2 else None)
-        n = 0
-        bad: list[tuple[str | None, str, str]] = []
+        before = self.cursors.get(stream)
+        staging = Staging(self._con, PAYMENTS, spool, "_v2_pay_stage")
+        fetched = self._staged(fut, staging)
+        con = self._con
+        # Adjacent windows share their bound: one copy of a repeated item (its latest state).
+        n = staging.finish("_v2_pay", "status_changed_at DESC NULLS LAST, n DESC, idx DESC", "_v2_pay_bad")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _v2_can AS {cancellations_sql('_v2_pay')}")
         with self._transaction() as con:
-            _stage(con, "_v2_pay_all", _PAYMENT_COLS, [])
-            _stage(con, "_v2_can_all", _CANCEL_COLS, [])
-            for good, chunk_bad, k in self._chunks(items, read_payment, "transactionId"):
-                n += k
-                bad += chunk_bad
-                cancels = [
-                    {**c, "imp_uid": r["imp_uid"]}
-                    for r in good.values()
-                    for c in read_cancellations(r.pop("_item"), r["currency"])
-                ]
-                _stage(con, "_v2_pay_chunk", _PAYMENT_COLS, list(good.values()))
-                _stage(con, "_v2_can_chunk", _CANCEL_COLS, cancels)
-                con.execute("INSERT INTO _v2_pay_all SELECT * FROM _v2_pay_chunk")
-                con.execute("INSERT INTO _v2_can_all SELECT * FROM _v2_can_chunk")
-            # Adjacent windows share their bound: one copy of a repeated item (its latest state).
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _v2_pay AS SELECT * FROM _v2_pay_all QUALIFY row_number() "
-                "OVER (PARTITION BY imp_uid ORDER BY status_changed_at DESC NULLS LAST) = 1"
-            )
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _v2_can AS SELECT * EXCLUDE (raw, raw_hash) FROM _v2_can_all "
-                "QUALIFY row_number() OVER (PARTITION BY imp_uid, cancellation_id) = 1"
-            )
-            pays = _upsert(con, "payments", "_v2_pay", ("imp_uid",), _PAYMENT_COLS, synced_at=self.synced_at)
+            pays = _upsert(con, "payments", "_v2_pay", ("imp_uid",), PAYMENT_COLS, synced_at=self.synced_at)
             row = con.execute(
                 "SELECT count(*) FROM _v2_can s LEFT JOIN payment_cancellations t USING (imp_uid, "
-                "cancellation_id) "
-                "WHERE t.imp_uid IS NULL"
+                "cancellation_id) WHERE t.imp_uid IS NULL"
             ).fetchone()
             con.execute(
                 "INSERT INTO payment_cancellations (imp_uid, cancellation_id, pg_tid, amount, amount_exact, "
-                "cancelled_at, "
-                "reason, receipt_url, source_api, synced_at) SELECT imp_uid, cancellation_id, pg_tid, "
-                "amount, amount_exact, "
-                "cancelled_at, reason, receipt_url, 'v2', $at FROM _v2_can ON CONFLICT (imp_uid, "
-                "cancellation_id) DO NOTHING",
+                "cancelled_at, reason, receipt_url, source_api, synced_at) SELECT imp_uid, cancellation_id, "
+                "pg_tid, amount, amount_exact, cancelled_at, reason, receipt_url, 'v2', $at FROM _v2_can "
+                "ON CONFLICT (imp_uid, cancellation_id) DO NOTHING",
                 {"at": self.synced_at},
             )
-            q = self._quarantine(con, "payments", "/payments", stream, bad)
+            q = self._quarantine(con, PAYMENTS, stream, "_v2_pay_bad")
             con.execute(
                 "DELETE FROM quarantine WHERE source = 'payments' AND record_key IN (SELECT imp_uid FROM "
                 "_v2_pay)"
@@ -423,23 +369,21 @@ class _V2Run:
             self.until,
             before,
             self.until,
+            pages=spool.pages,
             items=n,
             tables=tables,
-            api_calls=self.client.api_calls - started_calls,
+            api_calls=fetched.calls,
         )
 
-    def schedules(self) -> StreamResult:
+    def schedules(self, fut: Future[_Fetched], spool: Spool, lo: datetime, hi: datetime) -> StreamResult:
         stream = "v2:schedules"
-        lo, before = self._lo(stream)
-        if self.since is None and before is not None:
-            lo -= SCHEDULE_RECHECK
-        hi = self.until + self.horizon
-        started_calls = self.client.api_calls
-        good, bad, n = self._read(self.client.schedules(lo, hi), read_schedule, "paymentId")
+        before = self.cursors.get(stream)
+        staging = Staging(self._con, SCHEDULES, spool, "_v2_sch_stage")
+        fetched = self._staged(fut, staging)
+        n = staging.finish("_v2_sch", "n DESC, idx DESC", "_v2_sch_bad")
         with self._transaction() as con:
-            _stage(con, "_v2_sch", _SCHEDULE_COLS, list(good.values()))
             counts = _upsert(
-                con, "schedules", "_v2_sch", ("merchant_uid",), _SCHEDULE_COLS, synced_at=self.synced_at
+                con, "schedules", "_v2_sch", ("merchant_uid",), SCHEDULE_COLS, synced_at=self.synced_at
             )
             # The attempt a schedule executed is its payment's (same merchant_uid); the failure reason too.
             con.execute(
@@ -450,7 +394,7 @@ class _V2Run:
                 "WHERE schedules.merchant_uid = p.merchant_uid AND schedules.source_api = 'v2' "
                 "AND schedules.schedule_status = 'executed'"
             )
-            q = self._quarantine(con, "schedules", "/payment-schedules", stream, bad)
+            q = self._quarantine(con, SCHEDULES, stream, "_v2_sch_bad")
             con.execute(
                 "DELETE FROM quarantine WHERE source = 'schedules' AND record_key IN (SELECT merchant_uid "
                 "FROM _v2_sch)"
@@ -462,31 +406,25 @@ class _V2Run:
             hi,
             before,
             self.until,
+            pages=spool.pages,
             items=n,
             tables={"schedules": counts, "quarantine": q},
-            api_calls=self.client.api_calls - started_calls,
+            api_calls=fetched.calls,
         )
 
-    def billing_keys(self) -> StreamResult:
+    def billing_keys(self, fut: Future[_Fetched], spool: Spool, lo: datetime) -> StreamResult:
         stream = "v2:billing_keys"
-        lo, before = self._lo(stream)
-        started_calls = self.client.api_calls
-        good, bad, n = self._read(
-            self.client.billing_keys(lo, self.until, version="V2" if self.only_v2 else None),
-            read_billing_key,
-            "billingKey",
-        )
-        for r in good.values():
-            r["status"] = "DELETED" if r["deleted"] else "ISSUED"
-            r["issued_at"] = r["inserted"]
+        before = self.cursors.get(stream)
+        staging = Staging(self._con, BILLING_KEYS, spool, "_v2_key_stage")
+        fetched = self._staged(fut, staging)
+        n = staging.finish("_v2_key", "n DESC, idx DESC", "_v2_key_bad")
         with self._transaction() as con:
-            _stage(con, "_v2_key", _KEY_COLS, list(good.values()))
             _upsert(
                 con,
                 "v2_billing_keys",
                 "_v2_key",
                 ("billing_key",),
-                _KEY_COLS,
+                KEY_COLS,
                 synced_at=self.synced_at,
                 hashed=False,
             )
@@ -501,37 +439,29 @@ class _V2Run:
             )
             row = con.execute(
                 "SELECT count(*) FILTER (WHERE b.customer_uid IS NULL), count(*) FILTER (WHERE "
-                "b.customer_uid IS NOT NULL "
-                "AND (b.billing_key IS DISTINCT FROM c.billing_key OR b.deleted <> c.deleted)) FROM _v2_cust "
-                "c "
-                "LEFT JOIN billing_keys b USING (customer_uid)"
+                "b.customer_uid IS NOT NULL AND (b.billing_key IS DISTINCT FROM c.billing_key OR "
+                "b.deleted <> c.deleted)) FROM _v2_cust c LEFT JOIN billing_keys b USING (customer_uid)"
             ).fetchone()
             con.execute(
                 "INSERT INTO billing_keys (customer_uid, pg_provider, card_name, card_number, inserted, "
-                "updated, deleted, "
-                "deleted_seen_at, raw, raw_hash, synced_at, source_api, billing_key) "
+                "updated, deleted, deleted_seen_at, raw, raw_hash, synced_at, source_api, billing_key) "
                 "SELECT c.customer_uid, k.pg_provider, k.card_name, k.card_number, k.issued_at, "
-                "coalesce(c.deleted_at, k.issued_at), "
-                "c.deleted, CASE WHEN c.deleted THEN c.deleted_at END, k.raw, hash(k.raw::VARCHAR), $at, "
-                "'v2', c.billing_key "
+                "coalesce(c.deleted_at, k.issued_at), c.deleted, CASE WHEN c.deleted THEN c.deleted_at END, "
+                "k.raw, hash(k.raw::VARCHAR), $at, 'v2', c.billing_key "
                 "FROM _v2_cust c JOIN v2_billing_keys k USING (billing_key) "
                 "ON CONFLICT (customer_uid) DO UPDATE SET pg_provider = excluded.pg_provider, card_name = "
-                "excluded.card_name, "
-                "card_number = excluded.card_number, inserted = excluded.inserted, updated = "
-                "excluded.updated, "
-                "deleted = excluded.deleted, deleted_seen_at = excluded.deleted_seen_at, raw = excluded.raw, "
-                "raw_hash = excluded.raw_hash, synced_at = excluded.synced_at, source_api = "
-                "excluded.source_api, "
-                "billing_key = excluded.billing_key "
+                "excluded.card_name, card_number = excluded.card_number, inserted = excluded.inserted, "
+                "updated = excluded.updated, deleted = excluded.deleted, deleted_seen_at = "
+                "excluded.deleted_seen_at, raw = excluded.raw, raw_hash = excluded.raw_hash, synced_at = "
+                "excluded.synced_at, source_api = excluded.source_api, billing_key = excluded.billing_key "
                 # a live V1 key is never replaced by a deleted V2 one
                 "WHERE NOT (billing_keys.source_api = 'v1' AND NOT billing_keys.deleted AND "
-                "excluded.deleted) "
-                "AND (billing_keys.billing_key IS DISTINCT FROM excluded.billing_key OR billing_keys.deleted "
-                "<> excluded.deleted "
-                "OR billing_keys.raw_hash IS DISTINCT FROM excluded.raw_hash)",
+                "excluded.deleted) AND (billing_keys.billing_key IS DISTINCT FROM excluded.billing_key OR "
+                "billing_keys.deleted <> excluded.deleted OR billing_keys.raw_hash IS DISTINCT FROM "
+                "excluded.raw_hash)",
                 {"at": self.synced_at},
             )
-            q = self._quarantine(con, "billing_keys", "/billing-keys", stream, bad)
+            q = self._quarantine(con, BILLING_KEYS, stream, "_v2_key_bad")
             self._state(con, stream, self.until, lo, {"items": n})
         counts = TableCounts(int(row[0]), int(row[1])) if row else TableCounts()
         return StreamResult(
@@ -540,48 +470,99 @@ class _V2Run:
             self.until,
             before,
             self.until,
+            pages=spool.pages,
             items=n,
             tables={"billing_keys": counts, "quarantine": q},
-            api_calls=self.client.api_calls - started_calls,
+            api_calls=fetched.calls,
         )
 
+    # -- the run ----------------------------------------------------------------------------------
+
     def run(self) -> list[StreamResult]:
-        out = []
-        with self.store.connect() as con:
-            self.con = con
+        with tempfile.TemporaryDirectory(prefix="portone-recon-sync-v2-") as tmp:
+            folder = Path(tmp)
+            self.con = _scratch(folder)
             try:
-                for name, fn in (
-                    ("v2:payments", self.payments),
-                    ("v2:schedules", self.schedules),
-                    ("v2:billing_keys", self.billing_keys),
-                ):
-                    try:
-                        out.append(fn())
-                    except PortOneReconError as exc:
-                        self._error(name, exc)
-                        raise
-                    except duckdb.Error as exc:
-                        self._error(name, exc)
-                        raise SyncError(f"stream {name}: writing to {self.store.path} failed: {exc}") from exc
+                return self._run_streams(folder)
             finally:
+                self.con.close()
                 self.con = None
+
+    def _run_streams(self, folder: Path) -> list[StreamResult]:
+        self._read_cursors()
+        version = "V2" if self.only_v2 else None
+        pay_lo, _ = self._lo("v2:payments")
+        sch_lo, sch_before = self._lo("v2:schedules")
+        if self.since is None and sch_before is not None:
+            sch_lo -= SCHEDULE_RECHECK
+        sch_hi = self.until + self.horizon
+        key_lo, _ = self._lo("v2:billing_keys")
+        spools = {
+            name: Spool(folder, name.replace(":", "_"), chunk_items=CHUNK)
+            for name in ("v2:payments", "v2:schedules", "v2:billing_keys")
+        }
+        listings: dict[str, Callable[[], Iterator[V2Page]]] = {
+            "v2:payments": lambda: self.client.payment_pages(pay_lo, self.until, version=version),
+            "v2:schedules": lambda: self.client.schedule_pages(sch_lo, sch_hi),
+            "v2:billing_keys": lambda: self.client.billing_key_pages(key_lo, self.until, version=version),
+        }
+        show = _auto_progress() if self.progress is None else self.progress
+        out: list[StreamResult] = []
+        with (
+            tqdm(desc="sync v2", unit=" items", disable=not show, leave=True) as bar,
+            ThreadPoolExecutor(1, thread_name_prefix="portone-recon-sync-v2-fetch") as fetcher,
+        ):
+            # One fetch thread, listings in stream order: fetching runs ahead of staging and merging.
+            futures = {
+                name: fetcher.submit(self._fetch, name, listings[name], spools[name], bar) for name in spools
+            }
+            try:
+                for name, ingest in (
+                    (
+                        "v2:payments",
+                        lambda: self.payments(futures["v2:payments"], spools["v2:payments"], pay_lo),
+                    ),
+                    (
+                        "v2:schedules",
+                        lambda: self.schedules(
+                            futures["v2:schedules"], spools["v2:schedules"], sch_lo, sch_hi
+                        ),
+                    ),
+                    (
+                        "v2:billing_keys",
+                        lambda: self.billing_keys(
+                            futures["v2:billing_keys"], spools["v2:billing_keys"], key_lo
+                        ),
+                    ),
+                ):
+                    out.append(self._guard(name, ingest))
+            finally:
+                self._stop.set()
+                fetcher.shutdown(wait=True, cancel_futures=True)
+                for spool in spools.values():
+                    spool.remove()
         return out
 
+    def _guard(self, stream: str, fn: Callable[[], StreamResult]) -> StreamResult:
+        try:
+            return fn()
+        except PortOneReconError as exc:
+            self._error(stream, exc)
+            raise
+        except duckdb.Error as exc:
+            self._error(stream, exc)
+            raise SyncError(f"stream {stream}: writing to {self.store.path} failed: {exc}") from exc
+
     def _error(self, stream: str, exc: BaseException) -> None:
-        assert self.con is not None
-        with suppress(duckdb.Error):
-            self.con.execute(
+        """Note the failure in sync_state (cursor untouched); never masks the original error."""
+        if isinstance(exc, StoreLockedError):
+            return
+        with suppress(duckdb.Error, PortOneReconError), self._transaction() as con:
+            con.execute(
                 "INSERT INTO sync_state (stream, last_error) VALUES (?, ?) "
                 "ON CONFLICT (stream) DO UPDATE SET last_error = excluded.last_error",
                 [stream, f"{type(exc).__name__}: {exc}"[:2000]],
             )
-
-
-_RECORD_KEY: dict[Callable[[Any], tuple[dict[str, Any] | None, str | None]], str] = {
-    read_payment: "imp_uid",
-    read_schedule: "merchant_uid",
-    read_billing_key: "billing_key",
-}
 
 
 def sync_v2(
@@ -595,6 +576,7 @@ def sync_v2(
     lookback: timedelta = DEFAULT_LOOKBACK,
     horizon: timedelta = DEFAULT_HORIZON,
     overlap: timedelta = DEFAULT_OVERLAP,
+    progress: bool | None = None,
 ) -> SyncReport:
     """Pull PortOne V2 into ``store`` (see the module docstring).
 
@@ -604,6 +586,7 @@ def sync_v2(
         since / until: a backfill range; None = incremental up to ``now``.
         now: PortOne's clock (the sandbox's); None = the wall clock.
         only_v2: read only ``version: "V2"`` payments (the merchant's V1 payments come from the V1 sync).
+        progress: True shows a bar, False hides it, None shows it only on a terminal / in Jupyter.
     """
     started = time.perf_counter()
     calls = client.api_calls
@@ -620,6 +603,7 @@ def sync_v2(
         horizon=horizon,
         overlap=overlap,
         only_v2=only_v2,
+        progress=progress,
     )
     results = run.run()
     return SyncReport.of(

@@ -1,0 +1,616 @@
+"""The V2 sync's reader in SQL: spooled page bodies -> typed staging tables, unreadable items held aside.
+
+Pages of ``GET /payments``, ``/payment-schedules`` and ``/billing-keys`` are spooled as received (one NDJSON
+line ``{"n": <page>, "b": <body>}`` per page, :class:`~portone_recon.sync._spool.Spool`); one DuckDB
+statement per spool file unnests ``b.items`` (each item's JSON kept as ``raw``), splits each item once into
+its fields' JSON texts (``json_transform`` to a struct of ``JSON``) and derives both the typed columns and a
+``bad`` flag from those texts, by the rules of the reference readers in
+:mod:`portone_recon.api.v2.records`: a JSON type is read from a text's first character (``"`` string,
+``{`` object, ``[`` array), amounts must be integers (minor units) whose major value fits
+``DECIMAL(18, 4)``, times must match :data:`~portone_recon.api.v2.records.RFC3339_PATTERN`, a currency
+:data:`~portone_recon.api.v2.records.CURRENCY_PATTERN`. Only the rare bad items come back to Python: the
+reference reader words why each cannot be stored (the reason kept in ``quarantine``).
+
+The SQL is built from constants here (never from input); values are bound parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import orjson
+
+from portone_recon.api.v2.records import (
+    CURRENCY_PATTERN,
+    MAJOR_LIMIT,
+    PAYMENT_STATUS,
+    RFC3339_PATTERN,
+    SCHEDULE_STATUS,
+    THREE_DECIMAL,
+    ZERO_DECIMAL,
+    read_billing_key,
+    read_payment,
+    read_schedule,
+)
+from portone_recon.errors import MalformedResponseError
+from portone_recon.sync._spool import Spool
+
+PAYMENT_COLS: tuple[tuple[str, str], ...] = (
+    ("imp_uid", "VARCHAR"),
+    ("merchant_uid", "VARCHAR"),
+    ("customer_uid", "VARCHAR"),
+    ("customer_uid_usage", "VARCHAR"),
+    ("status", "VARCHAR"),
+    ("amount", "BIGINT"),
+    ("amount_exact", "DECIMAL(18, 4)"),
+    ("cancel_amount", "BIGINT"),
+    ("cancel_amount_exact", "DECIMAL(18, 4)"),
+    ("currency", "VARCHAR"),
+    ("pay_method", "VARCHAR"),
+    ("channel", "VARCHAR"),
+    ("pg_provider", "VARCHAR"),
+    ("pg_tid", "VARCHAR"),
+    ("name", "VARCHAR"),
+    ("card_name", "VARCHAR"),
+    ("card_number", "VARCHAR"),
+    ("buyer_name", "VARCHAR"),
+    ("buyer_email", "VARCHAR"),
+    ("buyer_tel", "VARCHAR"),
+    ("custom_data", "VARCHAR"),
+    ("fail_reason", "VARCHAR"),
+    ("cancel_reason", "VARCHAR"),
+    ("started_at", "TIMESTAMPTZ"),
+    ("paid_at", "TIMESTAMPTZ"),
+    ("failed_at", "TIMESTAMPTZ"),
+    ("cancelled_at", "TIMESTAMPTZ"),
+    ("sandbox", "BOOLEAN"),
+    ("api_version", "VARCHAR"),
+    ("status_v2", "VARCHAR"),
+    ("store_id", "VARCHAR"),
+    ("billing_key", "VARCHAR"),
+    ("schedule_id", "VARCHAR"),
+    ("webhook_status", "VARCHAR"),
+    ("status_changed_at", "TIMESTAMPTZ"),
+)
+SCHEDULE_COLS: tuple[tuple[str, str], ...] = (
+    ("merchant_uid", "VARCHAR"),
+    ("customer_uid", "VARCHAR"),
+    ("schedule_status", "VARCHAR"),
+    ("payment_status", "VARCHAR"),
+    ("schedule_at", "TIMESTAMPTZ"),
+    ("executed_at", "TIMESTAMPTZ"),
+    ("revoked_at", "TIMESTAMPTZ"),
+    ("amount", "BIGINT"),
+    ("amount_exact", "DECIMAL(18, 4)"),
+    ("currency", "VARCHAR"),
+    ("name", "VARCHAR"),
+    ("custom_data", "VARCHAR"),
+    ("buyer_name", "VARCHAR"),
+    ("buyer_email", "VARCHAR"),
+    ("buyer_tel", "VARCHAR"),
+    ("schedule_id", "VARCHAR"),
+    ("billing_key", "VARCHAR"),
+    ("status_v2", "VARCHAR"),
+    ("store_id", "VARCHAR"),
+)
+CANCEL_COLS: tuple[tuple[str, str], ...] = (
+    ("imp_uid", "VARCHAR"),
+    ("cancellation_id", "VARCHAR"),
+    ("pg_tid", "VARCHAR"),
+    ("amount", "BIGINT"),
+    ("amount_exact", "DECIMAL(18, 4)"),
+    ("cancelled_at", "TIMESTAMPTZ"),
+    ("reason", "VARCHAR"),
+    ("receipt_url", "VARCHAR"),
+)
+KEY_COLS: tuple[tuple[str, str], ...] = (
+    ("billing_key", "VARCHAR"),
+    ("customer_uid", "VARCHAR"),
+    ("status", "VARCHAR"),
+    ("pg_provider", "VARCHAR"),
+    ("card_name", "VARCHAR"),
+    ("card_number", "VARCHAR"),
+    ("issued_at", "TIMESTAMPTZ"),
+    ("deleted_at", "TIMESTAMPTZ"),
+    ("store_id", "VARCHAR"),
+)
+
+_MIB = 1 << 20
+#: Unreadable items are worded by the reference reader this many at a time.
+_BAD_BATCH = 1000
+_BACKSLASH = "\\"
+
+
+def _q(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _list(values: Sequence[str]) -> str:
+    return "(" + ", ".join(_q(v) for v in values) + ")"
+
+
+def _spec(fields: Sequence[str]) -> str:
+    return _q(orjson.dumps(dict.fromkeys(fields, "JSON")).decode())
+
+
+# -- expressions over a field's JSON text (NULL when absent or null) ------------------------------
+
+
+def _is_str(v: str) -> str:
+    return f"starts_with({v}, '\"')"
+
+
+def _str(v: str) -> str:
+    """The value of a JSON string text; NULL for anything else."""
+    return (
+        f"CASE WHEN starts_with({v}, '\"') THEN CASE WHEN contains({v}, '{_BACKSLASH}') "
+        f"THEN json_extract_string({v}, '$') ELSE {v}[2:-2] END END"
+    )
+
+
+def _bad_opt_str(v: str) -> str:
+    return f"({v} IS NOT NULL AND NOT {_is_str(v)})"
+
+
+def _bad_req_str(v: str) -> str:
+    return f"({v} IS NULL OR NOT {_is_str(v)} OR {v} = '\"\"')"
+
+
+def _bad_obj(v: str) -> str:
+    return f"({v} IS NOT NULL AND NOT starts_with({v}, '{{'))"
+
+
+def _sub(v: str, fields: Sequence[str]) -> str:
+    """The fields of object text ``v`` (NULL struct when ``v`` is no object)."""
+    return f"CASE WHEN starts_with({v}, '{{') THEN json_transform({v}, {_spec(fields)}) END"
+
+
+def _falsy(v: str) -> str:
+    """Python's falsiness of a JSON value (absent, null, "", 0, false, [], {})."""
+    return f"({v} IS NULL OR {v} IN ('\"\"', 'false', '[]', '{{}}') OR TRY_CAST({v} AS DOUBLE) = 0)"
+
+
+def _rx(v: str) -> str:
+    """The RFC 3339 parts of a JSON string text (empty parts when it does not match; NULL if no string)."""
+    return f"regexp_extract({_str(v)}, {_q('^' + RFC3339_PATTERN + '$')}, ['d', 'c', 'f', 'o'])"
+
+
+def _time(r: str) -> str:
+    """The instant of RFC 3339 parts ``r`` (from :func:`_rx`); NULL when none or not a real instant."""
+    offset = f"CASE WHEN {r}.o IN ('Z', 'z') THEN '+00:00' ELSE {r}.o END"
+    return (
+        f"CASE WHEN {r}.d <> '' AND NOT starts_with({r}.d, '0000') THEN TRY_CAST({r}.d || ' ' || {r}.c || "
+        f"left({r}.f, 7) || {offset} AS TIMESTAMPTZ) END"
+    )
+
+
+def _int(v: str) -> str:
+    """A JSON integer text as BIGINT; NULL for anything else (a fraction, a string, out of range)."""
+    return f"CASE WHEN regexp_full_match({v}, '-?[0-9]+') THEN TRY_CAST({v} AS BIGINT) END"
+
+
+def _exponent(currency: str) -> str:
+    return (
+        f"CASE WHEN {currency} IN {_list(sorted(ZERO_DECIMAL))} THEN 0 "
+        f"WHEN {currency} IN {_list(sorted(THREE_DECIMAL))} THEN 3 ELSE 2 END"
+    )
+
+
+def _in_range(minor: str, e: str) -> str:
+    limit = (
+        f"CASE {e} WHEN 0 THEN {MAJOR_LIMIT} WHEN 3 THEN {MAJOR_LIMIT * 1000} ELSE {MAJOR_LIMIT * 100} END"
+    )
+    return f"({minor} > -({limit}) AND {minor} < {limit})"
+
+
+def _exact(minor: str, e: str) -> str:
+    return f"CAST({minor} * CASE {e} WHEN 0 THEN 1.0000 WHEN 3 THEN 0.0010 ELSE 0.0100 END AS DECIMAL(18, 4))"
+
+
+def _whole(minor: str, e: str) -> str:
+    scale = f"CASE {e} WHEN 0 THEN 1 WHEN 3 THEN 1000 ELSE 100 END"
+    return f"CASE WHEN {minor} % {scale} = 0 THEN {minor} // {scale} END"
+
+
+# -- the three objects -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class V2Entity:
+    """How one V2 object is read in SQL: three SELECT levels over ``n, idx, item``.
+
+    ``split`` adds the item's top-level field texts (``f``) and sub-objects; ``parse`` the values that
+    need a second look (RFC 3339 parts, minor amounts); ``typed`` gives ``columns`` (name -> SQL) and
+    ``bad`` (true when the reference reader refuses the item). ``key`` names the field quarantined rows
+    are filed under.
+    """
+
+    name: str
+    endpoint: str
+    cols: tuple[tuple[str, str], ...]
+    split: str
+    parse: str
+    columns: dict[str, str]
+    bad: str
+    key: str
+    extra: str = ""
+
+
+_PAY_TOP = (
+    "status id transactionId currency amount customer channel method failure origin cancellations billingKey "
+    "scheduleId pgTxId orderName customData requestedAt paidAt failedAt cancelledAt statusChangedAt version "
+    "storeId webhooks"
+).split()
+_PAY_TIMES = {
+    "started_at": "requestedAt",
+    "paid_at": "paidAt",
+    "failed_at": "failedAt",
+    "cancelled_at": "cancelledAt",
+    "status_changed_at": "statusChangedAt",
+}
+_METHOD_NAMES = {"EasyPay": "easy_pay", "VirtualAccount": "vbank", "Transfer": "trans", "Mobile": "phone"}
+
+
+def _method_name(v: str) -> str:
+    short = f"(CASE WHEN starts_with({_str(v)}, 'PaymentMethod') THEN {_str(v)}[14:] ELSE {_str(v)} END)"
+    cases = " ".join(f"WHEN {_q(k)} THEN {_q(val)}" for k, val in _METHOD_NAMES.items())
+    return f"CASE WHEN {v} IS NULL OR NOT {_is_str(v)} OR {v} = '\"\"' THEN NULL ELSE CASE {short} {cases} ELSE lower({short}) END END"
+
+
+def _hooks() -> str:
+    """webhook_status: SUCCEEDED when any delivery succeeded, else the last object entry's status."""
+    objs = "list_filter(TRY_CAST(f.webhooks AS JSON[]), lambda h: json_type(h) = 'OBJECT')"
+    status = "CASE WHEN json_type(h, '$.status') = 'VARCHAR' THEN h ->> 'status' END"
+    last = f"{objs}[-1]"
+    return (
+        f"CASE WHEN starts_with(f.webhooks, '[') THEN CASE WHEN list_contains(list_transform({objs}, "
+        f"lambda h: {status}), 'SUCCEEDED') THEN 'SUCCEEDED' WHEN json_type({last}, '$.status') = 'VARCHAR' "
+        f"THEN {last} ->> 'status' END END"
+    )
+
+
+def _cancel_reason() -> str:
+    """The reason of the last SUCCEEDED cancellation that has a string reason."""
+    ok = (
+        "list_filter(TRY_CAST(f.cancellations AS JSON[]), lambda x: json_type(x, '$.status') = 'VARCHAR' "
+        "AND x ->> 'status' = 'SUCCEEDED' AND json_type(x, '$.reason') = 'VARCHAR')"
+    )
+    return f"CASE WHEN starts_with(f.cancellations, '[') THEN {ok}[-1] ->> 'reason' END"
+
+
+def _payments() -> V2Entity:
+    split = (
+        f"{_sub('f.amount', ['total', 'cancelled'])} AS am, "
+        f"{_sub('f.customer', ['id', 'name', 'email', 'phoneNumber'])} AS cu, "
+        f"{_sub('f.channel', ['pgProvider', 'type'])} AS ch, "
+        f"{_sub('f.method', ['type', 'card'])} AS me, "
+        f"{_sub('f.failure', ['reason'])} AS fa, "
+        f"{_sub('f.origin', ['platformType'])} AS og"
+    )
+    cur = f"{_str('f.currency')}"
+    times = ", ".join(f"{_rx('f.' + src)} AS rx_{col}" for col, src in _PAY_TIMES.items())
+    parse = (
+        f"{_sub('cu.name', ['full'])} AS cn, {_sub('me.card', ['name', 'number'])} AS cd, "
+        f"{_int('am.total')} AS m_total, {_int('am.cancelled')} AS m_cancelled, "
+        f"{_exponent(cur)} AS e, {times}"
+    )
+    cancelled = "coalesce(m_cancelled, 0)"
+    statuses = _list(sorted(PAYMENT_STATUS))
+    mapping = " ".join(f"WHEN {_q(k)} THEN {_q(v)}" for k, v in PAYMENT_STATUS.items())
+    billing_key, schedule_id = _str("f.billingKey"), _str("f.scheduleId")
+    columns = {
+        "imp_uid": _str("f.transactionId"),
+        "merchant_uid": _str("f.id"),
+        "customer_uid": _str("cu.id"),
+        "customer_uid_usage": (
+            f"CASE WHEN coalesce({billing_key}, '') = '' THEN NULL WHEN coalesce({schedule_id}, '') <> '' "
+            "THEN 'payment.scheduled' ELSE 'payment' END"
+        ),
+        "status": f"CASE {_str('f.status')} {mapping} END",
+        "amount": _whole("m_total", "e"),
+        "amount_exact": _exact("m_total", "e"),
+        "cancel_amount": _whole(cancelled, "e"),
+        "cancel_amount_exact": _exact(cancelled, "e"),
+        "currency": cur,
+        "pay_method": _method_name("me.type"),
+        "channel": f"nullif(lower({_str('og.platformType')}), '')",
+        "pg_provider": _str("ch.pgProvider"),
+        "pg_tid": _str("f.pgTxId"),
+        "name": _str("f.orderName"),
+        "card_name": _str("cd.name"),
+        "card_number": _str("cd.number"),
+        "buyer_name": _str("cn.full"),
+        "buyer_email": _str("cu.email"),
+        "buyer_tel": _str("cu.phoneNumber"),
+        "custom_data": _str("f.customData"),
+        "fail_reason": _str("fa.reason"),
+        "cancel_reason": _cancel_reason(),
+        **{col: _time(f"rx_{col}") for col in _PAY_TIMES},
+        "sandbox": "coalesce(ch.type = '\"TEST\"', false)",
+        "api_version": f"CASE WHEN {_str('f.version')} IN ('V1', 'V2') THEN {_str('f.version')} END",
+        "status_v2": _str("f.status"),
+        "store_id": _str("f.storeId"),
+        "billing_key": billing_key,
+        "schedule_id": schedule_id,
+        "webhook_status": _hooks(),
+    }
+    bad = [
+        f"NOT coalesce({_str('f.status')} IN {statuses}, false)",
+        f"NOT coalesce(regexp_full_match({cur}, {_q(CURRENCY_PATTERN)}), false)",
+        *(_bad_obj(f"f.{o}") for o in ("amount", "customer", "channel", "method", "failure", "origin")),
+        f"m_total IS NULL OR NOT {_in_range('m_total', 'e')}",
+        f"(am.cancelled IS NOT NULL AND (m_cancelled IS NULL OR NOT {_in_range('m_cancelled', 'e')}))",
+        "(f.cancellations IS NOT NULL AND NOT starts_with(f.cancellations, '['))",
+        _bad_req_str("f.transactionId"),
+        _bad_req_str("f.id"),
+        *(_bad_opt_str(v) for v in ("cu.id", "f.billingKey", "f.scheduleId", "f.pgTxId", "f.orderName")),
+        *(_bad_opt_str(v) for v in ("f.customData", "f.storeId")),
+        *(f"(f.{src} IS NOT NULL AND {_time('rx_' + col)} IS NULL)" for col, src in _PAY_TIMES.items()),
+    ]
+    return V2Entity(
+        name="payments",
+        endpoint="/payments",
+        cols=PAYMENT_COLS,
+        split=split,
+        parse=parse,
+        columns=columns,
+        bad=" OR ".join(f"coalesce({b}, true)" for b in bad),
+        key="transactionId",
+        extra=", f.cancellations AS cancellations",
+    )
+
+
+def _schedules() -> V2Entity:
+    split = f"{_sub('f.customer', ['id', 'name', 'email', 'phoneNumber'])} AS cu"
+    cur = _str("f.currency")
+    executed = f"CASE WHEN {_falsy('f.completedAt')} THEN f.startedAt ELSE f.completedAt END"
+    parse = (
+        f"{_sub('cu.name', ['full'])} AS cn, {_int('f.totalAmount')} AS m_total, {_exponent(cur)} AS e, "
+        f"{_rx('f.timeToPay')} AS rx_at, ({executed}) AS executed, {_rx(executed)} AS rx_executed, "
+        f"{_rx('f.revokedAt')} AS rx_revoked"
+    )
+    status = _str("f.status")
+    sched = " ".join(f"WHEN {_q(k)} THEN {_q(v[0])}" for k, v in SCHEDULE_STATUS.items())
+    pay = " ".join(f"WHEN {_q(k)} THEN {_q(v[1])}" for k, v in SCHEDULE_STATUS.items() if v[1])
+    columns = {
+        "merchant_uid": _str("f.paymentId"),
+        "customer_uid": _str("cu.id"),
+        "schedule_status": f"CASE {status} {sched} END",
+        "payment_status": f"CASE {status} {pay} END",
+        "schedule_at": _time("rx_at"),
+        "executed_at": _time("rx_executed"),
+        "revoked_at": _time("rx_revoked"),
+        "amount": _whole("m_total", "e"),
+        "amount_exact": _exact("m_total", "e"),
+        "currency": cur,
+        "name": _str("f.orderName"),
+        "custom_data": _str("f.customData"),
+        "buyer_name": _str("cn.full"),
+        "buyer_email": _str("cu.email"),
+        "buyer_tel": _str("cu.phoneNumber"),
+        "schedule_id": _str("f.id"),
+        "billing_key": _str("f.billingKey"),
+        "status_v2": status,
+        "store_id": _str("f.storeId"),
+    }
+    bad = [
+        f"NOT coalesce({status} IN {_list(sorted(SCHEDULE_STATUS))}, false)",
+        f"NOT coalesce(regexp_full_match({cur}, {_q(CURRENCY_PATTERN)}), false)",
+        f"m_total IS NULL OR NOT {_in_range('m_total', 'e')}",
+        _bad_obj("f.customer"),
+        _bad_req_str("f.paymentId"),
+        _bad_req_str("f.id"),
+        _bad_req_str("cu.id"),
+        _bad_req_str("f.billingKey"),
+        f"{_time('rx_at')} IS NULL",
+        f"(executed IS NOT NULL AND {_time('rx_executed')} IS NULL)",
+        f"(f.revokedAt IS NOT NULL AND {_time('rx_revoked')} IS NULL)",
+        _bad_opt_str("f.orderName"),
+        _bad_opt_str("f.storeId"),
+    ]
+    return V2Entity(
+        name="schedules",
+        endpoint="/payment-schedules",
+        cols=SCHEDULE_COLS,
+        split=split,
+        parse=parse,
+        columns=columns,
+        bad=" OR ".join(f"coalesce({b}, true)" for b in bad),
+        key="paymentId",
+    )
+
+
+def _billing_keys() -> V2Entity:
+    first = "TRY_CAST(f.channels AS JSON[])[1]"
+    card = "list_filter(TRY_CAST(f.methods AS JSON[]), lambda m: json_type(m, '$.card') = 'OBJECT')[1] -> '$.card'"
+    split = (
+        f"{_sub('f.customer', ['id'])} AS cu, "
+        f"CASE WHEN starts_with(f.channels, '[') AND json_type({first}) = 'OBJECT' "
+        f"THEN json_transform({first}, {_spec(['pgProvider'])}) END AS ch, "
+        f"CASE WHEN starts_with(f.methods, '[') THEN json_transform({card}, {_spec(['name', 'number'])}) "
+        "END AS cd"
+    )
+    parse = f"{_rx('f.issuedAt')} AS rx_issued, {_rx('f.deletedAt')} AS rx_deleted"
+    status = _str("f.status")
+    columns = {
+        "billing_key": _str("f.billingKey"),
+        "customer_uid": _str("cu.id"),
+        "status": status,
+        "pg_provider": _str("ch.pgProvider"),
+        "card_name": _str("cd.name"),
+        "card_number": _str("cd.number"),
+        "issued_at": _time("rx_issued"),
+        "deleted_at": _time("rx_deleted"),
+        "store_id": _str("f.storeId"),
+    }
+    bad = [
+        f"NOT coalesce({status} IN ('ISSUED', 'DELETED'), false)",
+        _bad_obj("f.customer"),
+        _bad_req_str("f.billingKey"),
+        _bad_opt_str("cu.id"),
+        f"{_time('rx_issued')} IS NULL",
+        f"(f.deletedAt IS NOT NULL AND {_time('rx_deleted')} IS NULL)",
+        f"({status} = 'DELETED' AND f.deletedAt IS NULL)",
+        _bad_opt_str("f.storeId"),
+    ]
+    return V2Entity(
+        name="billing_keys",
+        endpoint="/billing-keys",
+        cols=KEY_COLS,
+        split=split,
+        parse=parse,
+        columns=columns,
+        bad=" OR ".join(f"coalesce({b}, true)" for b in bad),
+        key="billingKey",
+    )
+
+
+PAYMENTS = _payments()
+SCHEDULES = _schedules()
+BILLING_KEYS = _billing_keys()
+_TOP = {
+    "payments": _PAY_TOP,
+    "schedules": (
+        "status id paymentId billingKey customer totalAmount currency timeToPay completedAt startedAt "
+        "revokedAt orderName customData storeId"
+    ).split(),
+    "billing_keys": "status billingKey customer channels methods issuedAt deletedAt storeId".split(),
+}
+_READERS = {"payments": read_payment, "schedules": read_schedule, "billing_keys": read_billing_key}
+
+
+def select_sql(entity: V2Entity, source: str) -> str:
+    """SELECT n, idx, the typed columns, raw, raw_hash, record_key, bad FROM ``source`` (n, idx, item)."""
+    cols = ", ".join(f"{sql} AS {name}" for name, sql in entity.columns.items())
+    return (
+        f"SELECT n, idx, {cols}, item AS raw, hash(item::VARCHAR) AS raw_hash, "
+        f"CASE WHEN is_object THEN {_str('f.' + entity.key)} END AS record_key{entity.extra}, "
+        f"NOT is_object OR {entity.bad} AS bad FROM ("
+        f"SELECT *, {entity.parse} FROM ("
+        f"SELECT *, {entity.split} FROM ("
+        f"SELECT n, idx, item, json_type(item) = 'OBJECT' AS is_object, "
+        f"json_transform(item, {_spec(_TOP[entity.name])}) AS f FROM {source})))"
+    )
+
+
+def _read_spool_sql(max_line: int) -> str:
+    """SELECT n, idx, item from one spool file of V2 pages (its path is the one parameter)."""
+    size = 16 * _MIB
+    while size <= max_line + 1024:
+        size *= 2
+    return (
+        "SELECT n, generate_subscripts(b.items, 1) - 1 AS idx, unnest(b.items) AS item "
+        f"FROM read_json(?, format = 'newline_delimited', maximum_object_size = {size}, "
+        "columns = {'n': 'BIGINT', 'b': 'STRUCT(items JSON[])'})"
+    )
+
+
+class Staging:
+    """A stream's spooled pages staged into TEMP part tables of ``con`` as spool files finish.
+
+    Args:
+        con: the run's scratch connection.
+        entity: what the pages hold.
+        spool: the stream's spool (its files are removed once staged).
+        name: TEMP table stem.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, entity: V2Entity, spool: Spool, name: str) -> None:
+        self.con = con
+        self.entity = entity
+        self.spool = spool
+        self.name = name
+        self.parts: list[str] = []
+
+    def stage(self, *, final: bool = False) -> None:
+        """Stage every finished spool file (with ``final``: close the spool and stage the rest)."""
+        if final:
+            self.spool.close()
+        for chunk in self.spool.take_chunks():
+            part = f"{self.name}_part{len(self.parts)}"
+            self.con.execute(f"DROP TABLE IF EXISTS {part}")
+            source = f"({_read_spool_sql(chunk.max_line)})"
+            try:
+                self.con.execute(
+                    f"CREATE TEMP TABLE {part} AS {select_sql(self.entity, source)}", [str(chunk.path)]
+                )
+            except duckdb.InvalidInputException as exc:
+                raise MalformedResponseError(
+                    f"page bodies could not be read: {exc}", method="GET", endpoint=self.entity.endpoint
+                ) from None
+            finally:
+                chunk.remove()
+            self.parts.append(part)
+
+    def union(self) -> str:
+        """SQL of every staged row (an empty relation of the right shape when nothing was staged)."""
+        if not self.parts:
+            empty = "(SELECT NULL::BIGINT AS n, NULL::BIGINT AS idx, NULL::JSON AS item WHERE false)"
+            part = f"{self.name}_part0"
+            self.con.execute(f"DROP TABLE IF EXISTS {part}")
+            self.con.execute(f"CREATE TEMP TABLE {part} AS {select_sql(self.entity, empty)}")
+            self.parts.append(part)
+        return "(" + " UNION ALL ".join(f"SELECT * FROM {p}" for p in self.parts) + ")"
+
+    def finish(self, good: str, order_by: str, bad: str) -> int:
+        """TEMP tables ``good`` (one readable row per key, the first by ``order_by``) and ``bad``
+        (record_key, reason, raw of each unreadable item, worded by the reference reader); the parts are
+        dropped. Returns the number of items staged."""
+        rows = self.union()
+        key = self.entity.cols[0][0]
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {good} AS SELECT * EXCLUDE (bad, record_key) FROM {rows} "
+            f"WHERE NOT bad QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order_by}) = 1"
+        )
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {bad} (record_key VARCHAR, reason VARCHAR, raw JSON)")
+        held = self.con.execute(f"SELECT count(*) FROM {rows} WHERE bad").fetchone()
+        for offset in range(0, int(held[0]) if held else 0, _BAD_BATCH):
+            batch = self.con.execute(
+                f"SELECT record_key, raw::VARCHAR FROM {rows} WHERE bad ORDER BY n, idx "
+                f"LIMIT {_BAD_BATCH} OFFSET {offset}"
+            ).fetchall()
+            self.con.executemany(
+                f"INSERT INTO {bad} VALUES (?, ?, ?)", [(k, self.reason(raw), raw) for k, raw in batch]
+            )
+        row = self.con.execute(f"SELECT count(*) FROM {rows}").fetchone()
+        for part in self.parts:
+            self.con.execute(f"DROP TABLE IF EXISTS {part}")
+        self.parts = []
+        return int(row[0]) if row else 0
+
+    def reason(self, raw: str) -> str:
+        """Why an item the SQL reader refused cannot be stored, in the reference reader's words."""
+        _, why = _READERS[self.entity.name](orjson.loads(raw))
+        return why or "not readable by the bulk reader (the single-record reader accepts it)"
+
+
+def cancellations_sql(payments: str) -> str:
+    """SELECT the SUCCEEDED ``cancellations[]`` of the staged payments as ``payment_cancellations`` rows
+    (one per imp_uid and cancellation id, the first listed): the rules of ``read_cancellations``."""
+    fields = [
+        "id",
+        "status",
+        "totalAmount",
+        "pgCancellationId",
+        "reason",
+        "receiptUrl",
+        "cancelledAt",
+        "requestedAt",
+    ]
+    when = f"CASE WHEN {_falsy('g.cancelledAt')} THEN g.requestedAt ELSE g.cancelledAt END"
+    return (
+        f"SELECT imp_uid, {_str('g.id')} AS cancellation_id, {_str('g.pgCancellationId')} AS pg_tid, "
+        f"{_whole('m', 'e')} AS amount, {_exact('m', 'e')} AS amount_exact, {_time('rx')} AS cancelled_at, "
+        f"{_str('g.reason')} AS reason, {_str('g.receiptUrl')} AS receipt_url FROM ("
+        f"SELECT *, {_int('g.totalAmount')} AS m, {_rx(when)} AS rx FROM ("
+        f"SELECT imp_uid, {_exponent('currency')} AS e, ci, json_type(c) = 'OBJECT' AS is_object, "
+        f"json_transform(c, {_spec(fields)}) AS g FROM ("
+        "SELECT imp_uid, currency, generate_subscripts(cs, 1) AS ci, unnest(cs) AS c FROM ("
+        f"SELECT imp_uid, currency, TRY_CAST(cancellations AS JSON[]) AS cs FROM {payments} "
+        "WHERE starts_with(cancellations, '[')))))"
+        f"WHERE is_object AND {_str('g.status')} = 'SUCCEEDED' AND {_is_str('g.id')} AND m IS NOT NULL "
+        f"AND {_in_range('m', 'e')} "
+        "QUALIFY row_number() OVER (PARTITION BY imp_uid, cancellation_id ORDER BY ci) = 1"
+    )
