@@ -206,7 +206,8 @@ def _in_range(minor: str, e: str) -> str:
 
 
 def _exact(minor: str, e: str) -> str:
-    return f"CAST({minor} * CASE {e} WHEN 0 THEN 1.0000 WHEN 3 THEN 0.0010 ELSE 0.0100 END AS DECIMAL(18, 4))"
+    scale = f"CASE {e} WHEN 0 THEN 1.0000 WHEN 3 THEN 0.0010 ELSE 0.0100 END"
+    return f"TRY_CAST({minor} * {scale} AS DECIMAL(18, 4))"
 
 
 def _whole(minor: str, e: str) -> str:
@@ -238,11 +239,32 @@ class V2Entity:
     extra: str = ""
 
 
-_PAY_TOP = (
-    "status id transactionId currency amount customer channel method failure origin cancellations billingKey "
-    "scheduleId pgTxId orderName customData requestedAt paidAt failedAt cancelledAt statusChangedAt version "
-    "storeId webhooks"
-).split()
+_PAY_TOP = [
+    "status",
+    "id",
+    "transactionId",
+    "currency",
+    "amount",
+    "customer",
+    "channel",
+    "method",
+    "failure",
+    "origin",
+    "cancellations",
+    "billingKey",
+    "scheduleId",
+    "pgTxId",
+    "orderName",
+    "customData",
+    "requestedAt",
+    "paidAt",
+    "failedAt",
+    "cancelledAt",
+    "statusChangedAt",
+    "version",
+    "storeId",
+    "webhooks",
+]
 _PAY_TIMES = {
     "started_at": "requestedAt",
     "paid_at": "paidAt",
@@ -256,7 +278,10 @@ _METHOD_NAMES = {"EasyPay": "easy_pay", "VirtualAccount": "vbank", "Transfer": "
 def _method_name(v: str) -> str:
     short = f"(CASE WHEN starts_with({_str(v)}, 'PaymentMethod') THEN {_str(v)}[14:] ELSE {_str(v)} END)"
     cases = " ".join(f"WHEN {_q(k)} THEN {_q(val)}" for k, val in _METHOD_NAMES.items())
-    return f"CASE WHEN {v} IS NULL OR NOT {_is_str(v)} OR {v} = '\"\"' THEN NULL ELSE CASE {short} {cases} ELSE lower({short}) END END"
+    return (
+        f"CASE WHEN {v} IS NULL OR NOT {_is_str(v)} OR {v} = '\"\"' THEN NULL "
+        f"ELSE CASE {short} {cases} ELSE lower({short}) END END"
+    )
 
 
 def _hooks() -> str:
@@ -424,7 +449,10 @@ def _schedules() -> V2Entity:
 
 def _billing_keys() -> V2Entity:
     first = "TRY_CAST(f.channels AS JSON[])[1]"
-    card = "list_filter(TRY_CAST(f.methods AS JSON[]), lambda m: json_type(m, '$.card') = 'OBJECT')[1] -> '$.card'"
+    card = (
+        "list_filter(TRY_CAST(f.methods AS JSON[]), lambda m: json_type(m, '$.card') = 'OBJECT')[1] "
+        "-> '$.card'"
+    )
     split = (
         f"{_sub('f.customer', ['id'])} AS cu, "
         f"CASE WHEN starts_with(f.channels, '[') AND json_type({first}) = 'OBJECT' "
@@ -472,11 +500,32 @@ SCHEDULES = _schedules()
 BILLING_KEYS = _billing_keys()
 _TOP = {
     "payments": _PAY_TOP,
-    "schedules": (
-        "status id paymentId billingKey customer totalAmount currency timeToPay completedAt startedAt "
-        "revokedAt orderName customData storeId"
-    ).split(),
-    "billing_keys": "status billingKey customer channels methods issuedAt deletedAt storeId".split(),
+    "schedules": [
+        "status",
+        "id",
+        "paymentId",
+        "billingKey",
+        "customer",
+        "totalAmount",
+        "currency",
+        "timeToPay",
+        "completedAt",
+        "startedAt",
+        "revokedAt",
+        "orderName",
+        "customData",
+        "storeId",
+    ],
+    "billing_keys": [
+        "status",
+        "billingKey",
+        "customer",
+        "channels",
+        "methods",
+        "issuedAt",
+        "deletedAt",
+        "storeId",
+    ],
 }
 _READERS = {"payments": read_payment, "schedules": read_schedule, "billing_keys": read_billing_key}
 
