@@ -27,6 +27,7 @@ view's settings and renderers); anything else renders it again. :meth:`SandboxV2
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -130,6 +131,9 @@ class SandboxV2:
         self._rendered_for: tuple[Any, ...] | None = None
         #: the schedule listing's visible ids for one window of the world's index, and what they depend on
         self._schedule_listing: tuple[Any, tuple[Any, ...], list[str]] | None = None
+        #: payments (billing-key issuance excepted) by status-change time or by request time, sorted by
+        #: (time, imp_uid), and the world state they were read at
+        self._payment_index: dict[bool, tuple[Any, list[int], list[tuple[int, str, Json]]]] = {}
 
     def __repr__(self) -> str:
         return f"SandboxV2(store_id={self.store_id!r}, v1_customers={len(self.v1_customers)})"
@@ -369,13 +373,18 @@ class SandboxV2:
         return out
 
     def _payment_json(self, p: Json) -> orjson.Fragment:
+        outbox = self.world.outbox
         hooks = tuple(
-            (i, h.url, h.at, h.dropped, h.error, h.status_code, h.delivered, h.body.get("status"))
-            for i in self._hooks_of(p["imp_uid"])
-            for h in (self.world.outbox[i],)
+            (h.url, h.at, h.dropped, h.error, h.status_code, h.delivered, h.body.get("status"))
+            for h in map(outbox.__getitem__, self._hooks_of(p["imp_uid"]))
         )
-        fingerprint = (orjson.dumps(p), hooks, p.get("merchant_uid") in self.world.schedules)
-        return self._cached("payment", p["imp_uid"], fingerprint, lambda: self.render_payment(p))
+        mark = hash((orjson.dumps(p), hooks, p.get("merchant_uid") in self.world.schedules))
+        hit = self._rendered.get(("payment", p["imp_uid"]))
+        if hit is not None and hit[0] == mark:
+            return hit[1]
+        out = orjson.Fragment(bytes(memoryview(orjson.dumps(self.render_payment(p)))))
+        self._rendered[("payment", p["imp_uid"])] = (mark, out)
+        return out
 
     def _schedule_json(self, s: Json) -> orjson.Fragment:
         return self._cached(
@@ -545,6 +554,23 @@ class SandboxV2:
             "page": {"number": number, "size": size, "totalCount": len(hits)},
         }
 
+    def _indexed(self, created: bool) -> tuple[list[int], list[tuple[int, str, Json]]]:
+        """Every listable payment on one time axis, sorted; rebuilt when the world's state moves (the
+        payment count, the webhook log, the clock: every change the world makes moves one of them)."""
+        state = (len(self.world.payments), len(self.world.outbox), self.world.now)
+        hit = self._payment_index.get(created)
+        if hit is not None and hit[0] == state:
+            return hit[1], hit[2]
+        rows = [
+            (int(p.get("started_at") or 0) if created else self.status_changed_at(p), p["imp_uid"], p)
+            for p in self.world.payments.values()
+            if p.get("customer_uid_usage") != "issue"
+        ]
+        rows.sort(key=lambda h: (h[0], h[1]))
+        times = [r[0] for r in rows]
+        self._payment_index[created] = (state, times, rows)
+        return times, rows
+
     def _payment_hits(self, flt: Json) -> list[tuple[int, str, Json]]:
         lo, hi = self._window(flt)
         created = flt.get("timestampType") == "CREATED_AT"
@@ -552,12 +578,11 @@ class SandboxV2:
         version = flt.get("version")
         tx = [t["value"] for t in flt.get("textSearch") or [] if t.get("field") == "TX_ID"]
         keys = [t["value"] for t in flt.get("textSearch") or [] if t.get("field") == "BILLING_KEY"]
+        times, rows = self._indexed(created)
+        end = bisect_right(times, hi) if self.until_inclusive else bisect_left(times, hi)
         hits: list[tuple[int, str, Json]] = []
-        for p in self.world.payments.values():
-            if p.get("customer_uid_usage") == "issue":
-                continue
-            t = int(p.get("started_at") or 0) if created else self.status_changed_at(p)
-            if not self._in(t, lo, hi) or (tx and p["imp_uid"] not in tx):
+        for t, imp_uid, p in rows[bisect_left(times, lo) : end]:
+            if tx and imp_uid not in tx:
                 continue
             if statuses and self.status_of(p) not in statuses:
                 continue
@@ -568,8 +593,9 @@ class SandboxV2:
                 v2 = self.is_v2_customer(cu) if cu else not self.v1_customers
                 if ("V2" if v2 else "V1") != version:
                     continue
-            hits.append((t, p["imp_uid"], p))
-        hits.sort(key=lambda h: (h[0], h[1]), reverse=flt.get("sortOrder") == "DESC")
+            hits.append((t, imp_uid, p))
+        if flt.get("sortOrder") == "DESC":
+            hits.reverse()
         return hits
 
     def _list_schedules(self, data: Json) -> Json:

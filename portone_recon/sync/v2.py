@@ -368,6 +368,7 @@ class _V2Run:
                 "_v2_pay)"
             )
             self._state(con, stream, self.until, lo, {"items": n, "only_v2": self.only_v2})
+        staging.drop("_v2_pay")
         tables = {
             "payments": pays,
             "payment_cancellations": TableCounts(int(row[0]) if row else 0, 0),
@@ -411,6 +412,7 @@ class _V2Run:
                 "FROM _v2_sch)"
             )
             self._state(con, stream, self.until, lo, {"items": n})
+        staging.drop("_v2_sch")
         return StreamResult(
             stream,
             lo,
@@ -474,6 +476,7 @@ class _V2Run:
             )
             q = self._quarantine(con, BILLING_KEYS, stream, "_v2_key_bad")
             self._state(con, stream, self.until, lo, {"items": n})
+        staging.drop("_v2_key")
         counts = TableCounts(int(row[0]), int(row[1])) if row else TableCounts()
         return StreamResult(
             stream,

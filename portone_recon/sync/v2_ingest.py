@@ -604,18 +604,25 @@ class Staging:
         return "(" + " UNION ALL ".join(f"SELECT * FROM {p}" for p in self.parts) + ")"
 
     def finish(self, good: str, order_by: str, bad: str) -> int:
-        """TEMP tables ``good`` (one readable row per key, the first by ``order_by``) and ``bad``
-        (record_key, reason, raw of each unreadable item, worded by the reference reader); the parts are
-        dropped. Returns the number of items staged."""
+        """``good``: one readable row per key (the first by ``order_by``), a TEMP view over the parts when
+        every readable key came once (no copy), else a TEMP table; ``bad``: record_key, reason and raw of
+        each unreadable item, worded by the reference reader. Returns the number of items staged."""
         rows = self.union()
         key = self.entity.cols[0][0]
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {good} AS SELECT * EXCLUDE (bad, record_key) FROM {rows} "
-            f"WHERE NOT bad QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order_by}) = 1"
-        )
+        row = self.con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE bad), count(*) FILTER (WHERE NOT bad) - "
+            f"count(DISTINCT {key}) FILTER (WHERE NOT bad) FROM {rows}"
+        ).fetchone()
+        total, held, dupes = (int(row[0]), int(row[1] or 0), int(row[2] or 0)) if row else (0, 0, 0)
+        if held or dupes:
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {good} AS SELECT * EXCLUDE (bad, record_key) FROM {rows} "
+                f"WHERE NOT bad QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order_by}) = 1"
+            )
+        else:
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {good} AS SELECT * EXCLUDE (bad, record_key) FROM {rows}")
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {bad} (record_key VARCHAR, reason VARCHAR, raw JSON)")
-        held = self.con.execute(f"SELECT count(*) FROM {rows} WHERE bad").fetchone()
-        for offset in range(0, int(held[0]) if held else 0, _BAD_BATCH):
+        for offset in range(0, held, _BAD_BATCH):
             batch = self.con.execute(
                 f"SELECT record_key, raw::VARCHAR FROM {rows} WHERE bad ORDER BY n, idx "
                 f"LIMIT {_BAD_BATCH} OFFSET {offset}"
@@ -623,11 +630,20 @@ class Staging:
             self.con.executemany(
                 f"INSERT INTO {bad} VALUES (?, ?, ?)", [(k, self.reason(raw), raw) for k, raw in batch]
             )
-        row = self.con.execute(f"SELECT count(*) FROM {rows}").fetchone()
+        return total
+
+    def drop(self, good: str) -> None:
+        """Drop ``good`` and the staged parts (after the stream's merge)."""
+        row = self.con.execute(
+            "SELECT 'VIEW' FROM duckdb_views() WHERE temporary AND view_name = $n "
+            "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE temporary AND table_name = $n",
+            {"n": good},
+        ).fetchone()
+        if row is not None:
+            self.con.execute(f"DROP {row[0]} {good}")
         for part in self.parts:
             self.con.execute(f"DROP TABLE IF EXISTS {part}")
         self.parts = []
-        return int(row[0]) if row else 0
 
     def reason(self, raw: str) -> str:
         """Why an item the SQL reader refused cannot be stored, in the reference reader's words."""
