@@ -272,10 +272,13 @@ class _V2Run:
         return _Fetched(spool, self.client.api_calls - calls)
 
     def _staged(self, fut: Future[_Fetched], staging: Staging) -> _Fetched:
-        """Wait for a listing's last page, staging its finished spool files meanwhile, then the rest."""
+        """Wait for a listing's last page, staging its finished spool files meanwhile, then the rest.
+
+        One DuckDB thread while pages still arrive (the other core serves the fetch), one file at a
+        time, so that all threads take the rest as soon as the last page is in.
+        """
         con = self._con
         row = con.execute("SELECT current_setting('threads')").fetchone()
-        # One DuckDB thread while pages still arrive: the other core serves the fetch.
         con.execute("SET threads = 1")
         try:
             while True:
@@ -283,7 +286,7 @@ class _V2Run:
                     fetched = fut.result(timeout=0.05)
                     break
                 except TimeoutError:
-                    staging.stage()
+                    staging.stage(one=True)
         finally:
             con.execute(f"SET threads = {int(row[0]) if row else 1}")
         staging.stage(final=True)

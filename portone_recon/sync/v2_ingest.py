@@ -35,7 +35,7 @@ from portone_recon.api.v2.records import (
     read_schedule,
 )
 from portone_recon.errors import MalformedResponseError
-from portone_recon.sync._spool import Spool
+from portone_recon.sync._spool import Spool, SpoolChunk
 
 PAYMENT_COLS: tuple[tuple[str, str], ...] = (
     ("imp_uid", "VARCHAR"),
@@ -223,7 +223,8 @@ class V2Entity:
     """How one V2 object is read in SQL: three SELECT levels over ``n, idx, item``.
 
     ``split`` adds the item's top-level field texts (``f``) and sub-objects; ``parse`` the values that
-    need a second look (RFC 3339 parts, minor amounts); ``typed`` gives ``columns`` (name -> SQL) and
+    need a second look (RFC 3339 parts, minor amounts, string values read more than once); ``values`` what
+    is built from those (instants); ``columns`` (name -> SQL) and
     ``bad`` (true when the reference reader refuses the item). ``key`` names the field quarantined rows
     are filed under.
     """
@@ -237,6 +238,7 @@ class V2Entity:
     bad: str
     key: str
     extra: str = ""
+    values: str = ""
 
 
 _PAY_TOP = [
@@ -276,23 +278,26 @@ _METHOD_NAMES = {"EasyPay": "easy_pay", "VirtualAccount": "vbank", "Transfer": "
 
 
 def _method_name(v: str) -> str:
-    short = f"(CASE WHEN starts_with({_str(v)}, 'PaymentMethod') THEN {_str(v)}[14:] ELSE {_str(v)} END)"
+    """``PaymentMethodCard`` -> ``card`` from the type's string value ``v``; an unknown case lower-cased."""
+    short = f"(CASE WHEN starts_with({v}, 'PaymentMethod') THEN {v}[14:] ELSE {v} END)"
     cases = " ".join(f"WHEN {_q(k)} THEN {_q(val)}" for k, val in _METHOD_NAMES.items())
-    return (
-        f"CASE WHEN {v} IS NULL OR NOT {_is_str(v)} OR {v} = '\"\"' THEN NULL "
-        f"ELSE CASE {short} {cases} ELSE lower({short}) END END"
-    )
+    return f"CASE WHEN coalesce({v}, '') = '' THEN NULL ELSE CASE {short} {cases} ELSE lower({short}) END END"
 
 
-def _hooks() -> str:
+#: The object entries of ``webhooks[]`` (NULL when it is no array).
+_HOOK_OBJECTS = (
+    "CASE WHEN starts_with(f.webhooks, '[') THEN "
+    "list_filter(TRY_CAST(f.webhooks AS JSON[]), lambda h: json_type(h) = 'OBJECT') END"
+)
+
+
+def _hooks(objs: str) -> str:
     """webhook_status: SUCCEEDED when any delivery succeeded, else the last object entry's status."""
-    objs = "list_filter(TRY_CAST(f.webhooks AS JSON[]), lambda h: json_type(h) = 'OBJECT')"
     status = "CASE WHEN json_type(h, '$.status') = 'VARCHAR' THEN h ->> 'status' END"
     last = f"{objs}[-1]"
     return (
-        f"CASE WHEN starts_with(f.webhooks, '[') THEN CASE WHEN list_contains(list_transform({objs}, "
-        f"lambda h: {status}), 'SUCCEEDED') THEN 'SUCCEEDED' WHEN json_type({last}, '$.status') = 'VARCHAR' "
-        f"THEN {last} ->> 'status' END END"
+        f"CASE WHEN list_contains(list_transform({objs}, lambda h: {status}), 'SUCCEEDED') THEN 'SUCCEEDED' "
+        f"WHEN json_type({last}, '$.status') = 'VARCHAR' THEN {last} ->> 'status' END"
     )
 
 
@@ -314,17 +319,29 @@ def _payments() -> V2Entity:
         f"{_sub('f.failure', ['reason'])} AS fa, "
         f"{_sub('f.origin', ['platformType'])} AS og"
     )
-    cur = f"{_str('f.currency')}"
     times = ", ".join(f"{_rx('f.' + src)} AS rx_{col}" for col, src in _PAY_TIMES.items())
+    strings = ", ".join(
+        f"{_str(v)} AS s_{name}"
+        for name, v in (
+            ("status", "f.status"),
+            ("currency", "f.currency"),
+            ("version", "f.version"),
+            ("billing_key", "f.billingKey"),
+            ("schedule_id", "f.scheduleId"),
+            ("method", "me.type"),
+        )
+    )
     parse = (
         f"{_sub('cu.name', ['full'])} AS cn, {_sub('me.card', ['name', 'number'])} AS cd, "
         f"{_int('am.total')} AS m_total, {_int('am.cancelled')} AS m_cancelled, "
-        f"{_exponent(cur)} AS e, {times}"
+        f"{_exponent(_str('f.currency'))} AS e, {_HOOK_OBJECTS} AS hooks, {times}, {strings}"
     )
+    values = ", ".join(f"{_time('rx_' + col)} AS t_{col}" for col in _PAY_TIMES)
+    cur = "s_currency"
     cancelled = "coalesce(m_cancelled, 0)"
     statuses = _list(sorted(PAYMENT_STATUS))
     mapping = " ".join(f"WHEN {_q(k)} THEN {_q(v)}" for k, v in PAYMENT_STATUS.items())
-    billing_key, schedule_id = _str("f.billingKey"), _str("f.scheduleId")
+    billing_key, schedule_id = "s_billing_key", "s_schedule_id"
     columns = {
         "imp_uid": _str("f.transactionId"),
         "merchant_uid": _str("f.id"),
@@ -333,13 +350,13 @@ def _payments() -> V2Entity:
             f"CASE WHEN coalesce({billing_key}, '') = '' THEN NULL WHEN coalesce({schedule_id}, '') <> '' "
             "THEN 'payment.scheduled' ELSE 'payment' END"
         ),
-        "status": f"CASE {_str('f.status')} {mapping} END",
+        "status": f"CASE s_status {mapping} END",
         "amount": _whole("m_total", "e"),
         "amount_exact": _exact("m_total", "e"),
         "cancel_amount": _whole(cancelled, "e"),
         "cancel_amount_exact": _exact(cancelled, "e"),
         "currency": cur,
-        "pay_method": _method_name("me.type"),
+        "pay_method": _method_name("s_method"),
         "channel": f"nullif(lower({_str('og.platformType')}), '')",
         "pg_provider": _str("ch.pgProvider"),
         "pg_tid": _str("f.pgTxId"),
@@ -352,17 +369,17 @@ def _payments() -> V2Entity:
         "custom_data": _str("f.customData"),
         "fail_reason": _str("fa.reason"),
         "cancel_reason": _cancel_reason(),
-        **{col: _time(f"rx_{col}") for col in _PAY_TIMES},
+        **{col: f"t_{col}" for col in _PAY_TIMES},
         "sandbox": "coalesce(ch.type = '\"TEST\"', false)",
-        "api_version": f"CASE WHEN {_str('f.version')} IN ('V1', 'V2') THEN {_str('f.version')} END",
-        "status_v2": _str("f.status"),
+        "api_version": "CASE WHEN s_version IN ('V1', 'V2') THEN s_version END",
+        "status_v2": "s_status",
         "store_id": _str("f.storeId"),
         "billing_key": billing_key,
         "schedule_id": schedule_id,
-        "webhook_status": _hooks(),
+        "webhook_status": _hooks("hooks"),
     }
     bad = [
-        f"NOT coalesce({_str('f.status')} IN {statuses}, false)",
+        f"NOT coalesce(s_status IN {statuses}, false)",
         f"NOT coalesce(regexp_full_match({cur}, {_q(CURRENCY_PATTERN)}), false)",
         *(_bad_obj(f"f.{o}") for o in ("amount", "customer", "channel", "method", "failure", "origin")),
         f"m_total IS NULL OR NOT {_in_range('m_total', 'e')}",
@@ -372,7 +389,7 @@ def _payments() -> V2Entity:
         _bad_req_str("f.id"),
         *(_bad_opt_str(v) for v in ("cu.id", "f.billingKey", "f.scheduleId", "f.pgTxId", "f.orderName")),
         *(_bad_opt_str(v) for v in ("f.customData", "f.storeId")),
-        *(f"(f.{src} IS NOT NULL AND {_time('rx_' + col)} IS NULL)" for col, src in _PAY_TIMES.items()),
+        *(f"(f.{src} IS NOT NULL AND t_{col} IS NULL)" for col, src in _PAY_TIMES.items()),
     ]
     return V2Entity(
         name="payments",
@@ -384,19 +401,23 @@ def _payments() -> V2Entity:
         bad=" OR ".join(f"coalesce({b}, true)" for b in bad),
         key="transactionId",
         extra=", f.cancellations AS cancellations",
+        values=values,
     )
 
 
 def _schedules() -> V2Entity:
-    split = f"{_sub('f.customer', ['id', 'name', 'email', 'phoneNumber'])} AS cu"
-    cur = _str("f.currency")
     executed = f"CASE WHEN {_falsy('f.completedAt')} THEN f.startedAt ELSE f.completedAt END"
+    split = f"{_sub('f.customer', ['id', 'name', 'email', 'phoneNumber'])} AS cu, ({executed}) AS executed"
     parse = (
-        f"{_sub('cu.name', ['full'])} AS cn, {_int('f.totalAmount')} AS m_total, {_exponent(cur)} AS e, "
-        f"{_rx('f.timeToPay')} AS rx_at, ({executed}) AS executed, {_rx(executed)} AS rx_executed, "
+        f"{_sub('cu.name', ['full'])} AS cn, {_int('f.totalAmount')} AS m_total, "
+        f"{_exponent(_str('f.currency'))} AS e, {_str('f.currency')} AS s_currency, "
+        f"{_str('f.status')} AS s_status, {_rx('f.timeToPay')} AS rx_at, {_rx('executed')} AS rx_executed, "
         f"{_rx('f.revokedAt')} AS rx_revoked"
     )
-    status = _str("f.status")
+    values = (
+        f"{_time('rx_at')} AS t_at, {_time('rx_executed')} AS t_executed, {_time('rx_revoked')} AS t_revoked"
+    )
+    cur, status = "s_currency", "s_status"
     sched = " ".join(f"WHEN {_q(k)} THEN {_q(v[0])}" for k, v in SCHEDULE_STATUS.items())
     pay = " ".join(f"WHEN {_q(k)} THEN {_q(v[1])}" for k, v in SCHEDULE_STATUS.items() if v[1])
     columns = {
@@ -404,9 +425,9 @@ def _schedules() -> V2Entity:
         "customer_uid": _str("cu.id"),
         "schedule_status": f"CASE {status} {sched} END",
         "payment_status": f"CASE {status} {pay} END",
-        "schedule_at": _time("rx_at"),
-        "executed_at": _time("rx_executed"),
-        "revoked_at": _time("rx_revoked"),
+        "schedule_at": "t_at",
+        "executed_at": "t_executed",
+        "revoked_at": "t_revoked",
         "amount": _whole("m_total", "e"),
         "amount_exact": _exact("m_total", "e"),
         "currency": cur,
@@ -429,9 +450,9 @@ def _schedules() -> V2Entity:
         _bad_req_str("f.id"),
         _bad_req_str("cu.id"),
         _bad_req_str("f.billingKey"),
-        f"{_time('rx_at')} IS NULL",
-        f"(executed IS NOT NULL AND {_time('rx_executed')} IS NULL)",
-        f"(f.revokedAt IS NOT NULL AND {_time('rx_revoked')} IS NULL)",
+        "t_at IS NULL",
+        "(executed IS NOT NULL AND t_executed IS NULL)",
+        "(f.revokedAt IS NOT NULL AND t_revoked IS NULL)",
         _bad_opt_str("f.orderName"),
         _bad_opt_str("f.storeId"),
     ]
@@ -444,6 +465,7 @@ def _schedules() -> V2Entity:
         columns=columns,
         bad=" OR ".join(f"coalesce({b}, true)" for b in bad),
         key="paymentId",
+        values=values,
     )
 
 
@@ -537,10 +559,12 @@ def select_sql(entity: V2Entity, source: str) -> str:
         f"SELECT n, idx, {cols}, item AS raw, hash(item::VARCHAR) AS raw_hash, "
         f"CASE WHEN is_object THEN {_str('f.' + entity.key)} END AS record_key{entity.extra}, "
         f"NOT is_object OR {entity.bad} AS bad FROM ("
-        f"SELECT *, {entity.parse} FROM ("
+        + (f"SELECT *, {entity.values} FROM (" if entity.values else "")
+        + f"SELECT *, {entity.parse} FROM ("
         f"SELECT *, {entity.split} FROM ("
-        f"SELECT n, idx, item, json_type(item) = 'OBJECT' AS is_object, "
+        f"SELECT n, idx, item, starts_with(item::VARCHAR, '{{') AS is_object, "
         f"json_transform(item, {_spec(_TOP[entity.name])}) AS f FROM {source})))"
+        + (")" if entity.values else "")
     )
 
 
@@ -572,12 +596,16 @@ class Staging:
         self.spool = spool
         self.name = name
         self.parts: list[str] = []
+        self._waiting: list[SpoolChunk] = []
 
-    def stage(self, *, final: bool = False) -> None:
-        """Stage every finished spool file (with ``final``: close the spool and stage the rest)."""
+    def stage(self, *, final: bool = False, one: bool = False) -> None:
+        """Stage finished spool files: every one, or with ``one`` the oldest only (the caller can change
+        DuckDB's threads between files); with ``final``, close the spool and stage all the rest."""
         if final:
             self.spool.close()
-        for chunk in self.spool.take_chunks():
+        self._waiting.extend(self.spool.take_chunks())
+        while self._waiting:
+            chunk = self._waiting.pop(0)
             part = f"{self.name}_part{len(self.parts)}"
             self.con.execute(f"DROP TABLE IF EXISTS {part}")
             source = f"({_read_spool_sql(chunk.max_line)})"
@@ -592,6 +620,8 @@ class Staging:
             finally:
                 chunk.remove()
             self.parts.append(part)
+            if one and not final:
+                return
 
     def union(self) -> str:
         """SQL of every staged row (an empty relation of the right shape when nothing was staged)."""
@@ -620,7 +650,9 @@ class Staging:
                 f"WHERE NOT bad QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order_by}) = 1"
             )
         else:
-            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {good} AS SELECT * EXCLUDE (bad, record_key) FROM {rows}")
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {good} AS SELECT * EXCLUDE (bad, record_key) FROM {rows}"
+            )
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {bad} (record_key VARCHAR, reason VARCHAR, raw JSON)")
         for offset in range(0, held, _BAD_BATCH):
             batch = self.con.execute(
