@@ -16,7 +16,7 @@ def test_portone_layout_is_read_from_its_header_without_decoding() -> None:
     body = orjson.dumps({"items": ITEMS, "page": {"number": 1, "size": 3, "totalCount": 8}})
     page = V2Page.read("/payments", body)
     assert (page.count, page.total) == (3, 8)
-    assert page._items is None  # noqa: SLF001 - the point of the fast path
+    assert page._items is None  # the point of the fast path: nothing decoded yet
     assert page.items == ITEMS and page.body is body
 
 

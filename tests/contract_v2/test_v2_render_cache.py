@@ -62,7 +62,7 @@ def test_world_changes_show_in_the_next_listing() -> None:
 
 
 def test_a_changed_view_setting_renders_again() -> None:
-    w, v2 = mixed_world()
+    _, v2 = mixed_world()
     v2.warm()
     before = _pages(v2)
     v2.v1_customers = set()
