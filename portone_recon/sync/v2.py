@@ -27,7 +27,7 @@ wall clock).
 
 How: no Python loop touches an item. Listing pages are fetched on one background thread, in stream order,
 into spool files on disk as received; the main thread stages each finished file into TEMP tables of the
-run's own scratch DuckDB with the SQL reader of :mod:`portone_recon.sync.v2_ingest` while later pages
+run's own scratch DuckDB with the SQL reader of :mod:`portone_recon.sync.v2_sql` while later pages
 still arrive. The store is attached to that connection only to read the cursors and, per stream, to
 merge the staged rows and move the cursor in one transaction: no write lock is held over the network,
 and memory is bounded by a spool file and DuckDB's ``MEMORY_LIMIT`` (it spills beyond), not by the
@@ -59,14 +59,14 @@ from portone_recon.store import Store, atomic
 from portone_recon.store.store import CONNECT_CONFIG
 from portone_recon.sync._spool import Spool
 from portone_recon.sync.report import StreamResult, SyncReport, TableCounts
-from portone_recon.sync.v2_ingest import (
+from portone_recon.sync.v2_ingest import Staging
+from portone_recon.sync.v2_sql import (
     BILLING_KEYS,
     KEY_COLS,
     PAYMENT_COLS,
     PAYMENTS,
     SCHEDULE_COLS,
     SCHEDULES,
-    Staging,
     V2Entity,
     cancellations_sql,
 )

@@ -14,8 +14,8 @@ import orjson
 import pytest
 
 from portone_recon.api.v2.records import read_billing_key, read_cancellations, read_payment, read_schedule
-from portone_recon.sync import v2_ingest
-from portone_recon.sync.v2_ingest import BILLING_KEYS, PAYMENTS, SCHEDULES, V2Entity
+from portone_recon.sync import v2_sql
+from portone_recon.sync.v2_sql import BILLING_KEYS, PAYMENTS, SCHEDULES, V2Entity
 
 
 def _paid(**over: Any) -> dict[str, Any]:
@@ -211,7 +211,7 @@ def _sql_rows(entity: V2Entity, items: list[Any]) -> list[dict[str, Any]]:
     con.executemany(
         "INSERT INTO _items VALUES (0, ?, ?)", [(i, orjson.dumps(it).decode()) for i, it in enumerate(items)]
     )
-    cur = con.execute(v2_ingest.select_sql(entity, "_items") + " ORDER BY idx")
+    cur = con.execute(v2_sql.select_sql(entity, "_items") + " ORDER BY idx")
     names = [d[0] for d in cur.description or ()]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
@@ -272,8 +272,8 @@ def test_cancellations_read_alike(item: dict[str, Any]) -> None:
     con.execute("SET TimeZone = 'UTC'")
     con.execute("CREATE TEMP TABLE _items (n BIGINT, idx BIGINT, item JSON)")
     con.execute("INSERT INTO _items VALUES (0, 0, ?)", [orjson.dumps(item).decode()])
-    con.execute(f"CREATE TEMP TABLE _pay AS {v2_ingest.select_sql(PAYMENTS, '_items')}")
-    cur = con.execute(v2_ingest.cancellations_sql("_pay") + " ORDER BY cancellation_id")
+    con.execute(f"CREATE TEMP TABLE _pay AS {v2_sql.select_sql(PAYMENTS, '_items')}")
+    cur = con.execute(v2_sql.cancellations_sql("_pay") + " ORDER BY cancellation_id")
     names = [d[0] for d in cur.description or ()]
     got = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     rec, _ = read_payment(item)
@@ -284,5 +284,5 @@ def test_cancellations_read_alike(item: dict[str, Any]) -> None:
     want = [{"imp_uid": rec["imp_uid"], **first[k]} for k in sorted(first)]
     assert len(got) == len(want)
     for g, w in zip(got, want, strict=True):
-        for col, _ in v2_ingest.CANCEL_COLS:
+        for col, _ in v2_sql.CANCEL_COLS:
             assert _same(g[col], w[col]), (col, g[col], w[col])

@@ -12,7 +12,7 @@ V2 it *is* the V1 imp_uid). Amounts are int64 minor units; ``amount_exact`` hold
 3339 (:data:`RFC3339_PATTERN`: date, ``T``, time, optional fraction, ``Z`` or an offset); a currency is
 three ASCII capitals.
 
-The bulk sync reads the same objects in SQL (:mod:`portone_recon.sync.v2_ingest`) by these same rules;
+The bulk sync reads the same objects in SQL (:mod:`portone_recon.sync.v2_sql`) by these same rules;
 these readers are the reference (single payments, and the wording of why a record is unreadable), and
 the tests run every odd record through both.
 """
