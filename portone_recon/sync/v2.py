@@ -102,6 +102,17 @@ class V2SyncClient(Protocol):
     ) -> Iterator[V2Page]: ...
 
 
+@dataclass(frozen=True)
+class _Derived:
+    """Columns a stream fills from other tables as it merges (not from the item): the SQL of the value
+    on insert (over ``s``), on update (over ``s`` and the stored row ``t``), and when a stored row whose
+    item did not change must be rewritten for them."""
+
+    insert: dict[str, str]
+    update: dict[str, str]
+    changed: str
+
+
 def _upsert(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -111,11 +122,13 @@ def _upsert(
     *,
     synced_at: datetime,
     hashed: bool = True,
+    derived: _Derived | None = None,
 ) -> TableCounts:
     """Insert new rows and rewrite changed ones (changed = another raw hash); counts both.
 
     An UPDATE of the changed rows and an INSERT of the new ones (no anti-join when every key is new):
-    DuckDB's ``INSERT ... ON CONFLICT DO UPDATE`` costs several times more on a first sync.
+    DuckDB's ``INSERT ... ON CONFLICT DO UPDATE`` costs several times more on a first sync, and an
+    UPDATE of every row a first sync has just inserted does not fit the run's memory cap at 1e6 rows.
     """
     on = " AND ".join(f"t.{k} = s.{k}" for k in key)
     changed = (
@@ -123,11 +136,13 @@ def _upsert(
         if hashed
         else "t.raw::VARCHAR IS DISTINCT FROM s.raw::VARCHAR"
     )
+    rewrite = f"({changed} OR {derived.changed})" if derived else changed
     row = con.execute(
         f"SELECT count(*) FILTER (WHERE t.{key[0]} IS NULL), count(*) FILTER (WHERE t.{key[0]} IS NOT NULL "
-        f"AND {changed}), count(*) FROM {staged} s LEFT JOIN {table} t ON {on}"
+        f"AND {changed}), count(*) FILTER (WHERE t.{key[0]} IS NOT NULL AND {rewrite}), count(*) "
+        f"FROM {staged} s LEFT JOIN {table} t ON {on}"
     ).fetchone()
-    new, updated, total = (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
+    new, updated, rewritten, total = (int(v) for v in row) if row else (0, 0, 0, 0)
     names = [c for c, _ in cols]
     extra = ["raw", "raw_hash"] if hashed else ["raw"]
     all_cols = (
@@ -139,19 +154,46 @@ def _upsert(
     def value(c: str) -> str:
         return "'v2'" if c == "source_api" else ("$at" if c == "synced_at" else f"s.{c}")
 
-    if updated:
-        sets = ", ".join(f"{c} = {value(c)}" for c in all_cols if c not in key)
+    if rewritten:
+        sets = [f"{c} = {value(c)}" for c in all_cols if c not in key]
+        sets += [f"{c} = {sql}" for c, sql in (derived.update if derived else {}).items()]
         con.execute(
-            f"UPDATE {table} AS t SET {sets} FROM {staged} s WHERE {on} AND {changed}", {"at": synced_at}
+            f"UPDATE {table} AS t SET {', '.join(sets)} FROM {staged} s WHERE {on} AND {rewrite}",
+            {"at": synced_at},
         )
     if new:
         anti = "" if new == total else f" WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {on})"
+        more = derived.insert if derived else {}
+        columns = [*all_cols, *more]
+        values = [*(value(c) for c in all_cols), *more.values()]
         con.execute(
-            f"INSERT INTO {table} ({', '.join(all_cols)}) SELECT {', '.join(value(c) for c in all_cols)} "
-            f"FROM {staged} s{anti}",
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {staged} s{anti}",
             {"at": synced_at},
         )
     return TableCounts(new, updated)
+
+
+#: The attempt an executed schedule ran is its payment's (same merchant_uid, the latest attempt), and so
+#: is its failure reason: the staged schedules with those two from the store's payments.
+_SCHEDULES_WITH_ATTEMPT = (
+    "(SELECT s.*, p.imp_uid AS p_imp_uid, p.fail_reason AS p_fail_reason FROM _v2_sch s LEFT JOIN ("
+    "SELECT merchant_uid, arg_max(imp_uid, coalesce(status_changed_at, started_at)) AS imp_uid, "
+    "arg_max(fail_reason, coalesce(status_changed_at, started_at)) AS fail_reason FROM payments "
+    "WHERE merchant_uid IN (SELECT merchant_uid FROM _v2_sch WHERE schedule_status = 'executed') "
+    "GROUP BY merchant_uid) p ON s.schedule_status = 'executed' AND p.merchant_uid = s.merchant_uid)"
+)
+_EXECUTED = "s.schedule_status = 'executed'"
+_ATTEMPT = _Derived(
+    insert={"imp_uid": "s.p_imp_uid", "fail_reason": "s.p_fail_reason"},
+    update={
+        "imp_uid": f"CASE WHEN {_EXECUTED} THEN s.p_imp_uid ELSE t.imp_uid END",
+        "fail_reason": f"CASE WHEN {_EXECUTED} THEN s.p_fail_reason ELSE t.fail_reason END",
+    },
+    changed=(
+        f"({_EXECUTED} AND (t.imp_uid IS DISTINCT FROM s.p_imp_uid OR "
+        "t.fail_reason IS DISTINCT FROM s.p_fail_reason))"
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -397,17 +439,13 @@ class _V2Run:
         n = staging.finish("_v2_sch", "n DESC, idx DESC", "_v2_sch_bad")
         with self._transaction() as con:
             counts = _upsert(
-                con, "schedules", "_v2_sch", ("merchant_uid",), SCHEDULE_COLS, synced_at=self.synced_at
-            )
-            # The attempt a schedule executed is its payment's (same merchant_uid); the failure reason too.
-            con.execute(
-                "UPDATE schedules SET imp_uid = p.imp_uid, fail_reason = p.fail_reason FROM ("
-                "SELECT merchant_uid, arg_max(imp_uid, coalesce(status_changed_at, started_at)) AS imp_uid, "
-                "arg_max(fail_reason, coalesce(status_changed_at, started_at)) AS fail_reason FROM payments "
-                "WHERE merchant_uid IN (SELECT merchant_uid FROM _v2_sch) GROUP BY merchant_uid) p "
-                "WHERE schedules.merchant_uid = p.merchant_uid AND schedules.source_api = 'v2' "
-                "AND schedules.schedule_status = 'executed' AND (schedules.imp_uid IS DISTINCT FROM "
-                "p.imp_uid OR schedules.fail_reason IS DISTINCT FROM p.fail_reason)"
+                con,
+                "schedules",
+                _SCHEDULES_WITH_ATTEMPT,
+                ("merchant_uid",),
+                SCHEDULE_COLS,
+                synced_at=self.synced_at,
+                derived=_ATTEMPT,
             )
             q = self._quarantine(con, SCHEDULES, stream, "_v2_sch_bad")
             con.execute(
