@@ -174,13 +174,18 @@ def _upsert(
 
 
 #: The attempt an executed schedule ran is its payment's (same merchant_uid, the latest attempt), and so
-#: is its failure reason: the staged schedules with those two from the store's payments.
-_SCHEDULES_WITH_ATTEMPT = (
-    "(SELECT s.*, p.imp_uid AS p_imp_uid, p.fail_reason AS p_fail_reason FROM _v2_sch s LEFT JOIN ("
-    "SELECT merchant_uid, arg_max(imp_uid, coalesce(status_changed_at, started_at)) AS imp_uid, "
-    "arg_max(fail_reason, coalesce(status_changed_at, started_at)) AS fail_reason FROM payments "
+#: is its failure reason: read from the store's payments before the schedules' transaction.
+_ATTEMPTS = (
+    "CREATE OR REPLACE TEMP TABLE _v2_attempt AS SELECT merchant_uid, "
+    "arg_max(imp_uid, coalesce(status_changed_at, started_at)) AS p_imp_uid, "
+    "arg_max(fail_reason, coalesce(status_changed_at, started_at)) AS p_fail_reason FROM payments "
     "WHERE merchant_uid IN (SELECT merchant_uid FROM _v2_sch WHERE schedule_status = 'executed') "
-    "GROUP BY merchant_uid) p ON s.schedule_status = 'executed' AND p.merchant_uid = s.merchant_uid)"
+    "GROUP BY merchant_uid"
+)
+#: The staged schedules with the attempt of the executed ones.
+_SCHEDULES_WITH_ATTEMPT = (
+    "(SELECT s.*, a.p_imp_uid, a.p_fail_reason FROM _v2_sch s LEFT JOIN _v2_attempt a "
+    "ON s.schedule_status = 'executed' AND a.merchant_uid = s.merchant_uid)"
 )
 _EXECUTED = "s.schedule_status = 'executed'"
 _ATTEMPT = _Derived(
@@ -437,6 +442,10 @@ class _V2Run:
         staging = Staging(self._con, SCHEDULES, spool, "_v2_sch_stage")
         fetched = self._staged(fut, staging)
         n = staging.finish("_v2_sch", "n DESC, idx DESC", "_v2_sch_bad")
+        # Read before the transaction (TEMP rows written inside it make the commit slower); the
+        # payments were committed by this run's payment stream.
+        with self.store.attached(self._con):
+            self._con.execute(_ATTEMPTS)
         with self._transaction() as con:
             counts = _upsert(
                 con,
@@ -454,6 +463,7 @@ class _V2Run:
             )
             self._state(con, stream, self.until, lo, {"items": n})
         staging.drop("_v2_sch")
+        self._con.execute("DROP TABLE IF EXISTS _v2_attempt")
         return StreamResult(
             stream,
             lo,
