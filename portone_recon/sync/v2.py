@@ -176,12 +176,14 @@ def _upsert(
 #: The attempt an executed schedule ran is its payment's (same merchant_uid, the latest attempt), and so
 #: is its failure reason: read from the store's payments before the schedules' transaction.
 _ATTEMPTS = (
-    "CREATE OR REPLACE TEMP TABLE _v2_attempt AS SELECT merchant_uid, "
+    "INSERT INTO _v2_attempt SELECT merchant_uid, "
     "arg_max(imp_uid, coalesce(status_changed_at, started_at)) AS p_imp_uid, "
     "arg_max(fail_reason, coalesce(status_changed_at, started_at)) AS p_fail_reason FROM payments "
-    "WHERE merchant_uid IN (SELECT merchant_uid FROM _v2_sch WHERE schedule_status = 'executed') "
-    "GROUP BY merchant_uid"
+    "WHERE hash(merchant_uid) % $parts = $part AND merchant_uid IN (SELECT merchant_uid FROM _v2_sch "
+    "WHERE schedule_status = 'executed' AND hash(merchant_uid) % $parts = $part) GROUP BY merchant_uid"
 )
+#: The attempts are read in this many slices of the merchant_uids (each slice's hash tables fit the cap).
+_ATTEMPT_SLICES = 8
 #: The staged schedules with the attempt of the executed ones.
 _SCHEDULES_WITH_ATTEMPT = (
     "(SELECT s.*, a.p_imp_uid, a.p_fail_reason FROM _v2_sch s LEFT JOIN _v2_attempt a "
@@ -233,6 +235,9 @@ def _scratch(folder: Path) -> duckdb.DuckDBPyConnection:
             "memory_limit": MEMORY_LIMIT,
             "threads": JOB_THREADS,
             "temp_directory": str(spill),
+            # no statement here needs its rows in input order (the readers order where it matters),
+            # and keeping it makes large inserts and aggregates hold more than the cap
+            "preserve_insertion_order": False,
         },
     )
     con.execute("SET TimeZone = 'Asia/Seoul'")
@@ -444,8 +449,14 @@ class _V2Run:
         n = staging.finish("_v2_sch", "n DESC, idx DESC", "_v2_sch_bad")
         # Read before the transaction (TEMP rows written inside it make the commit slower); the
         # payments were committed by this run's payment stream.
-        with self.store.attached(self._con):
-            self._con.execute(_ATTEMPTS)
+        con = self._con
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _v2_attempt (merchant_uid VARCHAR, p_imp_uid VARCHAR, "
+            "p_fail_reason VARCHAR)"
+        )
+        with self.store.attached(con):
+            for part in range(_ATTEMPT_SLICES):
+                con.execute(_ATTEMPTS, {"parts": _ATTEMPT_SLICES, "part": part})
         with self._transaction() as con:
             counts = _upsert(
                 con,
