@@ -36,6 +36,7 @@ listing.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tempfile
@@ -182,8 +183,9 @@ _ATTEMPTS = (
     "WHERE hash(merchant_uid) % $parts = $part AND merchant_uid IN (SELECT merchant_uid FROM _v2_sch "
     "WHERE schedule_status = 'executed' AND hash(merchant_uid) % $parts = $part) GROUP BY merchant_uid"
 )
-#: The attempts are read in this many slices of the merchant_uids (each slice's hash tables fit the cap).
-_ATTEMPT_SLICES = 8
+#: The attempts are read in slices of about this many executed schedules (each slice's hash tables fit
+#: the run's memory cap; 1e6 in one slice did not).
+_ATTEMPT_SLICE = 150_000
 #: The staged schedules with the attempt of the executed ones.
 _SCHEDULES_WITH_ATTEMPT = (
     "(SELECT s.*, a.p_imp_uid, a.p_fail_reason FROM _v2_sch s LEFT JOIN _v2_attempt a "
@@ -454,9 +456,11 @@ class _V2Run:
             "CREATE OR REPLACE TEMP TABLE _v2_attempt (merchant_uid VARCHAR, p_imp_uid VARCHAR, "
             "p_fail_reason VARCHAR)"
         )
+        row = con.execute("SELECT count(*) FROM _v2_sch WHERE schedule_status = 'executed'").fetchone()
+        slices = max(1, math.ceil((int(row[0]) if row else 0) / _ATTEMPT_SLICE))
         with self.store.attached(con):
-            for part in range(_ATTEMPT_SLICES):
-                con.execute(_ATTEMPTS, {"parts": _ATTEMPT_SLICES, "part": part})
+            for part in range(slices):
+                con.execute(_ATTEMPTS, {"parts": slices, "part": part})
         with self._transaction() as con:
             counts = _upsert(
                 con,
