@@ -2,8 +2,13 @@
 
 Both read one world in process (the sandbox's in-process transports, no sockets): V1 through
 ``PortOneClient`` + ``sync``, V2 through ``PortOneV2Client`` + ``sync_v2`` over ``SandboxV2``. Each API runs
-in its own child process (``--only v1|v2``) so that peak RSS is that sync's own. The sandbox's cost of
-answering is inside both figures (it renders V2 objects from the V1 world, which V1 does not have to).
+in its own child process (``--only v1|v2``). The sandbox's cost of answering is inside both figures; the V2
+surface renders its objects once before the timer (``SandboxV2.warm``, reported as ``warm_s``), as the V1
+world holds its JSON ready, so both serve prepared JSON and the figures compare the clients and syncs.
+
+Memory: ``peak_rss_mib`` is the child's peak (world included); ``sync_rss_growth_mib`` is the sync's own
+share: the peak during the sync (the kernel's peak counter is reset just before it, ``/proc/self/clear_refs``)
+minus the resident size just before it.
 
 Usage:
   python benchmarks/sync_v2.py --payments 1e5 [--json OUT]
@@ -25,6 +30,23 @@ from _common import cpu_s, peak_rss_mib, print_table, run_child, write_json
 from _sandbox import subscribers_for
 
 
+def _rss_mib() -> float:
+    """Resident size of this process now, in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return peak_rss_mib()
+
+
+def _reset_peak() -> bool:
+    """Reset this process's peak RSS counter (Linux: ``5`` to ``clear_refs``); False when not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 def _one(api: str, payments: int, months: int, seed: int) -> dict[str, Any]:
     from portone_recon.api import PortOneClient
     from portone_recon.api.v2 import PortOneV2Client
@@ -35,12 +57,23 @@ def _one(api: str, payments: int, months: int, seed: int) -> dict[str, Any]:
     from portone_recon.sync import sync
     from portone_recon.sync.v2 import sync_v2
 
+    started = time.perf_counter()
     sc = generate_merchant(subscribers_for(payments, months), months, seed=seed)
     w = sc.world
-    rss_before = peak_rss_mib()
+    world_s = time.perf_counter() - started
+    warm_s = 0.0
+    if api == "v1":
+        w.warm()
+    else:
+        surface = SandboxV2(w)
+        warm = time.perf_counter()
+        surface.warm()
+        warm_s = time.perf_counter() - warm
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "bench.duckdb")
         store.migrate()
+        rss_before = _rss_mib()
+        reset = _reset_peak()
         wall, cpu = time.perf_counter(), cpu_s()
         if api == "v1":
             with PortOneClient(
@@ -48,11 +81,11 @@ def _one(api: str, payments: int, months: int, seed: int) -> dict[str, Any]:
             ) as c:
                 report = sync(c, store, progress=False)
         else:
-            surface = SandboxV2(w)
             settings = Settings(api_secret="sandbox_v2_secret", v2_api_base="https://v2.invalid")
             with PortOneV2Client(settings, transport=surface.transport(), sleep=lambda s: None) as c:
-                report = sync_v2(c, store, now=datetime.fromtimestamp(w.now, UTC))
+                report = sync_v2(c, store, now=datetime.fromtimestamp(w.now, UTC), progress=False)
         wall, cpu = time.perf_counter() - wall, cpu_s() - cpu
+        sync_peak = peak_rss_mib()
         rows = int(store.query("SELECT count(*) AS n FROM payments")["n"][0])
     return {
         "api": api,
@@ -63,6 +96,9 @@ def _one(api: str, payments: int, months: int, seed: int) -> dict[str, Any]:
         "api_calls": report.api_calls,
         "peak_rss_mib": round(peak_rss_mib(), 1),
         "rss_before_sync_mib": round(rss_before, 1),
+        "sync_rss_growth_mib": round(sync_peak - rss_before, 1) if reset else None,
+        "world_s": round(world_s, 1),
+        "warm_s": round(warm_s, 1),
     }
 
 

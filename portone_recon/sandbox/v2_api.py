@@ -33,11 +33,17 @@ Readings of UNCONFIRMED behaviours this surface plays (each switchable, so tests
   (``transactionId`` is the imp_uid either way).
 * ``max_window_days``: listings refuse a ``from``/``until`` range longer than this many days with 400
   ``INVALID_REQUEST`` (default None: no limit; PortOne documents none).
+
+Listings serve each object's rendered JSON from a cache (as the V1 surface serves its stored JSON), so a
+benchmark measures the client, not this fake server: an entry is used only while what it was rendered
+from is unchanged (the world object's JSON, its webhook log, whether a schedule exists for it, and the
+view's settings and renderers); anything else renders it again. :meth:`SandboxV2.warm` fills it.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -144,6 +150,15 @@ class SandboxV2:
         self._listing: tuple[Any, list[tuple[int, str, Json]]] | None = None
         self._hook_index: dict[str, list[int]] = {}
         self._hook_n = 0
+        #: rendered JSON per (kind, id) with the fingerprint of what it was rendered from, valid for
+        #: ``_rendered_for`` (the view's settings and renderers)
+        self._rendered: dict[tuple[str, str], tuple[int, orjson.Fragment]] = {}
+        self._rendered_for: tuple[Any, ...] | None = None
+        #: the schedule listing's visible ids for one window of the world's index, and what they depend on
+        self._schedule_listing: tuple[Any, tuple[Any, ...], list[str]] | None = None
+        #: payments (billing-key issuance excepted) by status-change time or by request time, sorted by
+        #: (time, imp_uid), and the world state they were read at
+        self._payment_index: dict[bool, tuple[Any, list[int], list[tuple[int, str, Json]]]] = {}
 
     def __repr__(self) -> str:
         return f"SandboxV2(store_id={self.store_id!r}, v1_customers={len(self.v1_customers)})"
@@ -364,6 +379,73 @@ class SandboxV2:
             out["deletedAt"] = rfc3339(k.get("updated"))
         return out
 
+    # ------------------------------------------------------------------ rendered JSON cache
+    def _view(self) -> tuple[Any, ...]:
+        """What every rendering depends on beside the object itself (a change empties the cache)."""
+        renderers = tuple(
+            getattr(f, "__func__", f)
+            for f in (self.render_payment, self.render_schedule, self.render_billing_key)
+        )
+        switches = (self.v1_payment_id, self.v1_keys, self.partial_cancel_moves_status_time)
+        return (tuple(sorted(self.v1_customers)), self.merchant_id, self.store_id, renderers, switches)
+
+    def _fresh_view(self) -> None:
+        view = self._view()
+        if view != self._rendered_for:
+            self._rendered.clear()
+            self._rendered_for = view
+
+    def _cached(self, kind: str, oid: str, fingerprint: tuple[Any, ...], render: Any) -> orjson.Fragment:
+        mark = hash(fingerprint)
+        hit = self._rendered.get((kind, oid))
+        if hit is not None and hit[0] == mark:
+            return hit[1]
+        # copied to its exact size: orjson's output buffer is over-allocated (about 4 KiB an object)
+        out = orjson.Fragment(bytes(memoryview(orjson.dumps(render()))))
+        self._rendered[(kind, oid)] = (mark, out)
+        return out
+
+    def _payment_json(self, p: Json) -> orjson.Fragment:
+        outbox = self.world.outbox
+        hooks = tuple(
+            (h.url, h.at, h.dropped, h.error, h.status_code, h.delivered, h.body.get("status"))
+            for h in map(outbox.__getitem__, self._hooks_of(p["imp_uid"]))
+        )
+        mark = hash((orjson.dumps(p), hooks, p.get("merchant_uid") in self.world.schedules))
+        hit = self._rendered.get(("payment", p["imp_uid"]))
+        if hit is not None and hit[0] == mark:
+            return hit[1]
+        out = orjson.Fragment(bytes(memoryview(orjson.dumps(self.render_payment(p)))))
+        self._rendered[("payment", p["imp_uid"])] = (mark, out)
+        return out
+
+    def _schedule_json(self, s: Json) -> orjson.Fragment:
+        return self._cached(
+            "schedule", s["merchant_uid"], (orjson.dumps(s),), lambda: self.render_schedule(s)
+        )
+
+    def _key_json(self, k: Json, *, deleted: bool) -> orjson.Fragment:
+        return self._cached(
+            "key",
+            k["customer_uid"],
+            (orjson.dumps(k), deleted),
+            lambda: self.render_billing_key(k, deleted=deleted),
+        )
+
+    def warm(self) -> None:
+        """Render every payment, schedule and billing key now, so listings serve them from the cache."""
+        with self.world.locked():
+            self._fresh_view()
+            for p in self.world.payments.values():
+                if p.get("customer_uid_usage") != "issue":
+                    self._payment_json(p)
+            for s in self.world.schedules.values():
+                self._schedule_json(s)
+            for k in self.world.billing_keys.values():
+                self._key_json(k, deleted=False)
+            for k in self.world.deleted_billing_keys.values():
+                self._key_json(k, deleted=True)
+
     # ------------------------------------------------------------------ HTTP
     def handle(
         self,
@@ -383,6 +465,7 @@ class SandboxV2:
                 if stored is not None:
                     return stored
             with self.world.locked():
+                self._fresh_view()
                 status, payload = self._route(method, path, dict(query), body)
             reply = Reply(status, orjson.dumps(payload), _JSON)
             if key is not None and method != "GET":
@@ -523,9 +606,32 @@ class SandboxV2:
         chosen = hits[number * size : (number + 1) * size]
         return {
             # a schedule's READY payment comes rendered (it has no world payment behind it)
-            "items": [p if "transactionId" in p else self.render_payment(p) for _, _, p in chosen],
+            "items": [p if "transactionId" in p else self._payment_json(p) for _, _, p in chosen],
             "page": {"number": number, "size": size, "totalCount": len(hits)},
         }
+
+    def _indexed(self, created: bool) -> tuple[list[int], list[tuple[int, str, Json]]]:
+        """Every listable payment on one time axis, sorted; rebuilt when the world's state moves (the
+        payment count, the webhook log, the clock: every change the world makes moves one of them)."""
+        state = (
+            len(self.world.payments),
+            len(self.world.outbox),
+            self.world.now,
+            self.issuance_listed,
+            self.partial_cancel_moves_status_time,
+        )
+        hit = self._payment_index.get(created)
+        if hit is not None and hit[0] == state:
+            return hit[1], hit[2]
+        rows = [
+            (int(p.get("started_at") or 0) if created else self.status_changed_at(p), p["imp_uid"], p)
+            for p in self.world.payments.values()
+            if self.issuance_listed or p.get("customer_uid_usage") != "issue"
+        ]
+        rows.sort(key=lambda h: (h[0], h[1]))
+        times = [r[0] for r in rows]
+        self._payment_index[created] = (state, times, rows)
+        return times, rows
 
     def _payment_hits(self, flt: Json) -> list[tuple[int, str, Json]]:
         lo, hi = self._window(flt)
@@ -534,12 +640,11 @@ class SandboxV2:
         version = flt.get("version")
         tx = [t["value"] for t in flt.get("textSearch") or [] if t.get("field") == "TX_ID"]
         keys = [t["value"] for t in flt.get("textSearch") or [] if t.get("field") == "BILLING_KEY"]
+        times, rows = self._indexed(created)
+        end = bisect_right(times, hi) if self.until_inclusive else bisect_left(times, hi)
         hits: list[tuple[int, str, Json]] = []
-        for p in self.world.payments.values():
-            if p.get("customer_uid_usage") == "issue" and not self.issuance_listed:
-                continue
-            t = int(p.get("started_at") or 0) if created else self.status_changed_at(p)
-            if not self._in(t, lo, hi) or (tx and p["imp_uid"] not in tx):
+        for t, imp_uid, p in rows[bisect_left(times, lo) : end]:
+            if tx and imp_uid not in tx:
                 continue
             if statuses and self.status_of(p) not in statuses:
                 continue
@@ -550,10 +655,12 @@ class SandboxV2:
                 v2 = self.is_v2_customer(cu) if cu else not self.v1_customers
                 if ("V2" if v2 else "V1") != version:
                     continue
-            hits.append((t, p["imp_uid"], p))
+            hits.append((t, imp_uid, p))
         if self.ready_before_time_to_pay:
             hits += ready_hits(self, flt, lo, hi)
-        hits.sort(key=lambda h: (h[0], h[1]), reverse=flt.get("sortOrder") == "DESC")
+            hits.sort(key=lambda h: (h[0], h[1]))
+        if flt.get("sortOrder") == "DESC":
+            hits.reverse()
         return hits
 
     def _list_schedules(self, data: Json) -> Json:
@@ -562,23 +669,34 @@ class SandboxV2:
         lo, hi = self._window(flt)
         key = flt.get("billingKey")
         statuses = set(flt.get("status") or [])
-        picked = []
-        for s in self.world.schedules.values():
-            if not self._in(int(s["schedule_at"]), lo, hi):
-                continue
-            if not self.v1_schedules_visible and not self.is_v2_customer(s["customer_uid"]):
-                continue
-            if key and self.billing_key_of(s["customer_uid"]) != key:
-                continue
-            if statuses and self.schedule_status_of(s) not in statuses:
-                continue
-            picked.append(s)
-        picked.sort(key=lambda s: (s["schedule_at"], s["merchant_uid"]))
+        # The world's index of the window (its own cache, renewed whenever a schedule changes), in
+        # (schedule_at, merchant_uid) order; ``to`` is exclusive there.
+        ids = self.world.query_schedules(lo, hi + 1 if self.until_inclusive else hi, sorting="scheduled")
+        depends = (key, self.v1_schedules_visible, tuple(sorted(self.v1_customers)))
+        if (
+            self._schedule_listing is not None
+            and self._schedule_listing[0] is ids
+            and self._schedule_listing[1] == depends
+        ):
+            visible = self._schedule_listing[2]
+        else:
+            schedules = self.world.schedules
+            visible = [
+                m
+                for m in ids
+                if (self.v1_schedules_visible or self.is_v2_customer(schedules[m]["customer_uid"]))
+                and (not key or self.billing_key_of(schedules[m]["customer_uid"]) == key)
+            ]
+            self._schedule_listing = (ids, depends, visible)
+        if statuses:
+            schedules = self.world.schedules
+            visible = [m for m in visible if self.schedule_status_of(schedules[m]) in statuses]
         page = self._page(data, [])
         number, size = page["page"]["number"], page["page"]["size"]
+        chosen = visible[number * size : (number + 1) * size]
         return {
-            "items": [self.render_schedule(s) for s in picked[number * size : (number + 1) * size]],
-            "page": {"number": number, "size": size, "totalCount": len(picked)},
+            "items": [self._schedule_json(self.world.schedules[m]) for m in chosen],
+            "page": {"number": number, "size": size, "totalCount": len(visible)},
         }
 
     def _list_billing_keys(self, data: Json) -> Json:
@@ -606,9 +724,16 @@ class SandboxV2:
             if field == "DELETED_AT" and not deleted:
                 continue
             if self._in(t, lo, hi):
-                out.append((t, k["customer_uid"], self.render_billing_key(k, deleted=deleted)))
+                out.append((t, k["customer_uid"], k, deleted))
         out.sort(key=lambda r: (r[0], r[1]))
-        return self._page(data, [r for _, _, r in out])
+        page = self._page(data, [])
+        number, size = page["page"]["number"], page["page"]["size"]
+        return {
+            "items": [
+                self._key_json(k, deleted=d) for _, _, k, d in out[number * size : (number + 1) * size]
+            ],
+            "page": {"number": number, "size": size, "totalCount": len(out)},
+        }
 
     def _get_billing_key(self, billing_key: str) -> Json:
         cu = self.customer_of_key(billing_key)

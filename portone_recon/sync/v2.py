@@ -25,122 +25,70 @@ amount that is not an integer) goes to ``quarantine`` with its raw JSON, endpoin
 else is stored and the cursor moves. ``raw`` keeps each item's JSON; rows are rewritten only when it
 changed. Cursors are PortOne's clock (``now``; the V2 API has no clock endpoint, so the caller's or the
 wall clock).
+
+How: no Python loop touches an item. Listing pages are fetched on one background thread, in stream order,
+into spool files on disk as received; the main thread stages each finished file into TEMP tables of the
+run's own scratch DuckDB with the SQL reader of :mod:`portone_recon.sync.v2_sql` while later pages
+still arrive. The store is attached to that connection only to read the cursors and, per stream, to
+merge the staged rows and move the cursor in one transaction: no write lock is held over the network,
+and memory is bounded by a spool file and DuckDB's ``MEMORY_LIMIT`` (it spills beyond), not by the
+listing.
 """
 
 from __future__ import annotations
 
-import itertools
+import math
+import os
+import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
 import orjson
-import pyarrow as pa
+from tqdm.auto import tqdm
 
-from portone_recon.api.v2.records import (
-    SCHEDULE_PLACEHOLDER_SQL,
-    read_billing_key,
-    read_cancellations,
-    read_payment,
-    read_schedule,
-)
+from portone_recon.api.v2.paging import V2Page
+from portone_recon.api.v2.records import SCHEDULE_PLACEHOLDER_SQL
 from portone_recon.config import Settings
-from portone_recon.errors import PortOneReconError, SyncError
+from portone_recon.errors import PortOneReconError, StoreLockedError, SyncError
 from portone_recon.store import Store, atomic
+from portone_recon.store.store import CONNECT_CONFIG
+from portone_recon.sync._spool import Spool
 from portone_recon.sync.report import StreamResult, SyncReport, TableCounts
+from portone_recon.sync.v2_ingest import Staging
+from portone_recon.sync.v2_sql import (
+    BILLING_KEYS,
+    KEY_COLS,
+    PAYMENT_COLS,
+    PAYMENTS,
+    SCHEDULE_COLS,
+    SCHEDULES,
+    V2Entity,
+    cancellations_sql,
+)
 
 DEFAULT_LOOKBACK = timedelta(days=400)
 DEFAULT_HORIZON = timedelta(days=400)
 DEFAULT_OVERLAP = timedelta(hours=1)
-#: The periodic re-read of refundable payments runs when the last one is older than this.
+#: The periodic re-read of partially cancelled payments runs when the last one is older than this.
 DEFAULT_FULL_EVERY = timedelta(days=7)
-#: Items read, staged and released at a time (the V2 payment stream's memory bound).
-CHUNK = 5000
+#: A stream's spool finishes a file every this many items; finished files are staged while later pages
+#: are still fetched.
+CHUNK = 20_000
 #: How far before the cursor schedules are read again (those that executed since the last run).
 SCHEDULE_RECHECK = timedelta(days=40)
-
-_PAYMENT_COLS: tuple[tuple[str, str], ...] = (
-    ("imp_uid", "VARCHAR"),
-    ("merchant_uid", "VARCHAR"),
-    ("customer_uid", "VARCHAR"),
-    ("customer_uid_usage", "VARCHAR"),
-    ("status", "VARCHAR"),
-    ("amount", "BIGINT"),
-    ("amount_exact", "DECIMAL(18, 4)"),
-    ("cancel_amount", "BIGINT"),
-    ("cancel_amount_exact", "DECIMAL(18, 4)"),
-    ("currency", "VARCHAR"),
-    ("pay_method", "VARCHAR"),
-    ("channel", "VARCHAR"),
-    ("pg_provider", "VARCHAR"),
-    ("pg_tid", "VARCHAR"),
-    ("name", "VARCHAR"),
-    ("card_name", "VARCHAR"),
-    ("card_number", "VARCHAR"),
-    ("buyer_name", "VARCHAR"),
-    ("buyer_email", "VARCHAR"),
-    ("buyer_tel", "VARCHAR"),
-    ("custom_data", "VARCHAR"),
-    ("fail_reason", "VARCHAR"),
-    ("cancel_reason", "VARCHAR"),
-    ("started_at", "TIMESTAMPTZ"),
-    ("paid_at", "TIMESTAMPTZ"),
-    ("failed_at", "TIMESTAMPTZ"),
-    ("cancelled_at", "TIMESTAMPTZ"),
-    ("sandbox", "BOOLEAN"),
-    ("api_version", "VARCHAR"),
-    ("status_v2", "VARCHAR"),
-    ("store_id", "VARCHAR"),
-    ("billing_key", "VARCHAR"),
-    ("schedule_id", "VARCHAR"),
-    ("webhook_status", "VARCHAR"),
-    ("status_changed_at", "TIMESTAMPTZ"),
-)
-_SCHEDULE_COLS: tuple[tuple[str, str], ...] = (
-    ("merchant_uid", "VARCHAR"),
-    ("customer_uid", "VARCHAR"),
-    ("schedule_status", "VARCHAR"),
-    ("payment_status", "VARCHAR"),
-    ("schedule_at", "TIMESTAMPTZ"),
-    ("executed_at", "TIMESTAMPTZ"),
-    ("revoked_at", "TIMESTAMPTZ"),
-    ("amount", "BIGINT"),
-    ("amount_exact", "DECIMAL(18, 4)"),
-    ("currency", "VARCHAR"),
-    ("name", "VARCHAR"),
-    ("custom_data", "VARCHAR"),
-    ("buyer_name", "VARCHAR"),
-    ("buyer_email", "VARCHAR"),
-    ("buyer_tel", "VARCHAR"),
-    ("schedule_id", "VARCHAR"),
-    ("billing_key", "VARCHAR"),
-    ("status_v2", "VARCHAR"),
-    ("store_id", "VARCHAR"),
-)
-_CANCEL_COLS: tuple[tuple[str, str], ...] = (
-    ("imp_uid", "VARCHAR"),
-    ("cancellation_id", "VARCHAR"),
-    ("pg_tid", "VARCHAR"),
-    ("amount", "BIGINT"),
-    ("amount_exact", "DECIMAL(18, 4)"),
-    ("cancelled_at", "TIMESTAMPTZ"),
-    ("reason", "VARCHAR"),
-    ("receipt_url", "VARCHAR"),
-)
-_KEY_COLS: tuple[tuple[str, str], ...] = (
-    ("billing_key", "VARCHAR"),
-    ("customer_uid", "VARCHAR"),
-    ("status", "VARCHAR"),
-    ("pg_provider", "VARCHAR"),
-    ("card_name", "VARCHAR"),
-    ("card_number", "VARCHAR"),
-    ("issued_at", "TIMESTAMPTZ"),
-    ("deleted_at", "TIMESTAMPTZ"),
-    ("store_id", "VARCHAR"),
-)
+#: DuckDB's memory cap for the run's scratch database (it spills staged rows to the run's folder beyond
+#: it) and its threads.
+MEMORY_LIMIT = "512MB"
+JOB_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 class V2SyncClient(Protocol):
@@ -149,15 +97,15 @@ class V2SyncClient(Protocol):
     @property
     def api_calls(self) -> int: ...
 
-    def payments(
-        self, since: datetime, until: datetime, *, timestamp_type: str = ..., version: str | None = ...
-    ) -> Iterator[dict[str, Any]]: ...
-
-    def schedules(self, since: datetime, until: datetime) -> Iterator[dict[str, Any]]: ...
-
-    def billing_keys(
+    def payment_pages(
         self, since: datetime, until: datetime, *, version: str | None = ...
-    ) -> Iterator[dict[str, Any]]: ...
+    ) -> Iterator[V2Page]: ...
+
+    def schedule_pages(self, since: datetime, until: datetime) -> Iterator[V2Page]: ...
+
+    def billing_key_pages(
+        self, since: datetime, until: datetime, *, version: str | None = ...
+    ) -> Iterator[V2Page]: ...
 
     def get_payment(self, payment_id: str) -> dict[str, Any]: ...
 
@@ -165,32 +113,15 @@ class V2SyncClient(Protocol):
     def settings(self) -> Settings: ...
 
 
-def _stage(
-    con: duckdb.DuckDBPyConnection, name: str, cols: tuple[tuple[str, str], ...], rows: list[dict[str, Any]]
-) -> None:
-    """``rows`` as a typed temp table ``name`` (+ ``raw`` JSON and its hash), converted column by column in
-    Arrow (aware datetimes, exact decimals) and loaded in one statement."""
-    arrays = []
-    for c, kind in cols:
-        values = [row.get(c) for row in rows]
-        if kind == "TIMESTAMPTZ":
-            arrays.append(pa.array(values, type=pa.timestamp("us", tz="UTC")))
-        elif kind.startswith("DECIMAL"):
-            arrays.append(pa.array(values, type=pa.decimal128(18, 4)))
-        else:
-            arrays.append(pa.array(values, type=_ARROW[kind]))
-    arrays.append(pa.array([row.get("raw") for row in rows], type=pa.string()))
-    table = pa.Table.from_arrays(arrays, names=[*(c for c, _ in cols), "raw"])
-    con.register(f"{name}_arrow", table)
-    con.execute(f"DROP TABLE IF EXISTS {name}")
-    con.execute(
-        f"CREATE TEMP TABLE {name} AS SELECT * EXCLUDE (raw), CAST(raw AS JSON) AS raw, "
-        f"hash(raw) AS raw_hash FROM {name}_arrow"
-    )
-    con.unregister(f"{name}_arrow")
+@dataclass(frozen=True)
+class _Derived:
+    """Columns a stream fills from other tables as it merges (not from the item): the SQL of the value
+    on insert (over ``s``), on update (over ``s`` and the stored row ``t``), and when a stored row whose
+    item did not change must be rewritten for them."""
 
-
-_ARROW = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "BOOLEAN": pa.bool_()}
+    insert: dict[str, str]
+    update: dict[str, str]
+    changed: str
 
 
 def _upsert(
@@ -202,15 +133,27 @@ def _upsert(
     *,
     synced_at: datetime,
     hashed: bool = True,
+    derived: _Derived | None = None,
 ) -> TableCounts:
-    """Insert new rows and rewrite changed ones (changed = another raw hash); counts both."""
+    """Insert new rows and rewrite changed ones (changed = another raw hash); counts both.
+
+    An UPDATE of the changed rows and an INSERT of the new ones (no anti-join when every key is new):
+    DuckDB's ``INSERT ... ON CONFLICT DO UPDATE`` costs several times more on a first sync, and an
+    UPDATE of every row a first sync has just inserted does not fit the run's memory cap at 1e6 rows.
+    """
     on = " AND ".join(f"t.{k} = s.{k}" for k in key)
-    changed = "t.raw_hash IS DISTINCT FROM s.raw_hash" if hashed else "t.raw IS DISTINCT FROM s.raw"
+    changed = (
+        "t.raw_hash IS DISTINCT FROM s.raw_hash"
+        if hashed
+        else "t.raw::VARCHAR IS DISTINCT FROM s.raw::VARCHAR"
+    )
+    rewrite = f"({changed} OR {derived.changed})" if derived else changed
     row = con.execute(
         f"SELECT count(*) FILTER (WHERE t.{key[0]} IS NULL), count(*) FILTER (WHERE t.{key[0]} IS NOT NULL "
-        f"AND {changed}) FROM {staged} s LEFT JOIN {table} t ON {on}"
+        f"AND {changed}), count(*) FILTER (WHERE t.{key[0]} IS NOT NULL AND {rewrite}), count(*) "
+        f"FROM {staged} s LEFT JOIN {table} t ON {on}"
     ).fetchone()
-    new, updated = (int(row[0]), int(row[1])) if row else (0, 0)
+    new, updated, rewritten, total = (int(v) for v in row) if row else (0, 0, 0, 0)
     names = [c for c, _ in cols]
     extra = ["raw", "raw_hash"] if hashed else ["raw"]
     all_cols = (
@@ -218,21 +161,165 @@ def _upsert(
         if table != "v2_billing_keys"
         else [*names, "raw", "synced_at"]
     )
-    select = ", ".join(
-        "'v2'" if c == "source_api" else ("$at" if c == "synced_at" else f"s.{c}") for c in all_cols
+
+    def value(c: str) -> str:
+        return "'v2'" if c == "source_api" else ("$at" if c == "synced_at" else f"s.{c}")
+
+    if rewritten:
+        sets = [f"{c} = {value(c)}" for c in all_cols if c not in key]
+        sets += [f"{c} = {sql}" for c, sql in (derived.update if derived else {}).items()]
+        con.execute(
+            f"UPDATE {table} AS t SET {', '.join(sets)} FROM {staged} s WHERE {on} AND {rewrite}",
+            {"at": synced_at},
+        )
+    if new:
+        anti = "" if new == total else f" WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {on})"
+        more = derived.insert if derived else {}
+        columns = [*all_cols, *more]
+        values = [*(value(c) for c in all_cols), *more.values()]
+        con.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM {staged} s{anti}",
+            {"at": synced_at},
+        )
+    return TableCounts(new, updated)
+
+
+#: The attempt an executed schedule ran is its payment's (same merchant_uid, the latest attempt), and so
+#: is its failure reason: read from the store's payments before the schedules' transaction.
+_ATTEMPTS = (
+    "INSERT INTO _v2_attempt SELECT merchant_uid, "
+    "arg_max(imp_uid, coalesce(status_changed_at, started_at)) AS p_imp_uid, "
+    "arg_max(fail_reason, coalesce(status_changed_at, started_at)) AS p_fail_reason FROM payments "
+    "WHERE hash(merchant_uid) % $parts = $part AND merchant_uid IN (SELECT merchant_uid FROM _v2_sch "
+    "WHERE schedule_status = 'executed' AND hash(merchant_uid) % $parts = $part) GROUP BY merchant_uid"
+)
+#: The attempts are read in slices of about this many executed schedules (each slice's hash tables fit
+#: the run's memory cap; 1e6 in one slice did not).
+_ATTEMPT_SLICE = 150_000
+#: The staged schedules with the attempt of the executed ones.
+_SCHEDULES_WITH_ATTEMPT = (
+    "(SELECT s.*, a.p_imp_uid, a.p_fail_reason FROM _v2_sch s LEFT JOIN _v2_attempt a "
+    "ON s.schedule_status = 'executed' AND a.merchant_uid = s.merchant_uid)"
+)
+_EXECUTED = "s.schedule_status = 'executed'"
+_ATTEMPT = _Derived(
+    insert={"imp_uid": "s.p_imp_uid", "fail_reason": "s.p_fail_reason"},
+    update={
+        "imp_uid": f"CASE WHEN {_EXECUTED} THEN s.p_imp_uid ELSE t.imp_uid END",
+        "fail_reason": f"CASE WHEN {_EXECUTED} THEN s.p_fail_reason ELSE t.fail_reason END",
+    },
+    changed=(
+        f"({_EXECUTED} AND (t.imp_uid IS DISTINCT FROM s.p_imp_uid OR "
+        "t.fail_reason IS DISTINCT FROM s.p_fail_reason))"
+    ),
+)
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """A listing fetched into its spool (closed), with its API calls."""
+
+    spool: Spool
+    calls: int
+
+
+def _auto_progress() -> bool:
+    """A bar in Jupyter (its stderr is no TTY, so tqdm's own check would hide it), a line on a terminal."""
+    ipython = sys.modules.get("IPython")
+    if ipython is not None:
+        try:
+            shell = ipython.get_ipython()
+            if shell is not None and "IPKernelApp" in getattr(shell, "config", {}):
+                return True
+        except Exception:  # any oddity of the host: fall back to the terminal check
+            pass
+    return sys.stderr.isatty()
+
+
+def _scratch(folder: Path) -> duckdb.DuckDBPyConnection:
+    """The run's own DuckDB: in memory, spilling to ``folder``, with the job's memory and thread caps."""
+    spill = folder / "duckdb_spill"
+    spill.mkdir(exist_ok=True)
+    con = duckdb.connect(
+        ":memory:",
+        config={
+            **CONNECT_CONFIG,
+            "memory_limit": MEMORY_LIMIT,
+            "threads": JOB_THREADS,
+            "temp_directory": str(spill),
+            # no statement here needs its rows in input order (the readers order where it matters),
+            # and keeping it makes large inserts and aggregates hold more than the cap
+            "preserve_insertion_order": False,
+        },
     )
-    sets = ", ".join(f"{c} = excluded.{c}" for c in all_cols if c not in key)
-    where = (
-        f"WHERE {table}.raw_hash IS DISTINCT FROM excluded.raw_hash"
-        if hashed
-        else f"WHERE {table}.raw::VARCHAR IS DISTINCT FROM excluded.raw::VARCHAR"
-    )
+    con.execute("SET TimeZone = 'Asia/Seoul'")
+    return con
+
+
+def _quarantine(
+    con: duckdb.DuckDBPyConnection,
+    entity: V2Entity,
+    stream: str,
+    bad: str,
+    *,
+    at: datetime,
+    endpoint: str | None = None,
+) -> TableCounts:
+    """Upsert the unreadable items of ``bad`` (record_key, reason, raw) into ``quarantine``."""
+    row = con.execute(
+        "SELECT count(*) FILTER (WHERE q.raw_hash IS NULL), count(*) FILTER (WHERE q.raw_hash IS NOT "
+        f"NULL) FROM (SELECT DISTINCT hash(raw::VARCHAR) AS h FROM {bad}) s "
+        "LEFT JOIN quarantine q ON q.source = $source AND q.raw_hash = s.h",
+        {"source": entity.name},
+    ).fetchone()
+    if not row or not (row[0] or row[1]):
+        return TableCounts()
     con.execute(
-        f"INSERT INTO {table} ({', '.join(all_cols)}) SELECT {select} FROM {staged} s "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets} {where}",
+        "INSERT INTO quarantine (source, record_key, endpoint, reason, stream, raw, raw_hash, "
+        "first_seen, last_seen) "
+        "SELECT $source, any_value(record_key), $endpoint, any_value(reason), $stream, any_value(raw), "
+        f"hash(raw::VARCHAR), $at, $at FROM {bad} GROUP BY raw::VARCHAR, hash(raw::VARCHAR) "
+        "ON CONFLICT (source, raw_hash) DO UPDATE SET last_seen = excluded.last_seen, reason = "
+        "excluded.reason",
+        {"source": entity.name, "endpoint": endpoint or entity.endpoint, "stream": stream, "at": at},
+    )
+    return TableCounts(int(row[0]), int(row[1]))
+
+
+def _store_payments(
+    con: duckdb.DuckDBPyConnection,
+    good: str,
+    cancels: str,
+    bad: str,
+    *,
+    stream: str,
+    synced_at: datetime,
+    at: datetime,
+    endpoint: str | None = None,
+) -> dict[str, TableCounts]:
+    """Inside the caller's transaction: upsert the staged payments ``good`` and add their new
+    cancellations ``cancels``; quarantine ``bad``; a payment read cleanly leaves quarantine."""
+    pays = _upsert(con, "payments", good, ("imp_uid",), PAYMENT_COLS, synced_at=synced_at)
+    row = con.execute(
+        f"SELECT count(*) FROM {cancels} s LEFT JOIN payment_cancellations t USING (imp_uid, "
+        "cancellation_id) WHERE t.imp_uid IS NULL"
+    ).fetchone()
+    con.execute(
+        "INSERT INTO payment_cancellations (imp_uid, cancellation_id, pg_tid, amount, amount_exact, "
+        "cancelled_at, reason, receipt_url, source_api, synced_at) SELECT imp_uid, cancellation_id, "
+        f"pg_tid, amount, amount_exact, cancelled_at, reason, receipt_url, 'v2', $at FROM {cancels} "
+        "ON CONFLICT (imp_uid, cancellation_id) DO NOTHING",
         {"at": synced_at},
     )
-    return TableCounts(new, updated)
+    q = _quarantine(con, PAYMENTS, stream, bad, at=at, endpoint=endpoint)
+    con.execute(
+        f"DELETE FROM quarantine WHERE source = 'payments' AND record_key IN (SELECT imp_uid FROM {good})"
+    )
+    return {
+        "payments": pays,
+        "payment_cancellations": TableCounts(int(row[0]) if row else 0, 0),
+        "quarantine": q,
+    }
 
 
 class _V2Run:
@@ -248,6 +335,7 @@ class _V2Run:
         horizon: timedelta,
         overlap: timedelta,
         only_v2: bool,
+        progress: bool | None,
     ) -> None:
         self.client = client
         self.store = store
@@ -258,60 +346,86 @@ class _V2Run:
         self.horizon = horizon
         self.overlap = overlap
         self.only_v2 = only_v2
+        self.progress = progress
         self.synced_at = datetime.now(tz=UTC)
         self.con: duckdb.DuckDBPyConnection | None = None
+        self.cursors: dict[str, datetime | None] = {}
+        self._stop = threading.Event()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    @property
+    def _con(self) -> duckdb.DuckDBPyConnection:
+        if self.con is None:  # pragma: no cover - only inside run()
+            raise SyncError("the V2 sync's scratch connection is closed")
+        return self.con
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        assert self.con is not None
-        with atomic(self.con, self.store.path) as con:
+        """BEGIN ... COMMIT in the store (attached for it); any exception rolls back and propagates."""
+        with self.store.attached(self._con), atomic(self._con, self.store.path) as con:
             yield con
 
-    def _cursor(self, stream: str) -> datetime | None:
-        assert self.con is not None
-        row = self.con.execute("SELECT cursor FROM sync_state WHERE stream = ?", [stream]).fetchone()
-        cursor = row[0] if row else None
-        return cursor if cursor is not None and cursor <= self.now else None
+    def _read_cursors(self) -> None:
+        with self.store.attached(self._con):
+            rows = self._con.execute(
+                "SELECT stream, cursor FROM sync_state WHERE stream IN "
+                "('v2:payments', 'v2:schedules', 'v2:billing_keys')"
+            ).fetchall()
+        for stream, cursor in rows:
+            self.cursors[str(stream)] = cursor if cursor is not None and cursor <= self.now else None
 
     def _lo(self, stream: str) -> tuple[datetime, datetime | None]:
-        cursor = self._cursor(stream)
+        cursor = self.cursors.get(stream)
         if self.since is not None:
             return self.since, cursor
         if cursor is not None:
             return cursor - self.overlap, cursor
         return self.until - self.lookback, None
 
+    def _fetch(self, name: str, pages: Callable[[], Iterator[V2Page]], spool: Spool, bar: Any) -> _Fetched:
+        """Every page of one listing into ``spool`` (one fetch thread runs these in stream order)."""
+        calls = self.client.api_calls
+        try:
+            if self._stop.is_set():
+                raise SyncError("sync stopped")
+            bar.set_description(f"sync {name}")
+            for page in pages():
+                if self._stop.is_set():
+                    raise SyncError("sync stopped")
+                spool.add_page(page)
+                bar.update(page.count)
+            spool.close()
+        except BaseException:
+            spool.remove()
+            raise
+        return _Fetched(spool, self.client.api_calls - calls)
+
+    def _staged(self, fut: Future[_Fetched], staging: Staging) -> _Fetched:
+        """Wait for a listing's last page, staging its finished spool files meanwhile, then the rest.
+
+        One DuckDB thread while pages still arrive (the other core serves the fetch), one file at a
+        time, so that all threads take the rest as soon as the last page is in.
+        """
+        con = self._con
+        row = con.execute("SELECT current_setting('threads')").fetchone()
+        con.execute("SET threads = 1")
+        try:
+            while True:
+                try:
+                    fetched = fut.result(timeout=0.05)
+                    break
+                except TimeoutError:
+                    staging.stage(one=True)
+        finally:
+            con.execute(f"SET threads = {int(row[0]) if row else 1}")
+        staging.stage(final=True)
+        return fetched
+
     def _quarantine(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        source: str,
-        endpoint: str,
-        stream: str,
-        bad: list[tuple[str | None, str, str]],
+        self, con: duckdb.DuckDBPyConnection, entity: V2Entity, stream: str, bad: str
     ) -> TableCounts:
-        if not bad:
-            return TableCounts()
-        con.execute("DROP TABLE IF EXISTS _v2_quarantine")
-        con.execute("CREATE TEMP TABLE _v2_quarantine (record_key VARCHAR, reason VARCHAR, raw VARCHAR)")
-        con.executemany("INSERT INTO _v2_quarantine VALUES (?, ?, ?)", bad)
-        row = con.execute(
-            "SELECT count(*) FILTER (WHERE q.raw_hash IS NULL), count(*) FILTER (WHERE q.raw_hash IS NOT "
-            "NULL) "
-            "FROM (SELECT DISTINCT hash(raw) AS h FROM _v2_quarantine) s "
-            "LEFT JOIN quarantine q ON q.source = $source AND q.raw_hash = s.h",
-            {"source": source},
-        ).fetchone()
-        con.execute(
-            "INSERT INTO quarantine (source, record_key, endpoint, reason, stream, raw, raw_hash, "
-            "first_seen, last_seen) "
-            "SELECT $source, any_value(record_key), $endpoint, any_value(reason), $stream, "
-            "CAST(any_value(raw) AS JSON), "
-            "hash(raw), $at, $at FROM _v2_quarantine GROUP BY raw "
-            "ON CONFLICT (source, raw_hash) DO UPDATE SET last_seen = excluded.last_seen, reason = "
-            "excluded.reason",
-            {"source": source, "endpoint": endpoint, "stream": stream, "at": self.now},
-        )
-        return TableCounts(int(row[0]), int(row[1])) if row else TableCounts()
+        return _quarantine(con, entity, stream, bad, at=self.now)
 
     def _state(
         self,
@@ -339,170 +453,101 @@ class _V2Run:
             },
         )
 
-    def _read(
-        self,
-        items: Iterable[dict[str, Any]],
-        reader: Callable[[Any], tuple[dict[str, Any] | None, str | None]],
-        key: str,
-    ) -> tuple[dict[str, dict[str, Any]], list[tuple[str | None, str, str]], int]:
-        good: dict[str, dict[str, Any]] = {}
-        bad: list[tuple[str | None, str, str]] = []
-        n = 0
-        for item in items:
-            n += 1
-            raw = orjson.dumps(item).decode()
-            rec, why = reader(item)
-            if rec is None:
-                rid = item.get(key) if isinstance(item, dict) else None
-                bad.append((rid if isinstance(rid, str) else None, why or "unreadable", raw))
-                continue
-            rec["raw"] = raw
-            rec["_item"] = item
-            good[rec[_RECORD_KEY[reader]]] = rec  # adjacent windows share a bound: keep one copy
-        return good, bad, n
+    # -- streams ----------------------------------------------------------------------------------
 
-    def _chunks(
-        self,
-        items: Iterable[dict[str, Any]],
-        reader: Callable[[Any], tuple[dict[str, Any] | None, str | None]],
-        key: str,
-    ) -> Iterator[tuple[dict[str, dict[str, Any]], list[tuple[str | None, str, str]], int]]:
-        """:meth:`_read` in pieces of :data:`CHUNK` items, so memory stays bounded by one piece."""
-        it = iter(items)
-        while True:
-            piece = list(itertools.islice(it, CHUNK))
-            if not piece:
-                return
-            yield self._read(piece, reader, key)
-
-    def payments(self) -> StreamResult:
+    def payments(self, fut: Future[_Fetched], spool: Spool, lo: datetime) -> StreamResult:
         stream = "v2:payments"
-        lo, before = self._lo(stream)
-        started_calls = self.client.api_calls
-        items = self.client.payments(lo, self.until, version="V2" if self.only_v2 else None)
-        n = 0
-        bad: list[tuple[str | None, str, str]] = []
+        before = self.cursors.get(stream)
+        staging = Staging(self._con, PAYMENTS, spool, "_v2_pay_stage")
+        fetched = self._staged(fut, staging)
+        con = self._con
+        # Adjacent windows share their bound: one copy of a repeated item (its latest state).
+        n = staging.finish(
+            "_v2_pay",
+            "status_changed_at DESC NULLS LAST, n DESC, idx DESC",
+            "_v2_pay_bad",
+            leave_out=SCHEDULE_PLACEHOLDER_SQL,  # a schedule's payment before it runs: no attempt, no row
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _v2_can AS {cancellations_sql('_v2_pay')}")
         with self._transaction() as con:
-            _stage(con, "_v2_pay_all", _PAYMENT_COLS, [])
-            _stage(con, "_v2_can_all", _CANCEL_COLS, [])
-            for good, chunk_bad, k in self._chunks(items, read_payment, "transactionId"):
-                n += k
-                bad += chunk_bad
-                cancels = [
-                    {**c, "imp_uid": r["imp_uid"]}
-                    for r in good.values()
-                    for c in read_cancellations(r.pop("_item"), r["currency"])
-                ]
-                _stage(con, "_v2_pay_chunk", _PAYMENT_COLS, list(good.values()))
-                con.execute(f"DELETE FROM _v2_pay_chunk WHERE {SCHEDULE_PLACEHOLDER_SQL}")
-                _stage(con, "_v2_can_chunk", _CANCEL_COLS, cancels)
-                con.execute("INSERT INTO _v2_pay_all SELECT * FROM _v2_pay_chunk")
-                con.execute("INSERT INTO _v2_can_all SELECT * FROM _v2_can_chunk")
-            # Adjacent windows share their bound: one copy of a repeated item (its latest state).
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _v2_pay AS SELECT * FROM _v2_pay_all QUALIFY row_number() "
-                "OVER (PARTITION BY imp_uid ORDER BY status_changed_at DESC NULLS LAST) = 1"
-            )
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _v2_can AS SELECT * EXCLUDE (raw, raw_hash) FROM _v2_can_all "
-                "QUALIFY row_number() OVER (PARTITION BY imp_uid, cancellation_id) = 1"
-            )
-            pays = _upsert(con, "payments", "_v2_pay", ("imp_uid",), _PAYMENT_COLS, synced_at=self.synced_at)
-            row = con.execute(
-                "SELECT count(*) FROM _v2_can s LEFT JOIN payment_cancellations t USING (imp_uid, "
-                "cancellation_id) "
-                "WHERE t.imp_uid IS NULL"
-            ).fetchone()
-            con.execute(
-                "INSERT INTO payment_cancellations (imp_uid, cancellation_id, pg_tid, amount, amount_exact, "
-                "cancelled_at, "
-                "reason, receipt_url, source_api, synced_at) SELECT imp_uid, cancellation_id, pg_tid, "
-                "amount, amount_exact, "
-                "cancelled_at, reason, receipt_url, 'v2', $at FROM _v2_can ON CONFLICT (imp_uid, "
-                "cancellation_id) DO NOTHING",
-                {"at": self.synced_at},
-            )
-            q = self._quarantine(con, "payments", "/payments", stream, bad)
-            con.execute(
-                "DELETE FROM quarantine WHERE source = 'payments' AND record_key IN (SELECT imp_uid FROM "
-                "_v2_pay)"
+            tables = _store_payments(
+                con, "_v2_pay", "_v2_can", "_v2_pay_bad", stream=stream, synced_at=self.synced_at, at=self.now
             )
             self._state(con, stream, self.until, lo, {"items": n, "only_v2": self.only_v2})
-        tables = {
-            "payments": pays,
-            "payment_cancellations": TableCounts(int(row[0]) if row else 0, 0),
-            "quarantine": q,
-        }
+        staging.drop("_v2_pay")
         return StreamResult(
             stream,
             lo,
             self.until,
             before,
             self.until,
+            pages=spool.pages,
             items=n,
             tables=tables,
-            api_calls=self.client.api_calls - started_calls,
+            api_calls=fetched.calls,
         )
 
-    def schedules(self) -> StreamResult:
+    def schedules(self, fut: Future[_Fetched], spool: Spool, lo: datetime, hi: datetime) -> StreamResult:
         stream = "v2:schedules"
-        lo, before = self._lo(stream)
-        if self.since is None and before is not None:
-            lo -= SCHEDULE_RECHECK
-        hi = self.until + self.horizon
-        started_calls = self.client.api_calls
-        good, bad, n = self._read(self.client.schedules(lo, hi), read_schedule, "paymentId")
+        before = self.cursors.get(stream)
+        staging = Staging(self._con, SCHEDULES, spool, "_v2_sch_stage")
+        fetched = self._staged(fut, staging)
+        n = staging.finish("_v2_sch", "n DESC, idx DESC", "_v2_sch_bad")
+        # Read before the transaction (TEMP rows written inside it make the commit slower); the
+        # payments were committed by this run's payment stream.
+        con = self._con
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _v2_attempt (merchant_uid VARCHAR, p_imp_uid VARCHAR, "
+            "p_fail_reason VARCHAR)"
+        )
+        row = con.execute("SELECT count(*) FROM _v2_sch WHERE schedule_status = 'executed'").fetchone()
+        slices = max(1, math.ceil((int(row[0]) if row else 0) / _ATTEMPT_SLICE))
+        with self.store.attached(con):
+            for part in range(slices):
+                con.execute(_ATTEMPTS, {"parts": slices, "part": part})
         with self._transaction() as con:
-            _stage(con, "_v2_sch", _SCHEDULE_COLS, list(good.values()))
             counts = _upsert(
-                con, "schedules", "_v2_sch", ("merchant_uid",), _SCHEDULE_COLS, synced_at=self.synced_at
+                con,
+                "schedules",
+                _SCHEDULES_WITH_ATTEMPT,
+                ("merchant_uid",),
+                SCHEDULE_COLS,
+                synced_at=self.synced_at,
+                derived=_ATTEMPT,
             )
-            # The attempt a schedule executed is its payment's (same merchant_uid); the failure reason too.
-            con.execute(
-                "UPDATE schedules SET imp_uid = p.imp_uid, fail_reason = p.fail_reason FROM ("
-                "SELECT merchant_uid, arg_max(imp_uid, coalesce(status_changed_at, started_at)) AS imp_uid, "
-                "arg_max(fail_reason, coalesce(status_changed_at, started_at)) AS fail_reason FROM payments "
-                "WHERE merchant_uid IN (SELECT merchant_uid FROM _v2_sch) GROUP BY merchant_uid) p "
-                "WHERE schedules.merchant_uid = p.merchant_uid AND schedules.source_api = 'v2' "
-                "AND schedules.schedule_status = 'executed'"
-            )
-            q = self._quarantine(con, "schedules", "/payment-schedules", stream, bad)
+            q = self._quarantine(con, SCHEDULES, stream, "_v2_sch_bad")
             con.execute(
                 "DELETE FROM quarantine WHERE source = 'schedules' AND record_key IN (SELECT merchant_uid "
                 "FROM _v2_sch)"
             )
             self._state(con, stream, self.until, lo, {"items": n})
+        staging.drop("_v2_sch")
+        self._con.execute("DROP TABLE IF EXISTS _v2_attempt")
         return StreamResult(
             stream,
             lo,
             hi,
             before,
             self.until,
+            pages=spool.pages,
             items=n,
             tables={"schedules": counts, "quarantine": q},
-            api_calls=self.client.api_calls - started_calls,
+            api_calls=fetched.calls,
         )
 
-    def billing_keys(self) -> StreamResult:
+    def billing_keys(self, fut: Future[_Fetched], spool: Spool, lo: datetime) -> StreamResult:
         stream = "v2:billing_keys"
-        lo, before = self._lo(stream)
-        started_calls = self.client.api_calls
-        good, bad, n = self._read(
-            self.client.billing_keys(lo, self.until, version="V2" if self.only_v2 else None),
-            read_billing_key,
-            "billingKey",
-        )
-        for r in good.values():
-            r["status"] = "DELETED" if r["deleted"] else "ISSUED"
-            r["issued_at"] = r["inserted"]
+        before = self.cursors.get(stream)
+        staging = Staging(self._con, BILLING_KEYS, spool, "_v2_key_stage")
+        fetched = self._staged(fut, staging)
+        n = staging.finish("_v2_key", "n DESC, idx DESC", "_v2_key_bad")
         with self._transaction() as con:
-            _stage(con, "_v2_key", _KEY_COLS, list(good.values()))
             _upsert(
                 con,
                 "v2_billing_keys",
                 "_v2_key",
                 ("billing_key",),
-                _KEY_COLS,
+                KEY_COLS,
                 synced_at=self.synced_at,
                 hashed=False,
             )
@@ -517,38 +562,31 @@ class _V2Run:
             )
             row = con.execute(
                 "SELECT count(*) FILTER (WHERE b.customer_uid IS NULL), count(*) FILTER (WHERE "
-                "b.customer_uid IS NOT NULL "
-                "AND (b.billing_key IS DISTINCT FROM c.billing_key OR b.deleted <> c.deleted)) FROM _v2_cust "
-                "c "
-                "LEFT JOIN billing_keys b USING (customer_uid)"
+                "b.customer_uid IS NOT NULL AND (b.billing_key IS DISTINCT FROM c.billing_key OR "
+                "b.deleted <> c.deleted)) FROM _v2_cust c LEFT JOIN billing_keys b USING (customer_uid)"
             ).fetchone()
             con.execute(
                 "INSERT INTO billing_keys (customer_uid, pg_provider, card_name, card_number, inserted, "
-                "updated, deleted, "
-                "deleted_seen_at, raw, raw_hash, synced_at, source_api, billing_key) "
+                "updated, deleted, deleted_seen_at, raw, raw_hash, synced_at, source_api, billing_key) "
                 "SELECT c.customer_uid, k.pg_provider, k.card_name, k.card_number, k.issued_at, "
-                "coalesce(c.deleted_at, k.issued_at), "
-                "c.deleted, CASE WHEN c.deleted THEN c.deleted_at END, k.raw, hash(k.raw::VARCHAR), $at, "
-                "'v2', c.billing_key "
+                "coalesce(c.deleted_at, k.issued_at), c.deleted, CASE WHEN c.deleted THEN c.deleted_at END, "
+                "k.raw, hash(k.raw::VARCHAR), $at, 'v2', c.billing_key "
                 "FROM _v2_cust c JOIN v2_billing_keys k USING (billing_key) "
                 "ON CONFLICT (customer_uid) DO UPDATE SET pg_provider = excluded.pg_provider, card_name = "
-                "excluded.card_name, "
-                "card_number = excluded.card_number, inserted = excluded.inserted, updated = "
-                "excluded.updated, "
-                "deleted = excluded.deleted, deleted_seen_at = excluded.deleted_seen_at, raw = excluded.raw, "
-                "raw_hash = excluded.raw_hash, synced_at = excluded.synced_at, source_api = "
-                "excluded.source_api, "
-                "billing_key = excluded.billing_key "
+                "excluded.card_name, card_number = excluded.card_number, inserted = excluded.inserted, "
+                "updated = excluded.updated, deleted = excluded.deleted, deleted_seen_at = "
+                "excluded.deleted_seen_at, raw = excluded.raw, raw_hash = excluded.raw_hash, synced_at = "
+                "excluded.synced_at, source_api = excluded.source_api, billing_key = excluded.billing_key "
                 # a live V1 key is never replaced by a deleted V2 one
                 "WHERE NOT (billing_keys.source_api = 'v1' AND NOT billing_keys.deleted AND "
-                "excluded.deleted) "
-                "AND (billing_keys.billing_key IS DISTINCT FROM excluded.billing_key OR billing_keys.deleted "
-                "<> excluded.deleted "
-                "OR billing_keys.raw_hash IS DISTINCT FROM excluded.raw_hash)",
+                "excluded.deleted) AND (billing_keys.billing_key IS DISTINCT FROM excluded.billing_key OR "
+                "billing_keys.deleted <> excluded.deleted OR billing_keys.raw_hash IS DISTINCT FROM "
+                "excluded.raw_hash)",
                 {"at": self.synced_at},
             )
-            q = self._quarantine(con, "billing_keys", "/billing-keys", stream, bad)
+            q = self._quarantine(con, BILLING_KEYS, stream, "_v2_key_bad")
             self._state(con, stream, self.until, lo, {"items": n})
+        staging.drop("_v2_key")
         counts = TableCounts(int(row[0]), int(row[1])) if row else TableCounts()
         return StreamResult(
             stream,
@@ -556,48 +594,99 @@ class _V2Run:
             self.until,
             before,
             self.until,
+            pages=spool.pages,
             items=n,
             tables={"billing_keys": counts, "quarantine": q},
-            api_calls=self.client.api_calls - started_calls,
+            api_calls=fetched.calls,
         )
 
+    # -- the run ----------------------------------------------------------------------------------
+
     def run(self) -> list[StreamResult]:
-        out = []
-        with self.store.connect() as con:
-            self.con = con
+        with tempfile.TemporaryDirectory(prefix="portone-recon-sync-v2-") as tmp:
+            folder = Path(tmp)
+            self.con = _scratch(folder)
             try:
-                for name, fn in (
-                    ("v2:payments", self.payments),
-                    ("v2:schedules", self.schedules),
-                    ("v2:billing_keys", self.billing_keys),
-                ):
-                    try:
-                        out.append(fn())
-                    except PortOneReconError as exc:
-                        self._error(name, exc)
-                        raise
-                    except duckdb.Error as exc:
-                        self._error(name, exc)
-                        raise SyncError(f"stream {name}: writing to {self.store.path} failed: {exc}") from exc
+                return self._run_streams(folder)
             finally:
+                self.con.close()
                 self.con = None
+
+    def _run_streams(self, folder: Path) -> list[StreamResult]:
+        self._read_cursors()
+        version = "V2" if self.only_v2 else None
+        pay_lo, _ = self._lo("v2:payments")
+        sch_lo, sch_before = self._lo("v2:schedules")
+        if self.since is None and sch_before is not None:
+            sch_lo -= SCHEDULE_RECHECK
+        sch_hi = self.until + self.horizon
+        key_lo, _ = self._lo("v2:billing_keys")
+        spools = {
+            name: Spool(folder, name.replace(":", "_"), chunk_items=CHUNK)
+            for name in ("v2:payments", "v2:schedules", "v2:billing_keys")
+        }
+        listings: dict[str, Callable[[], Iterator[V2Page]]] = {
+            "v2:payments": lambda: self.client.payment_pages(pay_lo, self.until, version=version),
+            "v2:schedules": lambda: self.client.schedule_pages(sch_lo, sch_hi),
+            "v2:billing_keys": lambda: self.client.billing_key_pages(key_lo, self.until, version=version),
+        }
+        show = _auto_progress() if self.progress is None else self.progress
+        out: list[StreamResult] = []
+        with (
+            tqdm(desc="sync v2", unit=" items", disable=not show, leave=True) as bar,
+            ThreadPoolExecutor(1, thread_name_prefix="portone-recon-sync-v2-fetch") as fetcher,
+        ):
+            # One fetch thread, listings in stream order: fetching runs ahead of staging and merging.
+            futures = {
+                name: fetcher.submit(self._fetch, name, listings[name], spools[name], bar) for name in spools
+            }
+            try:
+                for name, ingest in (
+                    (
+                        "v2:payments",
+                        lambda: self.payments(futures["v2:payments"], spools["v2:payments"], pay_lo),
+                    ),
+                    (
+                        "v2:schedules",
+                        lambda: self.schedules(
+                            futures["v2:schedules"], spools["v2:schedules"], sch_lo, sch_hi
+                        ),
+                    ),
+                    (
+                        "v2:billing_keys",
+                        lambda: self.billing_keys(
+                            futures["v2:billing_keys"], spools["v2:billing_keys"], key_lo
+                        ),
+                    ),
+                ):
+                    out.append(self._guard(name, ingest))
+            finally:
+                self._stop.set()
+                fetcher.shutdown(wait=True, cancel_futures=True)
+                for spool in spools.values():
+                    spool.remove()
         return out
 
+    def _guard(self, stream: str, fn: Callable[[], StreamResult]) -> StreamResult:
+        try:
+            return fn()
+        except PortOneReconError as exc:
+            self._error(stream, exc)
+            raise
+        except duckdb.Error as exc:
+            self._error(stream, exc)
+            raise SyncError(f"stream {stream}: writing to {self.store.path} failed: {exc}") from exc
+
     def _error(self, stream: str, exc: BaseException) -> None:
-        assert self.con is not None
-        with suppress(duckdb.Error):
-            self.con.execute(
+        """Note the failure in sync_state (cursor untouched); never masks the original error."""
+        if isinstance(exc, StoreLockedError):
+            return
+        with suppress(duckdb.Error, PortOneReconError), self._transaction() as con:
+            con.execute(
                 "INSERT INTO sync_state (stream, last_error) VALUES (?, ?) "
                 "ON CONFLICT (stream) DO UPDATE SET last_error = excluded.last_error",
                 [stream, f"{type(exc).__name__}: {exc}"[:2000]],
             )
-
-
-_RECORD_KEY: dict[Callable[[Any], tuple[dict[str, Any] | None, str | None]], str] = {
-    read_payment: "imp_uid",
-    read_schedule: "merchant_uid",
-    read_billing_key: "billing_key",
-}
 
 
 def sync_v2(
@@ -613,6 +702,7 @@ def sync_v2(
     overlap: timedelta = DEFAULT_OVERLAP,
     full: bool = False,
     full_every: timedelta = DEFAULT_FULL_EVERY,
+    progress: bool | None = None,
 ) -> SyncReport:
     """Pull PortOne V2 into ``store`` (see the module docstring).
 
@@ -622,8 +712,10 @@ def sync_v2(
         since / until: a backfill range; None = incremental up to ``now``.
         now: PortOne's clock (the sandbox's); None = the wall clock.
         only_v2: read only ``version: "V2"`` payments (the merchant's V1 payments come from the V1 sync).
-        full: do the periodic re-read of refundable payments now (:mod:`~portone_recon.sync.v2_capture`).
+        full: do the periodic re-read of partially cancelled payments now
+            (:mod:`~portone_recon.sync.v2_capture`).
         full_every: that re-read runs when the last one is older than this (PortOne's clock).
+        progress: True shows a bar, False hides it, None shows it only on a terminal / in Jupyter.
     """
     started = time.perf_counter()
     calls = client.api_calls
@@ -640,6 +732,7 @@ def sync_v2(
         horizon=horizon,
         overlap=overlap,
         only_v2=only_v2,
+        progress=progress,
     )
     results = run.run()
     from portone_recon.sync.v2_capture import reread_refundable  # it stores through this module
@@ -670,7 +763,6 @@ def ingest_payment_items(
     con: duckdb.DuckDBPyConnection,
     items: Iterable[dict[str, Any]],
     *,
-    store: Store,
     now: datetime,
     synced_at: datetime,
     stream: str,
@@ -678,75 +770,35 @@ def ingest_payment_items(
 ) -> tuple[dict[str, TableCounts], int]:
     """Store raw V2 payments read outside the listing (one by one, by id) as ``v2:payments`` stores them.
 
-    Same tolerant reader; rows rewritten only when their JSON changed; new cancellations added; an item
-    that cannot be read is quarantined (``endpoint``, ``stream``) and one read cleanly leaves quarantine.
-    Runs inside the caller's transaction on ``con`` (the store's connection). Returns the table counts
-    and how many items were read.
+    The same SQL reader (the items go through a spool like a listing's page); rows rewritten only when
+    their JSON changed; new cancellations added; an item that cannot be read is quarantined
+    (``endpoint``, ``stream``) and one read cleanly leaves quarantine. Runs inside the caller's
+    transaction on ``con`` (the store's connection). Returns the table counts and how many items were
+    read.
     """
-    run = _V2Run(
-        _NO_CLIENT,
-        store,
-        since=None,
-        until=now,
-        now=now,
-        lookback=DEFAULT_LOOKBACK,
-        horizon=DEFAULT_HORIZON,
-        overlap=DEFAULT_OVERLAP,
-        only_v2=False,
-    )
-    n = 0
-    bad: list[tuple[str | None, str, str]] = []
-    _stage(con, "_v2_again_pay_all", _PAYMENT_COLS, [])
-    _stage(con, "_v2_again_can_all", _CANCEL_COLS, [])
-    for good, chunk_bad, k in run._chunks(items, read_payment, "transactionId"):
-        n += k
-        bad += chunk_bad
-        cancels = [
-            {**c, "imp_uid": r["imp_uid"]}
-            for r in good.values()
-            for c in read_cancellations(r.pop("_item"), r["currency"])
-        ]
-        _stage(con, "_v2_again_pay_chunk", _PAYMENT_COLS, list(good.values()))
-        _stage(con, "_v2_again_can_chunk", _CANCEL_COLS, cancels)
-        con.execute("INSERT INTO _v2_again_pay_all SELECT * FROM _v2_again_pay_chunk")
-        con.execute("INSERT INTO _v2_again_can_all SELECT * FROM _v2_again_can_chunk")
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _v2_again_pay AS SELECT * FROM _v2_again_pay_all QUALIFY "
-        "row_number() OVER (PARTITION BY imp_uid ORDER BY status_changed_at DESC NULLS LAST) = 1"
-    )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _v2_again_can AS SELECT * EXCLUDE (raw, raw_hash) FROM "
-        "_v2_again_can_all QUALIFY row_number() OVER (PARTITION BY imp_uid, cancellation_id) = 1"
-    )
-    pays = _upsert(con, "payments", "_v2_again_pay", ("imp_uid",), _PAYMENT_COLS, synced_at=synced_at)
-    row = con.execute(
-        "SELECT count(*) FROM _v2_again_can s LEFT JOIN payment_cancellations t "
-        "USING (imp_uid, cancellation_id) WHERE t.imp_uid IS NULL"
-    ).fetchone()
-    con.execute(
-        "INSERT INTO payment_cancellations (imp_uid, cancellation_id, pg_tid, amount, amount_exact, "
-        "cancelled_at, reason, receipt_url, source_api, synced_at) SELECT imp_uid, cancellation_id, pg_tid, "
-        "amount, amount_exact, cancelled_at, reason, receipt_url, 'v2', $at FROM _v2_again_can "
-        "ON CONFLICT (imp_uid, cancellation_id) DO NOTHING",
-        {"at": synced_at},
-    )
-    q = run._quarantine(con, "payments", endpoint, stream, bad)
-    con.execute(
-        "DELETE FROM quarantine WHERE source = 'payments' AND record_key IN (SELECT imp_uid FROM "
-        "_v2_again_pay)"
-    )
-    tables = {
-        "payments": pays,
-        "payment_cancellations": TableCounts(int(row[0]) if row else 0, 0),
-        "quarantine": q,
-    }
+    rows = list(items)
+    page = {"items": rows, "page": {"number": 0, "size": len(rows), "totalCount": len(rows)}}
+    with tempfile.TemporaryDirectory(prefix="portone-recon-v2-again-") as tmp:
+        spool = Spool(Path(tmp), "again")
+        spool.add_page(V2Page(endpoint, orjson.dumps(page), len(rows), len(rows), rows))
+        staging = Staging(con, PAYMENTS, spool, "_v2_again_stage")
+        staging.stage(final=True)
+        n = staging.finish(
+            "_v2_again_pay",
+            "status_changed_at DESC NULLS LAST, n DESC, idx DESC",
+            "_v2_again_bad",
+            leave_out=SCHEDULE_PLACEHOLDER_SQL,
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _v2_again_can AS {cancellations_sql('_v2_again_pay')}")
+        tables = _store_payments(
+            con,
+            "_v2_again_pay",
+            "_v2_again_can",
+            "_v2_again_bad",
+            stream=stream,
+            synced_at=synced_at,
+            at=now,
+            endpoint=endpoint,
+        )
+        staging.drop("_v2_again_pay")
     return tables, n
-
-
-class _NoClient:
-    """Stands in for the client where a run only stores (:func:`ingest_payment_items` sends nothing)."""
-
-    api_calls = 0
-
-
-_NO_CLIENT: Any = _NoClient()

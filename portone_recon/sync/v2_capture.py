@@ -181,7 +181,6 @@ def reread_refundable(
                         counts, n = ingest_payment_items(
                             con,
                             answers,
-                            store=store,
                             now=now,
                             synced_at=synced_at,
                             stream=STREAM,

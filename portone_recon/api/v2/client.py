@@ -1,7 +1,8 @@
 """``PortOneV2Client``: the V2 endpoints the toolkit needs, synchronous and safe from a Jupyter cell.
 
-Reads return raw JSON objects (the sync checks and stores them with :mod:`~portone_recon.api.v2.records`,
-quarantining what it cannot read); writes return PortOne's answer. ``storeId`` is sent when the setting
+Reads return raw JSON objects (checked with :mod:`~portone_recon.api.v2.records`), or for the bulk sync
+the listings' pages as received (``*_pages``: :class:`~portone_recon.api.v2.paging.V2Page`, never decoded
+in Python on PortOne's layout); writes return PortOne's answer. ``storeId`` is sent when the setting
 is given, else PortOne uses the credential's store. Listings always send an explicit ``from``/``until``
 (the schedule listing hides everything outside the last 90 days by default).
 """
@@ -18,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from portone_recon.api.v2.paging import PAGE_SIZE, V2Pager, rfc3339
+from portone_recon.api.v2.paging import PAGE_SIZE, BodyFor, V2Page, V2Pager, rfc3339
 from portone_recon.api.v2.requests import (
     V2Request,
     billing_key_payment_request,
@@ -117,17 +118,9 @@ class PortOneV2Client:
         """``GET /payments/{paymentId}``: one payment (raw JSON)."""
         return self.send(get_payment_request(payment_id, store_id=self.settings.store_id))
 
-    def payments(
-        self,
-        since: datetime,
-        until: datetime,
-        *,
-        timestamp_type: str = "STATUS_CHANGED_AT",
-        version: str | None = None,
-        extra_filter: dict[str, Any] | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """``GET /payments``: raw payments whose ``timestamp_type`` time lies in ``[since, until]``."""
-
+    def _payments_body(
+        self, timestamp_type: str, version: str | None, extra_filter: dict[str, Any] | None
+    ) -> BodyFor:
         def body(lo: datetime, hi: datetime, number: int, size: int) -> dict[str, Any]:
             flt: dict[str, Any] = {
                 **self._store(),
@@ -142,7 +135,27 @@ class PortOneV2Client:
             flt.update(extra_filter or {})
             return {"page": {"number": number, "size": size}, "filter": flt}
 
+        return body
+
+    def payments(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        timestamp_type: str = "STATUS_CHANGED_AT",
+        version: str | None = None,
+        extra_filter: dict[str, Any] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """``GET /payments``: raw payments whose ``timestamp_type`` time lies in ``[since, until]``."""
+        body = self._payments_body(timestamp_type, version, extra_filter)
         return self._pager.items("/payments", body, since, until)
+
+    def payment_pages(
+        self, since: datetime, until: datetime, *, version: str | None = None
+    ) -> Iterator[V2Page]:
+        """The pages of ``GET /payments`` by ``STATUS_CHANGED_AT`` over ``[since, until]``, as received."""
+        body = self._payments_body("STATUS_CHANGED_AT", version, None)
+        return self._pager.pages("/payments", body, since, until)
 
     def find_by_transaction(
         self, transaction_id: str, since: datetime, until: datetime
@@ -152,11 +165,7 @@ class PortOneV2Client:
         extra = {"textSearch": [{"field": "TX_ID", "value": transaction_id}]}
         return list(self.payments(since, until, timestamp_type="CREATED_AT", extra_filter=extra))
 
-    def schedules(
-        self, since: datetime, until: datetime, *, billing_key: str | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """``GET /payment-schedules``: raw schedules whose ``timeToPay`` lies in ``[since, until]``."""
-
+    def _schedules_body(self, billing_key: str | None) -> BodyFor:
         def body(lo: datetime, hi: datetime, number: int, size: int) -> dict[str, Any]:
             flt: dict[str, Any] = {**self._store(), "from": rfc3339(lo), "until": rfc3339(hi)}
             if billing_key is not None:
@@ -167,7 +176,17 @@ class PortOneV2Client:
                 "filter": flt,
             }
 
-        return self._pager.items("/payment-schedules", body, since, until)
+        return body
+
+    def schedules(
+        self, since: datetime, until: datetime, *, billing_key: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """``GET /payment-schedules``: raw schedules whose ``timeToPay`` lies in ``[since, until]``."""
+        return self._pager.items("/payment-schedules", self._schedules_body(billing_key), since, until)
+
+    def schedule_pages(self, since: datetime, until: datetime) -> Iterator[V2Page]:
+        """The pages of ``GET /payment-schedules`` over ``[since, until]`` (``timeToPay``), as received."""
+        return self._pager.pages("/payment-schedules", self._schedules_body(None), since, until)
 
     def get_schedule(self, schedule_id: str) -> dict[str, Any]:
         """``GET /payment-schedules/{paymentScheduleId}``."""
@@ -176,11 +195,7 @@ class PortOneV2Client:
             "GET", path, params=self._store_params(), endpoint="/payment-schedules/{paymentScheduleId}"
         )
 
-    def billing_keys(
-        self, since: datetime, until: datetime, *, version: str | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """``GET /billing-keys``: keys issued or deleted in ``[since, until]`` (``STATUS_TIMESTAMP``)."""
-
+    def _billing_keys_body(self, version: str | None) -> BodyFor:
         def body(lo: datetime, hi: datetime, number: int, size: int) -> dict[str, Any]:
             out: dict[str, Any] = {
                 "page": {"number": number, "size": size},
@@ -196,7 +211,19 @@ class PortOneV2Client:
                 out["filter"]["version"] = version
             return out
 
-        return self._pager.items("/billing-keys", body, since, until)
+        return body
+
+    def billing_keys(
+        self, since: datetime, until: datetime, *, version: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """``GET /billing-keys``: keys issued or deleted in ``[since, until]`` (``STATUS_TIMESTAMP``)."""
+        return self._pager.items("/billing-keys", self._billing_keys_body(version), since, until)
+
+    def billing_key_pages(
+        self, since: datetime, until: datetime, *, version: str | None = None
+    ) -> Iterator[V2Page]:
+        """The pages of ``GET /billing-keys`` by ``STATUS_TIMESTAMP`` over ``[since, until]``, as received."""
+        return self._pager.pages("/billing-keys", self._billing_keys_body(version), since, until)
 
     def get_billing_key(self, billing_key: str) -> dict[str, Any]:
         """``GET /billing-keys/{billingKey}``."""

@@ -15,10 +15,13 @@ later window of the client is no longer than that (one refusal teaches the limit
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from portone_recon.api.v2.transport import V2Transport
 from portone_recon.errors import BadRequestError, MalformedResponseError
@@ -73,6 +76,74 @@ def _page_of(data: dict[str, Any], method: str, endpoint: str) -> tuple[list[Any
     return items, total
 
 
+#: A page body as PortOne and the sandbox write it: the items first, then the page object last.
+_FAST_HEAD = re.compile(rb"\s*\{\s*\"items\"\s*:\s*\[")
+_FAST_TAIL = re.compile(
+    rb"\]\s*,\s*\"page\"\s*:\s*\{\s*\"number\"\s*:\s*(\d+)\s*,\s*\"size\"\s*:\s*(\d+)\s*,"
+    rb"\s*\"totalCount\"\s*:\s*(\d+)\s*\}\s*\}\s*$"
+)
+
+
+def _decode(body: bytes, method: str, endpoint: str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise MalformedResponseError(
+            "HTTP 200 with a body that is not JSON", method=method, endpoint=endpoint
+        ) from None
+    if not isinstance(data, dict):
+        raise MalformedResponseError(
+            f"expected a JSON object, got {type(data).__name__}", method=method, endpoint=endpoint
+        )
+    return data
+
+
+class V2Page:
+    """One page of a V2 listing: the body as received, its item count and the listing's ``totalCount``.
+
+    Attributes:
+        endpoint: the listing's path (``/payments``, ...).
+        body: the response body, byte for byte.
+        count: items on this page.
+        total: ``page.totalCount`` of the whole window.
+        items: the items as decoded JSON (decoded on first access).
+    """
+
+    __slots__ = ("_items", "body", "count", "endpoint", "total")
+
+    def __init__(self, endpoint: str, body: bytes, count: int, total: int, items: list[Any] | None) -> None:
+        self.endpoint = endpoint
+        self.body = body
+        self.count = count
+        self.total = total
+        self._items = items
+
+    @classmethod
+    def read(cls, endpoint: str, body: bytes) -> V2Page:
+        """The page of ``body``: header read from PortOne's layout without decoding, else decoded."""
+        head = _FAST_HEAD.match(body)
+        tail = _FAST_TAIL.search(body, max(0, len(body) - 200)) if head else None
+        if tail is not None:
+            number, size, total = int(tail[1]), int(tail[2]), int(tail[3])
+            if tail.start() == head.end():  # type: ignore[union-attr]
+                return cls(endpoint, body, 0, total, [])
+            # Every page but the last holds ``size`` items (the items are checked where they are read).
+            count = max(0, min(size, total - number * size))
+            if count:
+                return cls(endpoint, body, count, total, None)
+        items, total = _page_of(_decode(body, "GET", endpoint), "GET", endpoint)
+        return cls(endpoint, body, len(items), total, items)
+
+    @property
+    def items(self) -> list[Any]:
+        if self._items is None:
+            self._items = _page_of(_decode(self.body, "GET", self.endpoint), "GET", self.endpoint)[0]
+        return self._items
+
+    def __repr__(self) -> str:
+        return f"V2Page(endpoint={self.endpoint!r}, items={self.count}, total={self.total})"
+
+
 class V2Pager:
     """Lists one V2 endpoint window by window (see the module docstring)."""
 
@@ -84,27 +155,32 @@ class V2Pager:
         #: Length of the windows sent (shortened when PortOne refuses a window as too long).
         self.span = WINDOW
 
-    def _get(self, path: str, body: dict[str, Any]) -> tuple[list[Any], int]:
-        data = self._transport.request("GET", path, body_query=body)
-        return _page_of(data, "GET", path)
+    def _get(self, path: str, body: dict[str, Any]) -> V2Page:
+        return V2Page.read(path, self._transport.request_bytes("GET", path, body_query=body))
 
-    def items(self, path: str, body_for: BodyFor, since: datetime, until: datetime) -> Iterator[Any]:
-        """Every raw item of ``path`` in ``[since, until]`` (window by window, page by page)."""
+    def pages(self, path: str, body_for: BodyFor, since: datetime, until: datetime) -> Iterator[V2Page]:
+        """Every page of ``path`` in ``[since, until]`` (window by window, in order)."""
         lo = since
         while lo < until:
             hi = min(until, lo + self.span)
             yield from self._window(path, body_for, lo, hi)
             lo = hi
 
-    def _window(self, path: str, body_for: BodyFor, lo: datetime, hi: datetime) -> Iterator[Any]:
+    def items(self, path: str, body_for: BodyFor, since: datetime, until: datetime) -> Iterator[Any]:
+        """Every raw item of ``path`` in ``[since, until]`` (window by window, page by page)."""
+        for page in self.pages(path, body_for, since, until):
+            yield from page.items
+
+    def _window(self, path: str, body_for: BodyFor, lo: datetime, hi: datetime) -> Iterator[V2Page]:
         try:
-            first, total = self._get(path, body_for(lo, hi, 0, self.size))
+            first = self._get(path, body_for(lo, hi, 0, self.size))
         except BadRequestError:
             if hi - lo <= SPLIT_ABOVE:
                 raise
             self.span = min(self.span, (hi - lo) / 2)
-            yield from self.items(path, body_for, lo, hi)
+            yield from self.pages(path, body_for, lo, hi)
             return
+        total = first.total
         pages = math.ceil(total / self.size) if total else 0
         if pages > self.reach and hi - lo > timedelta(seconds=1):
             self.windows_split += 1
@@ -112,7 +188,7 @@ class V2Pager:
             yield from self._window(path, body_for, lo, mid)
             yield from self._window(path, body_for, mid, hi)
             return
-        yield from first
+        yield first
         rest = list(range(1, min(pages, self.reach)))
         if not rest:
             return
@@ -121,9 +197,13 @@ class V2Pager:
             # At most ``workers`` pages in flight: memory stays bounded by the pages not yet yielded.
             pending = [pool.submit(self._get, path, body_for(lo, hi, n, self.size)) for n in rest[:workers]]
             nxt = len(pending)
-            while pending:
-                items, _ = pending.pop(0).result()
-                if nxt < len(rest):
-                    pending.append(pool.submit(self._get, path, body_for(lo, hi, rest[nxt], self.size)))
-                    nxt += 1
-                yield from items
+            try:
+                while pending:
+                    page = pending.pop(0).result()
+                    if nxt < len(rest):
+                        pending.append(pool.submit(self._get, path, body_for(lo, hi, rest[nxt], self.size)))
+                        nxt += 1
+                    yield page
+            finally:
+                for fut in pending:
+                    fut.cancel()

@@ -7,7 +7,14 @@ unknown ``status`` (a new oneOf case) is a reason, since no rule can know what i
 
 V2 ids map onto the V1 model: payment ``id`` is the merchant's order id (``merchant_uid``), ``customer.id``
 the customer (``customer_uid``), ``transactionId`` the attempt (``imp_uid``; for a V1 payment read through
-V2 it *is* the V1 imp_uid). Amounts are int64 minor units; ``amount_exact`` holds major units like V1's.
+V2 it *is* the V1 imp_uid). Amounts are int64 minor units; ``amount_exact`` holds major units like V1's
+(an amount whose major value does not fit the store's ``DECIMAL(18, 4)`` is unreadable). A time is RFC
+3339 (:data:`RFC3339_PATTERN`: date, ``T``, time, optional fraction, ``Z`` or an offset); a currency is
+three ASCII capitals.
+
+The bulk sync reads the same objects in SQL (:mod:`portone_recon.sync.v2_sql`) by these same rules;
+these readers are the reference (single payments, and the wording of why a record is unreadable), and
+the tests run every odd record through both.
 
 Two shapes are read for what they are whatever PortOne turns out to send:
 
@@ -19,6 +26,7 @@ Two shapes are read for what they are whatever PortOne turns out to send:
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -46,7 +54,7 @@ BILLING_KEY_STATUSES = frozenset({"ISSUED", "DELETED"})
 #: A staged ``payments`` row that is a schedule's payment before it runs (no attempt was made).
 SCHEDULE_PLACEHOLDER_SQL = "status_v2 = 'READY' AND schedule_id IS NOT NULL"
 #: ISO 4217 currencies without a minor unit (the rest: 2 places, except the 3-place ones below).
-_ZERO_DECIMAL = frozenset(
+ZERO_DECIMAL = frozenset(
     {
         "KRW",
         "JPY",
@@ -66,7 +74,19 @@ _ZERO_DECIMAL = frozenset(
         "VUV",
     }
 )
-_THREE_DECIMAL = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
+THREE_DECIMAL = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
+#: An RFC 3339 instant (ASCII digits; the fraction may be longer than microseconds, which are kept).
+#: Also the pattern of the SQL reader (RE2 and Python's ``re`` read it alike).
+RFC3339_PATTERN = (
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]((?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])(\.[0-9]+)?"
+    r"([Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
+#: An ISO 4217 currency code.
+CURRENCY_PATTERN = "[A-Z]{3}"
+#: Major amounts must be below this in magnitude (the store's ``DECIMAL(18, 4)``).
+MAJOR_LIMIT = 10**14
+_RFC3339 = re.compile(RFC3339_PATTERN)
+_CURRENCY = re.compile(CURRENCY_PATTERN)
 
 Record = dict[str, Any]
 
@@ -77,9 +97,9 @@ class _Unreadable(Exception):
 
 def minor_exponent(currency: str) -> int:
     """Decimal places of ``currency``'s minor unit (ISO 4217)."""
-    if currency in _ZERO_DECIMAL:
+    if currency in ZERO_DECIMAL:
         return 0
-    return 3 if currency in _THREE_DECIMAL else 2
+    return 3 if currency in THREE_DECIMAL else 2
 
 
 def to_major(minor: int, currency: str) -> Decimal:
@@ -99,13 +119,15 @@ def parse_rfc3339(text: Any, field: str, *, required: bool = False) -> datetime 
         return None
     if not isinstance(text, str):
         raise _Unreadable(f"{field} must be an RFC 3339 string, got {text!r}")
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise _Unreadable(f"{field} is not an RFC 3339 time: {text!r}")
+    day, clock, fraction, offset = match.groups()
+    offset = "+00:00" if offset in ("Z", "z") else offset
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return datetime.fromisoformat(f"{day}T{clock}{(fraction or '')[:7]}{offset}")
     except ValueError:
         raise _Unreadable(f"{field} is not an RFC 3339 time: {text!r}") from None
-    if value.tzinfo is None:
-        raise _Unreadable(f"{field} has no UTC offset: {text!r}")
-    return value
 
 
 def _str(data: Any, key: str, where: str, *, required: bool = False) -> str | None:
@@ -141,13 +163,15 @@ def _money(minor: int | None, currency: str) -> tuple[int | None, Decimal | None
     if minor is None:
         return None, None
     exact = to_major(minor, currency)
+    if abs(exact) >= MAJOR_LIMIT:
+        raise _Unreadable(f"amount {minor} {currency} is out of range")
     return whole(exact), exact
 
 
 def _currency(data: dict[str, Any]) -> str:
     value = _str(data, "currency", "", required=True)
     assert value is not None
-    if not (len(value) == 3 and value.isalpha() and value.isupper()):
+    if _CURRENCY.fullmatch(value) is None:
         raise _Unreadable(f"currency must be an ISO 4217 code, got {value!r}")
     return value
 
@@ -207,7 +231,7 @@ def read_payment(data: Any) -> tuple[Record | None, str | None]:
             "cancel_amount_exact": cancelled_exact,
             "currency": currency,
             "pay_method": _method_name(method_type),
-            "channel": str(_obj(data, "origin").get("platformType") or "").lower() or None,
+            "channel": _platform(_obj(data, "origin").get("platformType")),
             "pg_provider": channel.get("pgProvider") if isinstance(channel.get("pgProvider"), str) else None,
             "pg_tid": _str(data, "pgTxId", ""),
             "name": _str(data, "orderName", ""),
@@ -248,7 +272,10 @@ def read_cancellations(data: dict[str, Any], currency: str) -> list[Record]:
         total = entry.get("totalAmount")
         if isinstance(total, bool) or not isinstance(total, int) or not isinstance(entry.get("id"), str):
             continue
-        amount, exact = _money(total, currency)
+        try:
+            amount, exact = _money(total, currency)
+        except _Unreadable:
+            continue
         try:
             when = parse_rfc3339(entry.get("cancelledAt") or entry.get("requestedAt"), "cancelledAt")
         except _Unreadable:
@@ -286,7 +313,7 @@ def read_schedule(data: Any) -> tuple[Record | None, str | None]:
         record: Record = {
             "merchant_uid": _str(data, "paymentId", "", required=True),
             "schedule_id": _str(data, "id", "", required=True),
-            "customer_uid": _str(customer, "id", "customer."),
+            "customer_uid": _str(customer, "id", "customer.", required=True),
             "billing_key": _str(data, "billingKey", "", required=True),
             "schedule_status": schedule_status,
             "payment_status": payment_status,
@@ -370,6 +397,11 @@ def _usage(billing_key: str | None, schedule_id: str | None, total: Decimal | No
     if not billing_key:
         return None
     return "payment.scheduled" if schedule_id else "payment"
+
+
+def _platform(value: Any) -> str | None:
+    """``origin.platformType`` lower-cased (``API`` -> ``api``); anything but a non-empty string: None."""
+    return value.lower() if isinstance(value, str) and value else None
 
 
 def _method_name(kind: Any) -> str | None:

@@ -97,7 +97,31 @@ class V2Transport:
         endpoint: str | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """Send one logical request and return the 200 body (a JSON object).
+        """Send one logical request and return the 200 body decoded (a JSON object); see
+        :meth:`request_bytes` for the arguments and errors."""
+        body = self.request_bytes(
+            method,
+            path,
+            params=params,
+            body_query=body_query,
+            json=json,
+            endpoint=endpoint,
+            idempotency_key=idempotency_key,
+        )
+        return self._decode(body, method.upper(), endpoint or path)
+
+    def request_bytes(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params = (),
+        body_query: Mapping[str, Any] | None = None,
+        json: Any = None,
+        endpoint: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> bytes:
+        """Send one logical request and return the 200 body as received (not decoded).
 
         Args:
             method: HTTP method.
@@ -153,7 +177,7 @@ class V2Transport:
                 continue
             status = resp.status_code
             if status == 200:
-                return self._decode(resp.content, method, where)
+                return resp.content
             kind_of_error, _ = error_body(resp.content)
             refusal = kind_of_error in REFUSAL_TYPES
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
