@@ -10,8 +10,12 @@ Memory: ``peak_rss_mib`` is the child's peak (world included); ``sync_rss_growth
 share: the peak during the sync (the kernel's peak counter is reset just before it, ``/proc/self/clear_refs``)
 minus the resident size just before it.
 
+Latency: ``--latency-ms 50`` puts 50 ms before every answer of both transports (as
+``sync_throughput.py`` does on the loopback server; both clients keep their default 4 requests in
+flight), so the figures include what the number of calls costs against a real API, not only CPU.
+
 Usage:
-  python benchmarks/sync_v2.py --payments 1e5 [--json OUT]
+  python benchmarks/sync_v2.py --payments 1e5 [--latency-ms 50] [--json OUT]
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -47,7 +53,26 @@ def _reset_peak() -> bool:
     return True
 
 
-def _one(api: str, payments: int, months: int, seed: int) -> dict[str, Any]:
+class _Slow(httpx.BaseTransport):
+    """An httpx transport that answers through ``inner`` after ``seconds`` (the network's latency)."""
+
+    def __init__(self, inner: httpx.BaseTransport, seconds: float) -> None:
+        self._inner = inner
+        self._seconds = seconds
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        time.sleep(self._seconds)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _slow(transport: httpx.BaseTransport, seconds: float) -> httpx.BaseTransport:
+    return _Slow(transport, seconds) if seconds else transport
+
+
+def _one(api: str, payments: int, months: int, seed: int, latency: float = 0.0) -> dict[str, Any]:
     from portone_recon.api import PortOneClient
     from portone_recon.api.v2 import PortOneV2Client
     from portone_recon.config import Settings
@@ -77,12 +102,16 @@ def _one(api: str, payments: int, months: int, seed: int) -> dict[str, Any]:
         wall, cpu = time.perf_counter(), cpu_s()
         if api == "v1":
             with PortOneClient(
-                imp_key=w.imp_key, imp_secret=w.imp_secret, transport=w.transport(), sleep=lambda s: None
+                imp_key=w.imp_key,
+                imp_secret=w.imp_secret,
+                transport=_slow(w.transport(), latency),
+                sleep=lambda s: None,
             ) as c:
                 report = sync(c, store, progress=False)
         else:
             settings = Settings(api_secret="sandbox_v2_secret", v2_api_base="https://v2.invalid")
-            with PortOneV2Client(settings, transport=surface.transport(), sleep=lambda s: None) as c:
+            transport = _slow(surface.transport(), latency)
+            with PortOneV2Client(settings, transport=transport, sleep=lambda s: None) as c:
                 report = sync_v2(c, store, now=datetime.fromtimestamp(w.now, UTC), progress=False)
         wall, cpu = time.perf_counter() - wall, cpu_s() - cpu
         sync_peak = peak_rss_mib()
@@ -108,10 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--months", type=int, default=13)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--only", choices=("v1", "v2"))
+    p.add_argument("--latency-ms", type=float, default=0.0, help="latency before every answer (both APIs)")
     p.add_argument("--json")
     args = p.parse_args(argv)
     if args.only:
-        print(__import__("json").dumps(_one(args.only, int(args.payments), args.months, args.seed)))
+        one = _one(args.only, int(args.payments), args.months, args.seed, args.latency_ms / 1000)
+        print(__import__("json").dumps(one))
         return 0
     rows = []
     for api in ("v1", "v2"):
@@ -125,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             str(args.months),
             "--seed",
             str(args.seed),
+            "--latency-ms",
+            str(args.latency_ms),
         ]
         rows.append(run_child(child))
     print_table(rows, list(rows[0]))
