@@ -103,6 +103,13 @@ def mixed(
         load_subscriptions(store, sc.subscriptions, progress=False)
         plan = plan_fixes(reconcile(store, as_of=sc.as_of), FIXABLE, subscriptions=sc.subscriptions)
         client = RoutingClient(store, v1, V2ActionsClient(api, store, now=now))
+
+        def resync_and_reconcile() -> Any:
+            sync(v1, store, progress=False)
+            sync_v2(api, store, now=datetime.fromtimestamp(world.now, UTC), only_v2=True)
+            return reconcile(store, as_of=sc.as_of)
+
+        client.resync_and_reconcile = resync_and_reconcile  # type: ignore[attr-defined]
         yield plan, client, recorder, store, {world.imp_secret, V2_SECRET}
 
 
@@ -180,6 +187,9 @@ def test_when_a_failed_id_is_not_charged_again_v2_retries_go_under_a_new_id_once
         a for a in plan.actions if a.kind == "retry" and client.api_for_customer(a.customer_uid) == "v2"
     ]
     assert retries
+    retried = {str(a.target["schedule_merchant_uid"]) for a in retries}
+    before = client.resync_and_reconcile().findings
+    assert retried <= set(before.loc[before["kind"] == "unpaid_renewal", "merchant_uid"])
     done = apply(plan, client, store, dry_run=False, max_actions=10_000, max_amount=10**9, progress=False)
     assert set(done.outcomes["status"]) == {"succeeded"}
     charged = [r.url.raw_path.decode() for r in recorder.sent if r.url.path.endswith("/billing-key")]
@@ -192,3 +202,10 @@ def test_when_a_failed_id_is_not_charged_again_v2_retries_go_under_a_new_id_once
     sent = len(recorder.sent)
     apply(plan, client, store, dry_run=False, max_actions=10_000, max_amount=10**9, progress=False)
     assert not [r for r in recorder.sent[sent:] if r.method != "GET"]  # a second apply charges nothing
+    # The next sync and reconciliation see each renewal paid under its retry id: the unpaid renewal is
+    # closed, and the retry's payment is its own order's (the apply created it), not an unknown payment.
+    after = client.resync_and_reconcile().findings
+    open_renewals = set(after.loc[after["kind"] == "unpaid_renewal", "merchant_uid"])
+    assert not open_renewals & retried
+    unknown = set(after.loc[after["kind"] == "unknown_payment", "merchant_uid"])
+    assert not unknown & {f"{mu}-r1" for mu in retried}
