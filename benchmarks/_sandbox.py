@@ -31,7 +31,15 @@ class SandboxProcess:
         build_s: seconds from start until ready (the scenario generation).
     """
 
-    def __init__(self, *, subscribers: int, months: int, seed: int = 0, max_s: float = 1800) -> None:
+    def __init__(
+        self,
+        *,
+        subscribers: int,
+        months: int,
+        seed: int = 0,
+        max_s: float = 1800,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         self.args = [
             sys.executable,
             "-m",
@@ -46,12 +54,15 @@ class SandboxProcess:
             str(months),
             "--seed",
             str(seed),
+            *extra,
         ]
         self.max_s = max_s
         self.proc: subprocess.Popen[bytes] | None = None
         self._killer: threading.Timer | None = None
         self.base_url = self.imp_key = self.imp_secret = ""
         self.build_s = 0.0
+        #: the whole ready line (``v2_base_url`` and ``v2_api_secret`` when serving V2 too)
+        self.info: dict[str, Any] = {}
 
     def __enter__(self) -> SandboxProcess:
         t0 = time.perf_counter()
@@ -69,6 +80,7 @@ class SandboxProcess:
             err = self.proc.stderr.read().decode(errors="replace")[-3000:] if self.proc.stderr else ""
             raise SystemExit(f"sandbox serve did not start: {err}")
         info: dict[str, Any] = orjson.loads(line[0])
+        self.info = info
         self.base_url, self.imp_key, self.imp_secret = info["base_url"], info["imp_key"], info["imp_secret"]
         self.build_s = time.perf_counter() - t0
         return self

@@ -119,6 +119,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise SandboxError(f"--port must be 0..65535 (0 picks a free one), got {args.port}")
     v2 = v2_surface(world, getattr(args, "v2", None))
+    if v2 is not None:
+        v2.warm()  # rendered before "ready", as the V1 surface's JSON is held ready
     try:
         server = SandboxServer(world, port=args.port, v2=v2, v2_prefix=V2_PREFIX if v2 is not None else None)
     except OSError as exc:

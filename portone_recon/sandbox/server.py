@@ -30,6 +30,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         v2_path = self.server.v2_path(parts.path)
         if self.server.v2 is not None and v2_path is not None:  # V2 ids stay percent-escaped until matched
+            # the world's latency faults hold for V2 routes too (matched against the V2 path)
+            self.server.world.faults.delay(self.command, v2_path, v2_path)
             reply = self.server.v2.handle(self.command, v2_path, query, body, headers)
         else:
             reply = handle(self.server.world, self.command, unquote(parts.path), query, body, headers)

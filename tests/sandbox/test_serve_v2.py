@@ -77,3 +77,26 @@ def test_a_mixed_merchant_shows_each_payment_once_with_its_version() -> None:
             want = "V1" if customer in v1_customers else "V2"
             assert p["version"] == want, p["id"]
         assert {p["version"] for p in listed} == {"V1", "V2"}
+
+
+def test_the_worlds_latency_faults_hold_for_v2_routes_too() -> None:
+    import threading
+
+    from portone_recon.sandbox import SandboxWorld
+    from portone_recon.sandbox.server import SandboxServer
+    from portone_recon.sandbox.v2_api import SandboxV2
+
+    world = SandboxWorld(start=datetime(2025, 1, 1, tzinfo=UTC), seed=1)
+    waited: list[float] = []
+    world.faults.sleep = waited.append  # what the server would sleep, recorded instead
+    world.faults.add_latency(0.05, route="GET /payments")
+    server = SandboxServer(world, v2=SandboxV2(world, api_secret="s"), v2_prefix="/v2")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        r = httpx.get(f"{base}/v2/payments", headers={"Authorization": "PortOne s"})
+        assert r.status_code == 200
+        assert waited == [0.05]  # the V2 listing waited as a V1 request on the same route would
+    finally:
+        server.shutdown()
+        server.server_close()
