@@ -26,6 +26,7 @@ from urllib.parse import quote
 import httpx
 
 from portone_recon.api._pool import background
+from portone_recon.api.counting import CallCounter
 from portone_recon.api.envelope import RawPage
 from portone_recon.api.models import (
     PAYMENT_STATUSES,
@@ -37,7 +38,7 @@ from portone_recon.api.models import (
     Schedule,
 )
 from portone_recon.api.paging import Pager
-from portone_recon.api.transport import CallCounter, Params, Transport, norm_params
+from portone_recon.api.transport import Params, Transport, norm_params
 from portone_recon.api.windows import (
     PAYMENT_WINDOW_SECONDS,
     Instant,

@@ -9,19 +9,19 @@ the token once. The secret and the token never appear in a repr, log or error.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
 import httpx
 
 from portone_recon._time import from_unix
+from portone_recon.api.counting import CallCounter, count_call, counting_calls
 from portone_recon.api.envelope import decode_envelope
 from portone_recon.api.models import Token
 from portone_recon.api.retry import outcome_unknown, parse_retry_after, retry_decision
@@ -41,23 +41,6 @@ log = logging.getLogger("portone_recon.api")
 Params = Sequence[tuple[str, str]]
 
 _TOKEN_PATH = "/users/getToken"
-
-
-class CallCounter:
-    """HTTP requests counted by :meth:`PortOneClient.counting_calls`."""
-
-    __slots__ = ("calls",)
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def __repr__(self) -> str:
-        return f"CallCounter(calls={self.calls})"
-
-
-_CALL_COUNTER: contextvars.ContextVar[CallCounter | None] = contextvars.ContextVar(
-    "portone_recon_call_counter", default=None
-)
 
 # Body fields never copied into an error's RequestInfo.
 _REDACTED_FIELDS = frozenset(
@@ -180,23 +163,15 @@ class Transport:
     def _count(self) -> None:
         with self._count_lock:
             self._api_calls += 1
-            counter = _CALL_COUNTER.get()
-            if counter is not None:
-                counter.calls += 1
+            count_call()
 
-    @contextmanager
-    def counting_calls(self) -> Iterator[CallCounter]:
+    def counting_calls(self) -> AbstractContextManager[CallCounter]:
         """Count the HTTP requests made for the code inside (in this thread and the pool it uses).
 
         Unlike a difference of :attr:`api_calls`, this stays exact when other threads use the client at
         the same time.
         """
-        counter = CallCounter()
-        token = _CALL_COUNTER.set(counter)
-        try:
-            yield counter
-        finally:
-            _CALL_COUNTER.reset(token)
+        return counting_calls()
 
     def _request_info(self, method: str, endpoint: str, params: Params, body: Any) -> RequestInfo:
         return RequestInfo(method=method, endpoint=endpoint, params=tuple(params), json=_redact(body))

@@ -45,7 +45,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -111,6 +111,10 @@ class V2SyncClient(Protocol):
 
     @property
     def settings(self) -> Settings: ...
+
+    def counting_calls(self) -> AbstractContextManager[Any]: ...
+
+    def background(self) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)
@@ -383,23 +387,28 @@ class _V2Run:
             return cursor - self.overlap, cursor
         return self.until - self.lookback, None
 
-    def _fetch(self, name: str, pages: Callable[[], Iterator[V2Page]], spool: Spool, bar: Any) -> _Fetched:
-        """Every page of one listing into ``spool`` (one fetch thread runs these in stream order)."""
-        calls = self.client.api_calls
+    def _fetch(
+        self, name: str, pages: Callable[[], Iterator[V2Page]], spool: Spool, bar: Any, *, ahead: bool = False
+    ) -> _Fetched:
+        """Every page of one listing into ``spool``; ``ahead``: fetched ahead of its turn, its requests
+        yield to the listing whose turn it is (the client's ``background``)."""
         try:
-            if self._stop.is_set():
-                raise SyncError("sync stopped")
-            bar.set_description(f"sync {name}")
-            for page in pages():
+            with (
+                self.client.background() if ahead else nullcontext(),
+                self.client.counting_calls() as counter,
+            ):
                 if self._stop.is_set():
                     raise SyncError("sync stopped")
-                spool.add_page(page)
-                bar.update(page.count)
+                for page in pages():
+                    if self._stop.is_set():
+                        raise SyncError("sync stopped")
+                    spool.add_page(page)
+                    bar.update(page.count)
             spool.close()
         except BaseException:
             spool.remove()
             raise
-        return _Fetched(spool, self.client.api_calls - calls)
+        return _Fetched(spool, counter.calls)
 
     def _staged(self, fut: Future[_Fetched], staging: Staging) -> _Fetched:
         """Wait for a listing's last page, staging its finished spool files meanwhile, then the rest.
@@ -635,10 +644,19 @@ class _V2Run:
         with (
             tqdm(desc="sync v2", unit=" items", disable=not show, leave=True) as bar,
             ThreadPoolExecutor(1, thread_name_prefix="portone-recon-sync-v2-fetch") as fetcher,
+            ThreadPoolExecutor(1, thread_name_prefix="portone-recon-sync-v2-fetch-ahead") as beside,
         ):
-            # One fetch thread, listings in stream order: fetching runs ahead of staging and merging.
+            # Payments on one fetch thread; schedules, then billing keys, on a second one as background
+            # work of the client's pool (its idle slots while payments are parsed and staged): fetching
+            # runs ahead of staging and merging, never more than ``concurrency`` requests in flight.
             futures = {
-                name: fetcher.submit(self._fetch, name, listings[name], spools[name], bar) for name in spools
+                "v2:payments": fetcher.submit(
+                    self._fetch, "v2:payments", listings["v2:payments"], spools["v2:payments"], bar
+                ),
+                **{
+                    name: beside.submit(self._fetch, name, listings[name], spools[name], bar, ahead=True)
+                    for name in ("v2:schedules", "v2:billing_keys")
+                },
             }
             try:
                 for name, ingest in (
@@ -663,6 +681,7 @@ class _V2Run:
             finally:
                 self._stop.set()
                 fetcher.shutdown(wait=True, cancel_futures=True)
+                beside.shutdown(wait=True, cancel_futures=True)
                 for spool in spools.values():
                     spool.remove()
         return out

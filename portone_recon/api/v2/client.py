@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -19,6 +20,8 @@ from urllib.parse import quote
 
 import httpx
 
+from portone_recon.api._pool import background
+from portone_recon.api.counting import CallCounter, counting_calls
 from portone_recon.api.v2.paging import PAGE_SIZE, BodyFor, V2Page, V2Pager, rfc3339
 from portone_recon.api.v2.requests import (
     V2Request,
@@ -94,12 +97,23 @@ class PortOneV2Client:
         self.close()
 
     def close(self) -> None:
+        self._pager.close()
         self._transport.close()
 
     @property
     def api_calls(self) -> int:
         """HTTP requests sent so far."""
         return self._transport.api_calls
+
+    def counting_calls(self) -> AbstractContextManager[CallCounter]:
+        """Count the HTTP requests made for the code inside (in this thread and the listings' pool),
+        exact while other threads use the client."""
+        return counting_calls()
+
+    def background(self) -> AbstractContextManager[None]:
+        """Listing requests the code inside sends yield to other threads' (work fetched ahead of its
+        turn); ``concurrency`` bounds both together."""
+        return background()
 
     @property
     def windows_split(self) -> int:

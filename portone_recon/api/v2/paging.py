@@ -14,15 +14,18 @@ later window of the client is no longer than that (one refusal teaches the limit
 
 from __future__ import annotations
 
+import contextvars
 import math
 import re
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
+from portone_recon.api._pool import PriorityPool
 from portone_recon.api.v2.transport import V2Transport
 from portone_recon.errors import BadRequestError, MalformedResponseError
 
@@ -154,6 +157,27 @@ class V2Pager:
         self.windows_split = 0
         #: Length of the windows sent (shortened when PortOne refuses a window as too long).
         self.span = WINDOW
+        self._pool: PriorityPool | None = None
+        self._pool_lock = threading.Lock()
+
+    def executor(self) -> PriorityPool:
+        """The pool every listing request goes through: ``concurrency`` in flight at most, however
+        many threads list at once; work submitted under ``background()`` yields to the rest."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = PriorityPool(max(1, self._transport.settings.concurrency), "portone-v2-page")
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the page-fetching threads."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, path: str, body: dict[str, Any]) -> Future[V2Page]:
+        # the submitter's context travels with the job (a ``counting_calls`` count includes it)
+        return self.executor().submit(contextvars.copy_context().run, self._get, path, body)
 
     def _get(self, path: str, body: dict[str, Any]) -> V2Page:
         return V2Page.read(path, self._transport.request_bytes("GET", path, body_query=body))
@@ -173,7 +197,7 @@ class V2Pager:
 
     def _window(self, path: str, body_for: BodyFor, lo: datetime, hi: datetime) -> Iterator[V2Page]:
         try:
-            first = self._get(path, body_for(lo, hi, 0, self.size))
+            first = self._submit(path, body_for(lo, hi, 0, self.size)).result()
         except BadRequestError:
             if hi - lo <= SPLIT_ABOVE:
                 raise
@@ -193,17 +217,17 @@ class V2Pager:
         if not rest:
             return
         workers = max(1, self._transport.settings.concurrency)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="portone-v2-page") as pool:
-            # At most ``workers`` pages in flight: memory stays bounded by the pages not yet yielded.
-            pending = [pool.submit(self._get, path, body_for(lo, hi, n, self.size)) for n in rest[:workers]]
-            nxt = len(pending)
-            try:
-                while pending:
-                    page = pending.pop(0).result()
-                    if nxt < len(rest):
-                        pending.append(pool.submit(self._get, path, body_for(lo, hi, rest[nxt], self.size)))
-                        nxt += 1
-                    yield page
-            finally:
-                for fut in pending:
-                    fut.cancel()
+        # At most ``workers`` pages of this window queued: memory stays bounded by the pages not yet
+        # yielded.
+        pending = [self._submit(path, body_for(lo, hi, n, self.size)) for n in rest[:workers]]
+        nxt = len(pending)
+        try:
+            while pending:
+                page = pending.pop(0).result()
+                if nxt < len(rest):
+                    pending.append(self._submit(path, body_for(lo, hi, rest[nxt], self.size)))
+                    nxt += 1
+                yield page
+        finally:
+            for fut in pending:
+                fut.cancel()

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import orjson
 
+from portone_recon.api.counting import count_call
 from portone_recon.api.retry import outcome_unknown, parse_retry_after, retry_decision
 from portone_recon.api.v2.errors import REFUSAL_TYPES, error_body, v2_error
 from portone_recon.config import Settings
@@ -152,6 +153,7 @@ class V2Transport:
         while True:
             with self._lock:
                 self._api_calls += 1
+                count_call()
             try:
                 resp = self._http.request(method, path, params=query, json=json, headers=headers)
             except httpx.TransportError as exc:
