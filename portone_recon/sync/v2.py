@@ -355,6 +355,10 @@ class _V2Run:
         self.con: duckdb.DuckDBPyConnection | None = None
         self.cursors: dict[str, datetime | None] = {}
         self._stop = threading.Event()
+        #: each listing's staging (made when the run starts), and staging errors of a listing staged
+        #: ahead of its turn, raised when its turn comes
+        self._stagings: dict[str, Staging] = {}
+        self._ahead_errors: dict[str, BaseException] = {}
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -414,8 +418,12 @@ class _V2Run:
         """Wait for a listing's last page, staging its finished spool files meanwhile, then the rest.
 
         One DuckDB thread while pages still arrive (the other core serves the fetch), one file at a
-        time, so that all threads take the rest as soon as the last page is in.
+        time, so that all threads take the rest as soon as the last page is in. When none of its own
+        files is finished, a later listing's (fetched beside it) is staged instead: its turn then starts
+        with less to do. A staging error of a later listing is kept for its own turn.
         """
+        if staging.name in self._ahead_errors:
+            raise self._ahead_errors.pop(staging.name)
         con = self._con
         row = con.execute("SELECT current_setting('threads')").fetchone()
         con.execute("SET threads = 1")
@@ -425,11 +433,23 @@ class _V2Run:
                     fetched = fut.result(timeout=0.05)
                     break
                 except TimeoutError:
-                    staging.stage(one=True)
+                    if not staging.stage(one=True):
+                        self._stage_ahead(staging)
         finally:
             con.execute(f"SET threads = {int(row[0]) if row else 1}")
         staging.stage(final=True)
         return fetched
+
+    def _stage_ahead(self, current: Staging) -> None:
+        """One finished file of the next listing that has one (never raised into ``current``'s stream)."""
+        for later in self._stagings.values():
+            if later is current or later.name in self._ahead_errors:
+                continue
+            try:
+                if later.stage(one=True):
+                    return
+            except (PortOneReconError, duckdb.Error) as exc:
+                self._ahead_errors[later.name] = exc
 
     def _quarantine(
         self, con: duckdb.DuckDBPyConnection, entity: V2Entity, stream: str, bad: str
@@ -467,7 +487,7 @@ class _V2Run:
     def payments(self, fut: Future[_Fetched], spool: Spool, lo: datetime) -> StreamResult:
         stream = "v2:payments"
         before = self.cursors.get(stream)
-        staging = Staging(self._con, PAYMENTS, spool, "_v2_pay_stage")
+        staging = self._stagings.get("v2:payments") or Staging(self._con, PAYMENTS, spool, "_v2_pay_stage")
         fetched = self._staged(fut, staging)
         con = self._con
         # Adjacent windows share their bound: one copy of a repeated item (its latest state).
@@ -499,7 +519,7 @@ class _V2Run:
     def schedules(self, fut: Future[_Fetched], spool: Spool, lo: datetime, hi: datetime) -> StreamResult:
         stream = "v2:schedules"
         before = self.cursors.get(stream)
-        staging = Staging(self._con, SCHEDULES, spool, "_v2_sch_stage")
+        staging = self._stagings.get("v2:schedules") or Staging(self._con, SCHEDULES, spool, "_v2_sch_stage")
         fetched = self._staged(fut, staging)
         n = staging.finish("_v2_sch", "n DESC, idx DESC", "_v2_sch_bad")
         # Read before the transaction (TEMP rows written inside it make the commit slower); the
@@ -547,7 +567,9 @@ class _V2Run:
     def billing_keys(self, fut: Future[_Fetched], spool: Spool, lo: datetime) -> StreamResult:
         stream = "v2:billing_keys"
         before = self.cursors.get(stream)
-        staging = Staging(self._con, BILLING_KEYS, spool, "_v2_key_stage")
+        staging = self._stagings.get("v2:billing_keys") or Staging(
+            self._con, BILLING_KEYS, spool, "_v2_key_stage"
+        )
         fetched = self._staged(fut, staging)
         n = staging.finish("_v2_key", "n DESC, idx DESC", "_v2_key_bad")
         with self._transaction() as con:
@@ -638,6 +660,11 @@ class _V2Run:
             "v2:payments": lambda: self.client.payment_pages(pay_lo, self.until, version=version),
             "v2:schedules": lambda: self.client.schedule_pages(sch_lo, sch_hi),
             "v2:billing_keys": lambda: self.client.billing_key_pages(key_lo, self.until, version=version),
+        }
+        self._stagings = {
+            "v2:payments": Staging(self._con, PAYMENTS, spools["v2:payments"], "_v2_pay_stage"),
+            "v2:schedules": Staging(self._con, SCHEDULES, spools["v2:schedules"], "_v2_sch_stage"),
+            "v2:billing_keys": Staging(self._con, BILLING_KEYS, spools["v2:billing_keys"], "_v2_key_stage"),
         }
         show = _auto_progress() if self.progress is None else self.progress
         out: list[StreamResult] = []

@@ -54,12 +54,14 @@ class Staging:
         self.parts: list[str] = []
         self._waiting: list[SpoolChunk] = []
 
-    def stage(self, *, final: bool = False, one: bool = False) -> None:
+    def stage(self, *, final: bool = False, one: bool = False) -> int:
         """Stage finished spool files: every one, or with ``one`` the oldest only (the caller can change
-        DuckDB's threads between files); with ``final``, close the spool and stage all the rest."""
+        DuckDB's threads between files); with ``final``, close the spool and stage all the rest.
+        Returns how many files were staged."""
         if final:
             self.spool.close()
         self._waiting.extend(self.spool.take_chunks())
+        staged = 0
         while self._waiting:
             chunk = self._waiting.pop(0)
             part = f"{self.name}_part{len(self.parts)}"
@@ -76,8 +78,10 @@ class Staging:
             finally:
                 chunk.remove()
             self.parts.append(part)
+            staged += 1
             if one and not final:
-                return
+                return staged
+        return staged
 
     def union(self) -> str:
         """SQL of every staged row (an empty relation of the right shape when nothing was staged)."""
