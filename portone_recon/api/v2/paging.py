@@ -23,10 +23,8 @@ from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-
 from portone_recon.api._pool import PriorityPool
-from portone_recon.api.v2.transport import V2Transport
+from portone_recon.api.v2.transport import V2Transport, decode_object
 from portone_recon.errors import BadRequestError, MalformedResponseError
 
 #: PortOne refuses a page with ``(number + 1) * size`` above this.
@@ -87,20 +85,6 @@ _FAST_TAIL = re.compile(
 )
 
 
-def _decode(body: bytes, method: str, endpoint: str) -> dict[str, Any]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise MalformedResponseError(
-            "HTTP 200 with a body that is not JSON", method=method, endpoint=endpoint
-        ) from None
-    if not isinstance(data, dict):
-        raise MalformedResponseError(
-            f"expected a JSON object, got {type(data).__name__}", method=method, endpoint=endpoint
-        )
-    return data
-
-
 class V2Page:
     """One page of a V2 listing: the body as received, its item count and the listing's ``totalCount``.
 
@@ -134,13 +118,13 @@ class V2Page:
             count = max(0, min(size, total - number * size))
             if count:
                 return cls(endpoint, body, count, total, None)
-        items, total = _page_of(_decode(body, "GET", endpoint), "GET", endpoint)
+        items, total = _page_of(decode_object(body, "GET", endpoint), "GET", endpoint)
         return cls(endpoint, body, len(items), total, items)
 
     @property
     def items(self) -> list[Any]:
         if self._items is None:
-            self._items = _page_of(_decode(self.body, "GET", self.endpoint), "GET", self.endpoint)[0]
+            self._items = _page_of(decode_object(self.body, "GET", self.endpoint), "GET", self.endpoint)[0]
         return self._items
 
     def __repr__(self) -> str:

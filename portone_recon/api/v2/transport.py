@@ -109,7 +109,7 @@ class V2Transport:
             endpoint=endpoint,
             idempotency_key=idempotency_key,
         )
-        return self._decode(body, method.upper(), endpoint or path)
+        return decode_object(body, method.upper(), endpoint or path)
 
     def request_bytes(
         self,
@@ -202,16 +202,17 @@ class V2Transport:
                     ) from answer
             raise v2_error(status, resp.content, method=method, endpoint=where, retry_after=retry_after)
 
-    @staticmethod
-    def _decode(content: bytes, method: str, endpoint: str) -> dict[str, Any]:
-        try:
-            data = orjson.loads(content)
-        except orjson.JSONDecodeError:
-            raise MalformedResponseError(
-                "HTTP 200 with a body that is not JSON", method=method, endpoint=endpoint
-            ) from None
-        if not isinstance(data, dict):
-            raise MalformedResponseError(
-                f"expected a JSON object, got {type(data).__name__}", method=method, endpoint=endpoint
-            )
-        return data
+
+def decode_object(content: bytes, method: str, endpoint: str) -> dict[str, Any]:
+    """A 200 body decoded: a JSON object, else :class:`MalformedResponseError` naming the endpoint."""
+    try:
+        data = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        raise MalformedResponseError(
+            "HTTP 200 with a body that is not JSON", method=method, endpoint=endpoint
+        ) from None
+    if not isinstance(data, dict):
+        raise MalformedResponseError(
+            f"expected a JSON object, got {type(data).__name__}", method=method, endpoint=endpoint
+        )
+    return data
