@@ -45,10 +45,10 @@ CHILD = r"""
 import json, os, sys, time
 from portone_recon.api.client import PortOneClient
 from portone_recon.store import Store
-from portone_recon.sync import engine, sync
+from portone_recon.sync import _job, engine, sync
 
 if os.environ.get("BENCH_MEMORY_LIMIT"):
-    engine.MEMORY_LIMIT = os.environ["BENCH_MEMORY_LIMIT"]
+    _job.MEMORY_LIMIT = os.environ["BENCH_MEMORY_LIMIT"]
 
 def traced(name, fn):
     def run(*a, **k):

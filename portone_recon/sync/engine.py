@@ -75,7 +75,7 @@ on that stream's axis is in the tables). Overlap default 1 hour (rows committed 
 same value as an uninterrupted one.
 
 The store is not held over the network. The run works in its own scratch DuckDB (in memory, capped at
-``MEMORY_LIMIT`` and spilling to the run's temporary folder): pages are fetched into spool files and
+``_job.MEMORY_LIMIT`` and spilling to the run's temporary folder): pages are fetched into spool files and
 staged into its TEMP tables while the store file is closed. The store is attached to that connection
 (``Store.attached``) only to read what a pass needs (cursors, ids to look up) and to merge and commit a
 stream in one transaction; detaching folds the write-ahead log into the file. So a notebook or report
@@ -107,8 +107,6 @@ transaction holds only the checks that span parts, the merge and the cursor.
 
 from __future__ import annotations
 
-import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -127,12 +125,12 @@ from portone_recon.api.models import MultiResult
 from portone_recon.errors import (
     NotFoundError,
     PortOneReconError,
-    StoreLockedError,
     SyncError,
     UsageError,
 )
-from portone_recon.store.store import CONNECT_CONFIG, Store, atomic
+from portone_recon.store.store import Store, atomic
 from portone_recon.sync import _ingest, _keys, capture
+from portone_recon.sync._job import auto_progress, guarded, scratch
 from portone_recon.sync._keys import KeyClient, KeyLookups
 from portone_recon.sync._listings import Fetched, ListingClient, Listings
 from portone_recon.sync._spool import Spool
@@ -154,10 +152,6 @@ CHUNK_ITEMS = 20_000
 #: Lookups by id (refundable payments, past schedules, billing keys) are sent and spooled this many ids
 #: at a time, so no whole answer of a large merchant is held as Python objects.
 LOOKUP_BATCH = 5_000
-#: DuckDB's memory cap for the run (it spills staged rows to the run's temporary folder beyond it) and
-#: its threads. Peak RSS of a full sync is this plus the client's pages in flight and Python itself.
-MEMORY_LIMIT = "512MB"
-JOB_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 Instant = datetime | date | str
 
@@ -278,19 +272,6 @@ def portone_now(client: SyncClient) -> datetime:
     return client.server_now()
 
 
-def _auto_progress() -> bool:
-    """A bar in Jupyter (its stderr is no TTY, so tqdm's own check would hide it), a line on a terminal."""
-    ipython = sys.modules.get("IPython")
-    if ipython is not None:
-        try:
-            shell = ipython.get_ipython()
-            if shell is not None and "IPKernelApp" in getattr(shell, "config", {}):
-                return True
-        except Exception:  # any oddity of the host: fall back to the terminal check
-            pass
-    return sys.stderr.isatty()
-
-
 def _sane_cursor(cursor: datetime | None, now: datetime) -> datetime | None:
     """A stored cursor past PortOne's now (left by an unbounded ``until`` before it was clamped) is
     dropped: where the data really stops is unknown, so the stream reads its first-run lookback again
@@ -334,7 +315,7 @@ class _Run:
         self.store.migrate()
         with tempfile.TemporaryDirectory(prefix="portone-recon-sync-") as tmp:
             folder = Path(tmp)
-            con = _scratch(folder)
+            con = scratch(folder)
             self.con = con
             try:
                 return self._run_streams(folder)
@@ -437,7 +418,7 @@ class _Run:
 
     @contextmanager
     def _bar(self) -> Iterator[Any]:
-        show = _auto_progress() if self.progress is None else self.progress
+        show = auto_progress() if self.progress is None else self.progress
         bar = tqdm(desc="sync", unit=" items", disable=not show, leave=True)
         try:
             yield bar
@@ -473,33 +454,7 @@ class _Run:
         }
 
     def _guard(self, stream: str, fn: Callable[[], StreamResult]) -> StreamResult:
-        try:
-            return fn()
-        except PortOneReconError as exc:
-            self._record_error(stream, exc)
-            raise
-        except duckdb.Error as exc:
-            self._record_error(stream, exc)
-            raise SyncError(f"stream {stream}: writing to {self.store.path} failed: {exc}") from exc
-
-    def _record_error(self, stream: str, exc: BaseException) -> None:
-        """Note the failure in sync_state (cursor untouched); never masks the original error.
-
-        Not when the store itself could not be had (held by another process): a second wait for it
-        would only delay the error.
-        """
-        if isinstance(exc, StoreLockedError):
-            return
-        text = f"{type(exc).__name__}: {exc}"[:2000]
-        try:
-            with self._transaction() as con:
-                con.execute(
-                    "INSERT INTO sync_state (stream, last_error) VALUES (?, ?) "
-                    "ON CONFLICT (stream) DO UPDATE SET last_error = excluded.last_error",
-                    [stream, text],
-                )
-        except (duckdb.Error, PortOneReconError):
-            pass
+        return guarded(stream, fn, self._transaction, self.store.path)
 
     def _commit(
         self,
@@ -847,27 +802,6 @@ def _full_at(detail: Any) -> datetime | None:
         return parse_instant(value)
     except (ValueError, PortOneReconError):
         return None
-
-
-def _scratch(folder: Path) -> duckdb.DuckDBPyConnection:
-    """The run's own DuckDB: in memory, spilling to ``folder``, with the job's memory and thread caps.
-
-    Spooled pages are staged here (TEMP tables) while the store is not open; the store is attached to
-    this connection only to read what a pass needs and to merge and commit a stream.
-    """
-    spill = folder / "duckdb_spill"
-    spill.mkdir(exist_ok=True)
-    con = duckdb.connect(
-        ":memory:",
-        config={
-            **CONNECT_CONFIG,
-            "memory_limit": MEMORY_LIMIT,
-            "threads": JOB_THREADS,
-            "temp_directory": str(spill),
-        },
-    )
-    con.execute("SET TimeZone = 'Asia/Seoul'")
-    return con
 
 
 def _keys_note(looked_up: int, gone: _keys.Deletions) -> str:

@@ -31,21 +31,19 @@ into spool files on disk as received; the main thread stages each finished file 
 run's own scratch DuckDB with the SQL reader of :mod:`portone_recon.sync.v2_sql` while later pages
 still arrive. The store is attached to that connection only to read the cursors and, per stream, to
 merge the staged rows and move the cursor in one transaction: no write lock is held over the network,
-and memory is bounded by a spool file and DuckDB's ``MEMORY_LIMIT`` (it spills beyond), not by the
+and memory is bounded by a spool file and DuckDB's ``_job.MEMORY_LIMIT`` (it spills beyond), not by the
 listing.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,9 +56,9 @@ from tqdm.auto import tqdm
 from portone_recon.api.v2.paging import V2Page
 from portone_recon.api.v2.records import SCHEDULE_PLACEHOLDER_SQL
 from portone_recon.config import Settings
-from portone_recon.errors import PortOneReconError, StoreLockedError, SyncError
+from portone_recon.errors import PortOneReconError, SyncError
 from portone_recon.store import Store, atomic
-from portone_recon.store.store import CONNECT_CONFIG
+from portone_recon.sync._job import auto_progress, guarded, scratch
 from portone_recon.sync._spool import Spool
 from portone_recon.sync.report import StreamResult, SyncReport, TableCounts
 from portone_recon.sync.v2_ingest import Staging
@@ -85,10 +83,6 @@ DEFAULT_FULL_EVERY = timedelta(days=7)
 CHUNK = 20_000
 #: How far before the cursor schedules are read again (those that executed since the last run).
 SCHEDULE_RECHECK = timedelta(days=40)
-#: DuckDB's memory cap for the run's scratch database (it spills staged rows to the run's folder beyond
-#: it) and its threads.
-MEMORY_LIMIT = "512MB"
-JOB_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 class V2SyncClient(Protocol):
@@ -225,39 +219,6 @@ class _Fetched:
 
     spool: Spool
     calls: int
-
-
-def _auto_progress() -> bool:
-    """A bar in Jupyter (its stderr is no TTY, so tqdm's own check would hide it), a line on a terminal."""
-    ipython = sys.modules.get("IPython")
-    if ipython is not None:
-        try:
-            shell = ipython.get_ipython()
-            if shell is not None and "IPKernelApp" in getattr(shell, "config", {}):
-                return True
-        except Exception:  # any oddity of the host: fall back to the terminal check
-            pass
-    return sys.stderr.isatty()
-
-
-def _scratch(folder: Path) -> duckdb.DuckDBPyConnection:
-    """The run's own DuckDB: in memory, spilling to ``folder``, with the job's memory and thread caps."""
-    spill = folder / "duckdb_spill"
-    spill.mkdir(exist_ok=True)
-    con = duckdb.connect(
-        ":memory:",
-        config={
-            **CONNECT_CONFIG,
-            "memory_limit": MEMORY_LIMIT,
-            "threads": JOB_THREADS,
-            "temp_directory": str(spill),
-            # no statement here needs its rows in input order (the readers order where it matters),
-            # and keeping it makes large inserts and aggregates hold more than the cap
-            "preserve_insertion_order": False,
-        },
-    )
-    con.execute("SET TimeZone = 'Asia/Seoul'")
-    return con
 
 
 def _quarantine(
@@ -636,7 +597,7 @@ class _V2Run:
     def run(self) -> list[StreamResult]:
         with tempfile.TemporaryDirectory(prefix="portone-recon-sync-v2-") as tmp:
             folder = Path(tmp)
-            self.con = _scratch(folder)
+            self.con = scratch(folder, preserve_insertion_order=False)
             try:
                 return self._run_streams(folder)
             finally:
@@ -666,7 +627,7 @@ class _V2Run:
             "v2:schedules": Staging(self._con, SCHEDULES, spools["v2:schedules"], "_v2_sch_stage"),
             "v2:billing_keys": Staging(self._con, BILLING_KEYS, spools["v2:billing_keys"], "_v2_key_stage"),
         }
-        show = _auto_progress() if self.progress is None else self.progress
+        show = auto_progress() if self.progress is None else self.progress
         out: list[StreamResult] = []
         with (
             tqdm(desc="sync v2", unit=" items", disable=not show, leave=True) as bar,
@@ -714,25 +675,7 @@ class _V2Run:
         return out
 
     def _guard(self, stream: str, fn: Callable[[], StreamResult]) -> StreamResult:
-        try:
-            return fn()
-        except PortOneReconError as exc:
-            self._error(stream, exc)
-            raise
-        except duckdb.Error as exc:
-            self._error(stream, exc)
-            raise SyncError(f"stream {stream}: writing to {self.store.path} failed: {exc}") from exc
-
-    def _error(self, stream: str, exc: BaseException) -> None:
-        """Note the failure in sync_state (cursor untouched); never masks the original error."""
-        if isinstance(exc, StoreLockedError):
-            return
-        with suppress(duckdb.Error, PortOneReconError), self._transaction() as con:
-            con.execute(
-                "INSERT INTO sync_state (stream, last_error) VALUES (?, ?) "
-                "ON CONFLICT (stream) DO UPDATE SET last_error = excluded.last_error",
-                [stream, f"{type(exc).__name__}: {exc}"[:2000]],
-            )
+        return guarded(stream, fn, self._transaction, self.store.path)
 
 
 def sync_v2(

@@ -51,6 +51,7 @@ from portone_recon._time import parse_instant
 from portone_recon.config import Settings
 from portone_recon.errors import NotFoundError, PortOneReconError, SyncError
 from portone_recon.store import Store, atomic
+from portone_recon.sync._job import record_error
 from portone_recon.sync.report import StreamResult, TableCounts
 from portone_recon.sync.v2 import CHUNK, ingest_payment_items
 
@@ -211,10 +212,10 @@ def reread_refundable(
                 },
             )
     except PortOneReconError as exc:
-        _error(store, exc)
+        record_error(store.connect, STREAM, exc)
         raise
     except duckdb.Error as exc:
-        _error(store, exc)
+        record_error(store.connect, STREAM, exc)
         raise SyncError(f"stream {STREAM}: writing to {store.path} failed: {exc}") from exc
     return StreamResult(
         STREAM,
@@ -228,13 +229,3 @@ def reread_refundable(
         api_calls=client.api_calls - started_calls,
         note=note,
     )
-
-
-def _error(store: Store, exc: BaseException) -> None:
-    """Record the stream's error on its ``sync_state`` row (best effort: the error itself propagates)."""
-    with suppress(duckdb.Error, PortOneReconError), store.connect() as con:
-        con.execute(
-            "INSERT INTO sync_state (stream, last_error) VALUES (?, ?) "
-            "ON CONFLICT (stream) DO UPDATE SET last_error = excluded.last_error",
-            [STREAM, f"{type(exc).__name__}: {exc}"[:2000]],
-        )
