@@ -23,6 +23,15 @@ from portone_recon.actions import StoredRecon
 from portone_recon.sandbox.process import serve_in_subprocess
 from portone_recon.store import Store
 
+#: The finding kinds the loop tests plan and apply (the kinds their worlds produce).
+FIXABLE = (
+    "missed_webhook",
+    "missing_next_schedule",
+    "unpaid_renewal",
+    "duplicate_schedule",
+    "orphan_schedule",
+)
+
 START = datetime(2026, 10, 20, 9, 0, tzinfo=KST)
 AS_OF = datetime(2026, 11, 27, 6, 0, tzinfo=KST)
 APPROVE = "4242-4242-4242-4242"

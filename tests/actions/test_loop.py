@@ -12,15 +12,7 @@ from portone_recon.reconcile import reconcile
 from portone_recon.store import Store
 from portone_recon.sync import sync
 
-from .conftest import AS_OF, SUBSCRIPTIONS, build_merchant, load_local, load_subs
-
-FIXABLE = (
-    "missed_webhook",
-    "missing_next_schedule",
-    "unpaid_renewal",
-    "duplicate_schedule",
-    "orphan_schedule",
-)
+from .conftest import AS_OF, FIXABLE, SUBSCRIPTIONS, build_merchant, load_local, load_subs
 
 
 def test_hand_built_merchant_loop_closes(world: Any, store: Store) -> None:

@@ -27,13 +27,8 @@ from portone_recon.store import Store
 from portone_recon.sync import sync
 from portone_recon.sync.v2 import sync_v2
 
-FIXABLE = (
-    "missed_webhook",
-    "missing_next_schedule",
-    "unpaid_renewal",
-    "duplicate_schedule",
-    "orphan_schedule",
-)
+from .conftest import FIXABLE
+
 V2_SECRET = "v2-secret-never-shown-7Qz"
 #: How each kind's request starts, per API.
 FORMS = {

@@ -22,13 +22,7 @@ from portone_recon.store import Store
 from portone_recon.sync import sync
 from portone_recon.sync.v2 import sync_v2
 
-FIXABLE = (
-    "missed_webhook",
-    "missing_next_schedule",
-    "unpaid_renewal",
-    "duplicate_schedule",
-    "orphan_schedule",
-)
+from .conftest import FIXABLE
 
 Reading = Callable[[SandboxV2], None]
 
