@@ -568,7 +568,9 @@ class _V2Run:
                 "excluded.card_name, card_number = excluded.card_number, inserted = excluded.inserted, "
                 "updated = excluded.updated, deleted = excluded.deleted, deleted_seen_at = "
                 "excluded.deleted_seen_at, raw = excluded.raw, raw_hash = excluded.raw_hash, synced_at = "
-                "excluded.synced_at, source_api = excluded.source_api, billing_key = excluded.billing_key "
+                "excluded.synced_at, source_api = excluded.source_api, billing_key = excluded.billing_key, "
+                # the V2 record itself says whether the key is deleted: no V1 proof stands behind it
+                "deleted_proof = NULL "
                 # a live V1 key is never replaced by a deleted V2 one
                 "WHERE NOT (billing_keys.source_api = 'v1' AND NOT billing_keys.deleted AND "
                 "excluded.deleted) AND (billing_keys.billing_key IS DISTINCT FROM excluded.billing_key OR "

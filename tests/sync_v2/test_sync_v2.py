@@ -71,6 +71,8 @@ def test_a_v2_merchant_gets_the_same_rows_as_through_v1(tmp_path: Path) -> None:
 
 def test_a_mixed_store_holds_each_payment_once(tmp_path: Path) -> None:
     w, v2 = mixed_world()
+    gone = sorted(c for c in w.billing_keys if not c.startswith("v1_"))[0]
+    w.delete_billing_key(gone)  # a V2 key deleted: the V1 lookup leaves it out too and proves it
     path = tmp_path / "mixed.duckdb"
     _v1(w, path)
     store = _v2(v2, path, only_v2=True)
@@ -84,6 +86,11 @@ def test_a_mixed_store_holds_each_payment_once(tmp_path: Path) -> None:
         {"v1": False, "source_api": "v2", "n": int(by[~by.v1]["n"].sum())},
         {"v1": True, "source_api": "v1", "n": int(by[by.v1]["n"].sum())},
     ]
+    # A V2-stored key's deletion is its own record's word, whatever a V1 lookup proved before.
+    key = store.query(
+        "SELECT source_api, deleted, deleted_proof FROM billing_keys WHERE customer_uid = ?", [gone]
+    )
+    assert key.to_dict("records") == [{"source_api": "v2", "deleted": True, "deleted_proof": None}]
     # Without V1 credentials, V2 alone reads the V1 payments too (version V1), still once each.
     solo = _v2(v2, tmp_path / "solo.duckdb")
     row = solo.query("SELECT count(*) AS n, count(*) FILTER (WHERE api_version = 'V1') AS v1 FROM payments")
